@@ -1,0 +1,133 @@
+use attache_core::Limits;
+use bytesize::ByteSize;
+use serde::{Deserialize, Serialize};
+
+use crate::Algorithm;
+
+/// The password offloader's configuration: the policy new hashes follow
+/// (and that `needs_rehash` compares against), the size and cost ceilings,
+/// and the pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Serve the password module. On by default: it needs no backend.
+    pub enabled: bool,
+    /// Algorithm for new hashes: `argon2id`, `bcrypt` or `scrypt`.
+    pub algorithm: Algorithm,
+    /// Longest password accepted by `Hash` and `Verify`.
+    pub max_password_bytes: ByteSize,
+    /// Hashing threads; 0 means one per available core.
+    pub workers: usize,
+    /// argon2id costs for new hashes.
+    pub argon2: Argon2Params,
+    /// bcrypt cost for new hashes.
+    pub bcrypt: BcryptParams,
+    /// scrypt costs for new hashes.
+    pub scrypt: ScryptParams,
+    /// Upper bounds on costs, for request overrides and for stored hashes
+    /// being verified.
+    pub ceilings: Ceilings,
+    /// Admission: requests in flight (hashing or waiting for a hashing
+    /// thread) and requests queued behind them.
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            algorithm: Algorithm::Argon2id,
+            max_password_bytes: ByteSize::kib(4),
+            workers: 0,
+            argon2: Argon2Params::default(),
+            bcrypt: BcryptParams::default(),
+            scrypt: ScryptParams::default(),
+            ceilings: Ceilings::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// argon2id costs. Defaults are OWASP's first recommendation
+/// (m=19456 KiB, t=2, p=1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Argon2Params {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Passes over memory.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+    }
+}
+
+/// bcrypt cost. The default, 12, is PHP 8.4's `password_hash` default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BcryptParams {
+    /// log2 of the number of rounds, 4..=31.
+    pub cost: u32,
+}
+
+impl Default for BcryptParams {
+    fn default() -> Self {
+        Self { cost: 12 }
+    }
+}
+
+/// scrypt costs. Defaults are OWASP's (N=2^17, r=8, p=1: 128 MiB a hash).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScryptParams {
+    /// log2 of N.
+    pub log_n: u32,
+    /// Block size.
+    pub r: u32,
+    /// Parallelism.
+    pub p: u32,
+}
+
+impl Default for ScryptParams {
+    fn default() -> Self {
+        Self { log_n: 17, r: 8, p: 1 }
+    }
+}
+
+/// The most any one hash may cost. A request asking for more, or a stored
+/// hash whose parameters exceed these, is refused with `INVALID_ARGUMENT`
+/// before any work starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ceilings {
+    /// Largest argon2 memory cost, in KiB.
+    pub argon2_memory_kib: u32,
+    /// Largest argon2 pass count.
+    pub argon2_iterations: u32,
+    /// Largest argon2 lane count.
+    pub argon2_parallelism: u32,
+    /// Largest bcrypt cost.
+    pub bcrypt_cost: u32,
+    /// Largest scrypt log2(N).
+    pub scrypt_log_n: u32,
+    /// Largest scrypt r * p product.
+    pub scrypt_rp: u32,
+}
+
+impl Default for Ceilings {
+    fn default() -> Self {
+        Self {
+            argon2_memory_kib: 262_144,
+            argon2_iterations: 64,
+            argon2_parallelism: 16,
+            bcrypt_cost: 16,
+            scrypt_log_n: 20,
+            scrypt_rp: 64,
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Generated Rust types for attache's wire API.
+//!
+//! Everything under `src/gen/` comes from `scripts/generate` (buf with the
+//! buffa and connect-rust plugins) and is never edited by hand; CI fails if
+//! it is stale. Only `attache-server`, the test crate and the benches depend
+//! on this crate: module crates speak domain types, not protobuf.
+#![allow(clippy::all)]
+
+/// The file descriptor set of every attache proto, for gRPC server
+/// reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("gen/descriptor.binpb");
+
+pub mod attache {
+    pub mod password {
+        pub mod v1 {
+            include!("gen/buffa/attache.password.v1.mod.rs");
+            include!("gen/connect/attache.password.v1.mod.rs");
+        }
+    }
+}
