@@ -1,0 +1,99 @@
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::load::collect_leaves;
+use crate::{Config, DEFAULT_TOML, Error, Flags, LogFormat, MapEnv};
+
+fn leaves(value: &toml::Value) -> BTreeSet<String> {
+    let mut out = Vec::new();
+    collect_leaves(value, &mut Vec::new(), &mut out);
+    out.into_iter().map(|(path, _)| path.join(".")).collect()
+}
+
+fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("attache.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn the_documented_default_is_the_default() {
+    let documented: Config = toml::from_str(DEFAULT_TOML).unwrap();
+    assert_eq!(documented, Config::default());
+    // Every field is written out, not left to serde defaults.
+    let written = leaves(&DEFAULT_TOML.parse::<toml::Table>().map(toml::Value::Table).unwrap());
+    let all = leaves(&toml::Value::try_from(Config::default()).unwrap());
+    let missing: Vec<_> = all.difference(&written).collect();
+    assert!(missing.is_empty(), "default.toml does not document {missing:?}");
+}
+
+#[test]
+fn the_example_config_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("example.toml");
+    let config = Config::check_file(&path).unwrap();
+    assert_eq!(config.server.allowed_gids, vec![33]);
+    assert_eq!(config.log.format, LogFormat::Json);
+    assert_eq!(config.password.algorithm, attache_password::Algorithm::Bcrypt);
+}
+
+#[test]
+fn no_config_at_all_serves_defaults() {
+    let loaded = Config::load(None, &MapEnv::default(), &Flags::default()).unwrap();
+    assert_eq!(loaded.config, Config::default());
+    assert!(loaded.warnings.is_empty());
+}
+
+#[test]
+fn flags_beat_environment_beats_file() {
+    let (_dir, path) = write("[server]\nsocket = \"/from/file.sock\"\nmax_request_bytes = \"1 MiB\"\n[password]\nworkers = 3\n");
+    let env = MapEnv::new([
+        ("ATTACHE_SOCKET", "/from/env.sock"),
+        ("ATTACHE_PASSWORD_WORKERS", "5"),
+        ("ATTACHE_SERVER_ALLOWED_UIDS", "1000, 1001"),
+        ("ATTACHE_PASSWORD_ARGON2_MEMORY_KIB", "65536"),
+        ("ATTACHE_SERVER_TCP", "127.0.0.1:7311"),
+    ]);
+    let loaded = Config::load(Some(&path), &env, &Flags::default()).unwrap().config;
+    assert_eq!(loaded.server.socket, Path::new("/from/env.sock"));
+    assert_eq!(loaded.password.workers, 5);
+    assert_eq!(loaded.server.allowed_uids, vec![1000, 1001]);
+    assert_eq!(loaded.password.argon2.memory_kib, 65536);
+    assert_eq!(loaded.server.tcp, Some("127.0.0.1:7311".parse().unwrap()));
+    assert_eq!(loaded.server.max_request_bytes.as_u64(), 1024 * 1024);
+
+    let flags = Flags { socket: Some("/from/flag.sock".into()), admin: Some("off".into()) };
+    let loaded = Config::load(Some(&path), &env, &flags).unwrap().config;
+    assert_eq!(loaded.server.socket, Path::new("/from/flag.sock"));
+    assert_eq!(loaded.admin.listen, "off");
+}
+
+#[test]
+fn errors_name_the_field_and_where_it_came_from() {
+    let (_dir, path) = write("[password]\nworkers = \"many\"\n");
+    let err = Config::check_file(&path).unwrap_err().to_string();
+    assert!(err.contains("password.workers"), "{err}");
+
+    let (_dir, path) = write("[server]\nsockett = \"/x\"\n");
+    let err = Config::check_file(&path).unwrap_err().to_string();
+    assert!(err.contains("sockett"), "{err}");
+
+    let env = MapEnv::new([("ATTACHE_PASSWORD_WORKERS", "lots")]);
+    let err = Config::load(None, &env, &Flags::default()).unwrap_err();
+    assert!(matches!(&err, Error::Field { field, .. } if field == "ATTACHE_PASSWORD_WORKERS"), "{err}");
+
+    let env = MapEnv::new([("ATTACHE_PASSWORD_ALGORITHM", "md5")]);
+    let err = Config::load(None, &env, &Flags::default()).unwrap_err().to_string();
+    assert!(err.contains("password.algorithm (from ATTACHE_PASSWORD_ALGORITHM)"), "{err}");
+
+    let env = MapEnv::new([("ATTACHE_SERVER_TCP", "0.0.0.0:7311")]);
+    let err = Config::load(None, &env, &Flags::default()).unwrap_err().to_string();
+    assert!(err.contains("allow_non_loopback_tcp"), "{err}");
+}
+
+#[test]
+fn unknown_variables_are_warned_about_not_fatal() {
+    let env = MapEnv::new([("ATTACHE_SOKET", "/x"), ("ATTACHE_TIMEOUT_MS", "100")]);
+    let loaded = Config::load(None, &env, &Flags::default()).unwrap();
+    assert_eq!(loaded.warnings, vec!["ignoring unknown environment variable ATTACHE_SOKET".to_string()]);
+}

@@ -1,0 +1,128 @@
+//! The edge: what every RPC passes through between the protocol layer and a
+//! module — request span with W3C trace context, deadline check, per-module
+//! admission, panic isolation and metrics.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use attache_core::Limits;
+use connectrpc::interceptor::{UnaryRequest, UnaryResponse};
+use connectrpc::{ConnectError, Interceptor, Next, RequestContext};
+use futures::FutureExt;
+use tracing::Instrument;
+
+use crate::admission::Admission;
+use crate::metrics::{self, Metrics};
+use crate::trace_context::{TraceParent, new_id};
+
+pub(crate) struct Edge {
+    admissions: HashMap<&'static str, Admission>,
+    metrics: Metrics,
+}
+
+impl Edge {
+    pub fn new(limits: impl IntoIterator<Item = (&'static str, Limits)>, metrics: Metrics) -> Self {
+        let admissions = limits
+            .into_iter()
+            .map(|(module, limits)| {
+                let gauge = metrics.queued.get_or_create(&metrics::Module { module: module.into() }).clone();
+                (module, Admission::new(limits, gauge))
+            })
+            .collect();
+        Self { admissions, metrics }
+    }
+
+    async fn run(&self, module: &str, req: UnaryRequest, next: Next<'_>) -> Result<UnaryResponse, ConnectError> {
+        if req.ctx.deadline().is_some_and(|d| Instant::now() >= d) {
+            return Err(ConnectError::deadline_exceeded("the deadline passed before the request started"));
+        }
+        let _permit = match self.admissions.get(module) {
+            Some(admission) => Some(admission.admit().await.map_err(|_| {
+                let limits = admission.limits();
+                ConnectError::resource_exhausted(format!(
+                    "the {module} module is at its limit ({} in flight, {} queued); retry with backoff or raise {module}.limits",
+                    limits.max_in_flight, limits.max_queued
+                ))
+            })?),
+            None => None,
+        };
+        let in_flight = self.metrics.in_flight.get_or_create(&metrics::Module { module: module.into() }).clone();
+        in_flight.inc();
+        let outcome = AssertUnwindSafe(next.run(req)).catch_unwind().await;
+        in_flight.dec();
+        outcome.unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %what, "handler panicked; the request failed, the sidecar keeps serving");
+            Err(ConnectError::internal("internal error: the handler panicked (see the sidecar log)"))
+        })
+    }
+}
+
+#[connectrpc::async_trait]
+impl Interceptor for Edge {
+    async fn intercept_unary(&self, req: UnaryRequest, next: Next<'_>) -> Result<UnaryResponse, ConnectError> {
+        let (module, method) = names(req.ctx.path().unwrap_or_default());
+        let span = request_span(&req.ctx, &module, &method);
+        let started = Instant::now();
+        let result = self.run(&module, req, next).instrument(span.clone()).await;
+        let elapsed = started.elapsed();
+        let code = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.code.as_str(),
+        };
+        let labels = metrics::Method { module, method };
+        self.metrics.duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        let rpc = metrics::Rpc { module: labels.module, method: labels.method, code: code.to_owned() };
+        self.metrics.requests.get_or_create(&rpc).inc();
+        span.in_scope(|| match &result {
+            Ok(_) => tracing::debug!(code, elapsed_us = elapsed.as_micros() as u64, "rpc done"),
+            Err(e) if e.code == connectrpc::ErrorCode::Internal => {
+                tracing::error!(code, message = e.message.as_deref().unwrap_or(""), "rpc failed")
+            }
+            Err(e) => tracing::debug!(code, message = e.message.as_deref().unwrap_or(""), "rpc failed"),
+        });
+        result
+    }
+}
+
+/// `/attache.password.v1.PasswordService/Hash` is module `password`, method
+/// `Hash`; other services (health, reflection) are named by their package's
+/// second-to-last part.
+fn names(path: &str) -> (String, String) {
+    let mut parts = path.trim_start_matches('/').splitn(2, '/');
+    let service = parts.next().unwrap_or_default();
+    let method = parts.next().unwrap_or_default();
+    let packages: Vec<&str> = service.split('.').collect();
+    let module = match packages.as_slice() {
+        ["attache", module, ..] => module,
+        [.., package, _version, _service] => package,
+        _ => "unknown",
+    };
+    (module.to_string(), method.to_string())
+}
+
+fn request_span(ctx: &RequestContext, module: &str, method: &str) -> tracing::Span {
+    let parent = ctx.header("traceparent").and_then(|v| v.to_str().ok()).and_then(TraceParent::parse);
+    let (trace_id, parent_id) = match parent {
+        Some(p) => (p.trace_id, p.parent_id),
+        None => (new_id(16), String::new()),
+    };
+    tracing::info_span!("rpc", module, method, trace_id, parent_id, span_id = new_id(8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_package_layout() {
+        assert_eq!(names("/attache.password.v1.PasswordService/Hash"), ("password".into(), "Hash".into()));
+        assert_eq!(names("/grpc.health.v1.Health/Check"), ("health".into(), "Check".into()));
+        assert_eq!(names("/nope"), ("unknown".into(), "".into()));
+    }
+}

@@ -1,0 +1,14 @@
+use std::path::PathBuf;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("another process is serving on {0}; stop it or choose another server.socket")]
+    SocketInUse(PathBuf),
+    #[error("{0} exists and is not a socket; refusing to replace it")]
+    NotASocket(PathBuf),
+    #[error("cannot bind {what}: {source}")]
+    Bind { what: String, source: std::io::Error },
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
