@@ -13,6 +13,11 @@ pub struct Metrics {
     pub rejected: Counter,
     /// Jobs dropped unstarted because their deadline had passed.
     pub expired: Counter,
+    /// Jobs dropped unstarted because their caller had gone (cancelled, or
+    /// timed out while queued).
+    pub abandoned: Counter,
+    /// Jobs run to completion (or to a caught panic).
+    pub completed: Counter,
 }
 
 impl Metrics {
@@ -23,5 +28,7 @@ impl Metrics {
         registry.register("pool_busy", "Jobs running on a worker", self.busy.clone());
         registry.register("pool_rejected", "Jobs refused because the queue was full", self.rejected.clone());
         registry.register("pool_expired", "Jobs dropped because their deadline passed in the queue", self.expired.clone());
+        registry.register("pool_abandoned", "Jobs dropped because their caller went away while queued", self.abandoned.clone());
+        registry.register("pool_completed", "Jobs run on a worker", self.completed.clone());
     }
 }

@@ -57,6 +57,7 @@ impl Pool {
         let wrapped: Job = Box::new(move || {
             metrics.queued.dec();
             if reply.is_closed() {
+                metrics.abandoned.inc();
                 return;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -67,6 +68,7 @@ impl Pool {
             metrics.busy.inc();
             let outcome = catch_unwind(AssertUnwindSafe(job)).map_err(|_| Error::Panicked);
             metrics.busy.dec();
+            metrics.completed.inc();
             let _ = reply.send(outcome);
         });
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use attache_core::Limits;
 use connectrpc::interceptor::{UnaryRequest, UnaryResponse};
-use connectrpc::{ConnectError, Interceptor, Next, RequestContext};
+use connectrpc::{ConnectError, ErrorCode, Interceptor, Next, RequestContext};
 use futures::FutureExt;
 use tracing::Instrument;
 
@@ -68,25 +68,55 @@ impl Interceptor for Edge {
     async fn intercept_unary(&self, req: UnaryRequest, next: Next<'_>) -> Result<UnaryResponse, ConnectError> {
         let (module, method) = names(req.ctx.path().unwrap_or_default());
         let span = request_span(&req.ctx, &module, &method);
-        let started = Instant::now();
-        let result = self.run(&module, req, next).instrument(span.clone()).await;
-        let elapsed = started.elapsed();
-        let code = match &result {
-            Ok(_) => "ok",
-            Err(e) => e.code.as_str(),
+        let mut record = Record { metrics: &self.metrics, module, method, deadline: req.ctx.deadline(), started: Instant::now(), span: span.clone(), code: None };
+        let result = self.run(&record.module, req, next).instrument(span).await;
+        record.code = Some(match &result {
+            Ok(_) => Ok(()),
+            Err(e) => Err((e.code, e.message.clone().unwrap_or_default())),
+        });
+        result
+    }
+}
+
+/// Records an RPC's outcome when dropped, so a call cut short by its
+/// deadline (the protocol layer drops the future) is counted too.
+struct Record<'a> {
+    metrics: &'a Metrics,
+    module: String,
+    method: String,
+    deadline: Option<Instant>,
+    started: Instant,
+    span: tracing::Span,
+    code: Option<Result<(), (ErrorCode, String)>>,
+}
+
+impl Drop for Record<'_> {
+    fn drop(&mut self) {
+        let elapsed = self.started.elapsed();
+        let outcome = self.code.take().unwrap_or_else(|| {
+            // A client whose own timer fires resets the stream a hair before
+            // ours would; within this margin, that is a deadline, not a cancel.
+            let margin = std::time::Duration::from_millis(10);
+            if self.deadline.is_some_and(|d| Instant::now() + margin >= d) {
+                Err((ErrorCode::DeadlineExceeded, "the deadline passed".into()))
+            } else {
+                Err((ErrorCode::Canceled, "the caller went away".into()))
+            }
+        });
+        let code = match &outcome {
+            Ok(()) => "ok",
+            Err((code, _)) => code.as_str(),
         };
-        let labels = metrics::Method { module, method };
+        let labels = metrics::Method { module: std::mem::take(&mut self.module), method: std::mem::take(&mut self.method) };
         self.metrics.duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
         let rpc = metrics::Rpc { module: labels.module, method: labels.method, code: code.to_owned() };
         self.metrics.requests.get_or_create(&rpc).inc();
-        span.in_scope(|| match &result {
-            Ok(_) => tracing::debug!(code, elapsed_us = elapsed.as_micros() as u64, "rpc done"),
-            Err(e) if e.code == connectrpc::ErrorCode::Internal => {
-                tracing::error!(code, message = e.message.as_deref().unwrap_or(""), "rpc failed")
-            }
-            Err(e) => tracing::debug!(code, message = e.message.as_deref().unwrap_or(""), "rpc failed"),
+        let elapsed_us = elapsed.as_micros() as u64;
+        self.span.in_scope(|| match &outcome {
+            Ok(()) => tracing::debug!(code, elapsed_us, "rpc done"),
+            Err((ErrorCode::Internal, message)) => tracing::error!(code, elapsed_us, message, "rpc failed"),
+            Err((_, message)) => tracing::debug!(code, elapsed_us, message, "rpc failed"),
         });
-        result
     }
 }
 

@@ -103,8 +103,11 @@ mod tests {
         let first = UnixSocket::bind(&path, 0o660).unwrap();
         assert!(matches!(UnixSocket::bind(&path, 0o660), Err(Error::SocketInUse(_))));
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o660);
-        // A socket file nobody listens on: leave the file behind on purpose.
-        std::mem::forget(first);
+        drop(first);
+        assert!(!path.exists());
+        // A socket file nobody listens on, as a crashed process leaves it.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
         let second = UnixSocket::bind(&path, 0o600).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         drop(second);

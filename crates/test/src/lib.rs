@@ -1,0 +1,109 @@
+//! Test support: the whole sidecar in-process on a temporary socket, and
+//! clients for each protocol it speaks.
+//!
+//! Key decision: tests run the same `attache_app::App` the binary runs, not
+//! a hand-assembled server, so what they prove holds for the product.
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use attache_config::Config;
+use attache_proto::attache::password::v1::PasswordServiceClient;
+use bytes::Bytes;
+use connectrpc::Protocol;
+use connectrpc::client::{ClientConfig, Http2Connection, SharedHttp2Connection};
+use http_body_util::{BodyExt, Full};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A running sidecar; stopped (drained) by [`Sidecar::stop`] or on drop.
+pub struct Sidecar {
+    socket: PathBuf,
+    admin: Option<SocketAddr>,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<Result<(), attache_app::Error>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Password costs low enough for fast tests (the production defaults are
+/// covered by their own test).
+pub fn cheap_password(config: &mut Config) {
+    config.password.argon2.memory_kib = 1024;
+    config.password.argon2.iterations = 1;
+    config.password.bcrypt.cost = 4;
+    config.password.scrypt.log_n = 4;
+}
+
+impl Sidecar {
+    /// Starts a sidecar with test defaults (cheap password costs, admin on
+    /// an ephemeral loopback port) after `configure` has had its say.
+    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::default();
+        config.server.socket = dir.path().join("attache.sock");
+        config.admin.listen = "127.0.0.1:0".into();
+        cheap_password(&mut config);
+        configure(&mut config);
+        let app = attache_app::App::build(config).await.expect("sidecar starts");
+        let socket = app.socket_path().to_owned();
+        let admin = app.admin_addr();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(app.run(shutdown.clone()));
+        Self { socket, admin, shutdown, task: Some(task), _dir: dir }
+    }
+
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// `http://127.0.0.1:PORT` of the admin listener.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin.expect("admin listener enabled"))
+    }
+
+    /// A generated client over h2c on the socket, speaking `protocol`.
+    pub async fn password(&self, protocol: Protocol) -> PasswordServiceClient<SharedHttp2Connection> {
+        let uri: http::Uri = "http://localhost".parse().unwrap();
+        let conn = Http2Connection::connect_unix(&self.socket, uri.clone()).await.expect("connect to the socket");
+        PasswordServiceClient::new(conn.shared(1024), ClientConfig::new(uri).with_protocol(protocol))
+    }
+
+    /// Signals shutdown and waits for the drain to finish.
+    pub async fn stop(mut self) -> Result<(), attache_app::Error> {
+        self.shutdown.cancel();
+        self.task.take().expect("running").await.expect("app task")
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A raw HTTP/1.1 exchange over a Unix socket: what curl or the PHP SDK
+/// sends. Returns status, headers and body.
+pub async fn http1(socket: &Path, request: http::Request<Full<Bytes>>) -> (http::StatusCode, http::HeaderMap, Bytes) {
+    let stream = tokio::net::UnixStream::connect(socket).await.expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
+    tokio::spawn(conn);
+    let response = sender.send_request(request).await.expect("request");
+    let (parts, body) = response.into_parts();
+    (parts.status, parts.headers, body.collect().await.expect("body").to_bytes())
+}
+
+/// A Connect unary JSON POST over HTTP/1.1.
+pub async fn connect_json(socket: &Path, procedure: &str, body: &str, headers: &[(&str, &str)]) -> (http::StatusCode, String) {
+    let mut request = http::Request::post(format!("http://localhost/{procedure}")).header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let (status, _, body) = http1(socket, request.body(Full::new(Bytes::from(body.to_owned()))).unwrap()).await;
+    (status, String::from_utf8_lossy(&body).into_owned())
+}

@@ -1,0 +1,255 @@
+//! The whole sidecar in-process, called the way SDKs call it.
+
+use std::time::Duration;
+
+use attache_proto::attache::password::v1::{Algorithm, BcryptParams, HashRequest, VerifyRequest};
+use attache_test::{Sidecar, connect_json, http1};
+use bytes::Bytes;
+use connectrpc::client::CallOptions;
+use connectrpc::{ErrorCode, Protocol};
+use http_body_util::Full;
+
+fn hash_request(password: &str) -> HashRequest {
+    HashRequest { password: password.into(), ..Default::default() }
+}
+
+#[tokio::test]
+async fn hash_and_verify_over_grpc_connect_proto_and_grpc_web() {
+    let sidecar = Sidecar::start().await;
+    for protocol in [Protocol::Grpc, Protocol::Connect, Protocol::GrpcWeb] {
+        let client = sidecar.password(protocol).await;
+        let hash = client.hash(hash_request("s3cret")).await.unwrap().into_owned().hash;
+        assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{protocol:?}: {hash}");
+        let ok = client.verify(VerifyRequest { password: "s3cret".into(), hash: hash.clone(), ..Default::default() }).await.unwrap().into_owned();
+        assert!(ok.valid && !ok.needs_rehash, "{protocol:?}");
+        let bad = client.verify(VerifyRequest { password: "S3cret".into(), hash, ..Default::default() }).await.unwrap().into_owned();
+        assert!(!bad.valid, "{protocol:?}");
+    }
+    sidecar.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn connect_json_over_http1_uses_the_proto_json_names() {
+    let sidecar = Sidecar::start().await;
+    let (status, body) = connect_json(
+        sidecar.socket(),
+        "attache.password.v1.PasswordService/Hash",
+        r#"{"password":"pw","algorithm":"ALGORITHM_BCRYPT"}"#,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let hash: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let hash = hash["hash"].as_str().unwrap();
+    assert!(hash.starts_with("$2b$04$"), "{hash}");
+
+    // The policy is argon2id, so a valid bcrypt hash needs a rehash.
+    let (status, body) = connect_json(
+        sidecar.socket(),
+        "attache.password.v1.PasswordService/Verify",
+        &serde_json::json!({"password": "pw", "hash": hash}).to_string(),
+        &[],
+    )
+    .await;
+    assert_eq!((status.as_u16(), body.as_str()), (200, r#"{"valid":true,"needsRehash":true}"#));
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors_with_the_right_codes() {
+    let sidecar = Sidecar::start_with(|c| c.server.max_request_bytes = bytesize(64 * 1024)).await;
+    let socket = sidecar.socket();
+    let verify = "attache.password.v1.PasswordService/Verify";
+    let hash = "attache.password.v1.PasswordService/Hash";
+    let cases: Vec<(&str, String, u16, &str, &str)> = vec![
+        (verify, r#"{"password":"x","hash":"$1$md5$crypt"}"#.into(), 400, "invalid_argument", "not in a recognised form"),
+        (verify, r#"{"password":"x","hash":""}"#.into(), 400, "invalid_argument", "empty string"),
+        (verify, r#"{"password":"x","hash":"$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"}"#.into(), 400, "invalid_argument", "ceiling"),
+        (hash, format!(r#"{{"password":"{}","algorithm":"ALGORITHM_BCRYPT"}}"#, "x".repeat(73)), 400, "invalid_argument", "72 bytes"),
+        (hash, format!(r#"{{"password":"{}"}}"#, "x".repeat(5000)), 400, "invalid_argument", "over the limit of 4096"),
+        (hash, r#"{"password":"x","algorithm":"ALGORITHM_MD5"}"#.into(), 400, "invalid_argument", ""),
+        (hash, r#"{"password":"x","algorithm":17}"#.into(), 400, "invalid_argument", "unknown algorithm 17"),
+        (hash, r#"{"password":"#.into(), 400, "invalid_argument", ""),
+        (hash, format!(r#"{{"password":"{}"}}"#, "x".repeat(70 * 1024)), 429, "resource_exhausted", ""),
+    ];
+    for (procedure, body, status, code, message) in cases {
+        let (got_status, got) = connect_json(socket, procedure, &body, &[]).await;
+        let short: String = body.chars().take(60).collect();
+        assert_eq!(got_status.as_u16(), status, "{short}: {got}");
+        let error: serde_json::Value = serde_json::from_str(&got).unwrap();
+        assert_eq!(error["code"], code, "{short}: {got}");
+        assert!(error["message"].as_str().unwrap_or_default().contains(message), "{short}: {got}");
+    }
+    // The same failure over gRPC carries the gRPC code.
+    let client = sidecar.password(Protocol::Grpc).await;
+    let err = client.verify(VerifyRequest { password: "x".into(), hash: "nope".into(), ..Default::default() }).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidArgument);
+    // Unknown methods are not found, not a crash.
+    let (status, _) = connect_json(socket, "attache.password.v1.PasswordService/Nope", "{}", &[]).await;
+    assert_eq!(status.as_u16(), 404);
+    // And the sidecar still serves.
+    assert!(client.hash(hash_request("still up")).await.is_ok());
+}
+
+fn bytesize(n: u64) -> bytesize::ByteSize {
+    bytesize::ByteSize::b(n)
+}
+
+#[tokio::test]
+async fn deadlines_are_honoured_and_expired_work_is_not_started() {
+    let sidecar = Sidecar::start_with(|c| {
+        c.password.workers = 1;
+        c.password.bcrypt.cost = 12;
+    })
+    .await;
+    let client = sidecar.password(Protocol::Grpc).await;
+    let slow = HashRequest { password: "p".into(), algorithm: Algorithm::ALGORITHM_BCRYPT.into(), ..Default::default() };
+    // Occupy the only worker, then send work that cannot start in time.
+    let busy = {
+        let client = sidecar.password(Protocol::Grpc).await;
+        let slow = slow.clone();
+        tokio::spawn(async move { client.hash(slow).await.map(|_| ()) })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let err = client
+        .hash_with_options(slow.clone(), CallOptions::default().with_timeout(Duration::from_millis(30)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::DeadlineExceeded, "{err:?}");
+    busy.await.unwrap().unwrap();
+
+    // A deadline already spent on arrival is refused before any work.
+    let (status, body) = connect_json(
+        sidecar.socket(),
+        "attache.password.v1.PasswordService/Hash",
+        r#"{"password":"p"}"#,
+        &[("connect-timeout-ms", "0")],
+    )
+    .await;
+    assert_eq!(status.as_u16(), 504, "{body}");
+    // The timed-out job was dropped from the queue, never run.
+    let metrics = reqwest_text(&sidecar.admin_url(), "/metrics").await;
+    for expected in [
+        r#"attache_pool_completed_total{module="password"} 1"#,
+        r#"attache_pool_abandoned_total{module="password"} 1"#,
+        r#"attache_requests_total{module="password",method="Hash",code="deadline_exceeded"} 2"#,
+    ] {
+        assert!(metrics.contains(expected), "missing {expected} in\n{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_resource_exhausted_at_once() {
+    let sidecar = Sidecar::start_with(|c| {
+        c.password.workers = 1;
+        c.password.bcrypt.cost = 12;
+        c.password.limits.max_in_flight = 1;
+        c.password.limits.max_queued = 1;
+    })
+    .await;
+    let slow = HashRequest {
+        password: "p".into(),
+        algorithm: Algorithm::ALGORITHM_BCRYPT.into(),
+        bcrypt: BcryptParams { cost: 12, ..Default::default() }.into(),
+        ..Default::default()
+    };
+    let client = sidecar.password(Protocol::Grpc).await;
+    let mut running = Vec::new();
+    for _ in 0..2 {
+        let (client, slow) = (client.clone(), slow.clone());
+        running.push(tokio::spawn(async move { client.hash(slow).await.map(|_| ()) }));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = std::time::Instant::now();
+    let err = client.hash(slow).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::ResourceExhausted, "{err:?}");
+    assert!(started.elapsed() < Duration::from_millis(100), "refusal must not wait: {:?}", started.elapsed());
+    assert!(err.message.unwrap().contains("password.limits"));
+    for r in running {
+        r.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn disabled_module_is_failed_precondition_with_a_fix() {
+    let sidecar = Sidecar::start_with(|c| c.password.enabled = false).await;
+    let err = sidecar.password(Protocol::Grpc).await.hash(hash_request("x")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::FailedPrecondition);
+    assert!(err.message.unwrap().contains("password.enabled = true"));
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let sidecar = Sidecar::start().await;
+    let client = sidecar.password(Protocol::Connect).await;
+    client.hash(hash_request("x")).await.unwrap();
+
+    let uri: http::Uri = "http://localhost".parse().unwrap();
+    let conn = connectrpc::client::Http2Connection::connect_unix(sidecar.socket(), uri.clone()).await.unwrap();
+    let health = connectrpc_health::HealthClient::new(conn.shared(4), connectrpc::client::ClientConfig::new(uri));
+    let reply = health
+        .check(connectrpc_health::wire::HealthCheckRequest { service: "attache.password.v1.PasswordService".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_owned();
+    assert_eq!(reply.status.as_known(), Some(connectrpc_health::wire::ServingStatus::SERVING));
+
+    let admin = sidecar.admin_url();
+    assert_eq!(reqwest_text(&admin, "/healthz").await, "ok\n");
+    assert_eq!(reqwest_text(&admin, "/readyz").await, "ready\n");
+    let metrics = reqwest_text(&admin, "/metrics").await;
+    for expected in [
+        r#"attache_requests_total{module="password",method="Hash",code="ok"} 1"#,
+        r#"attache_request_duration_seconds_count{module="password",method="Hash"} 1"#,
+        r#"attache_in_flight{module="password"} 0"#,
+        r#"attache_queue_depth{module="password"} 0"#,
+        r#"attache_pool_busy{module="password"} 0"#,
+    ] {
+        assert!(metrics.contains(expected), "missing {expected} in\n{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn shutdown_drains_in_flight_work_and_removes_the_socket() {
+    let sidecar = Sidecar::start_with(|c| c.password.bcrypt.cost = 11).await;
+    let socket = sidecar.socket().to_owned();
+    let client = sidecar.password(Protocol::Grpc).await;
+    let slow = HashRequest { password: "p".into(), algorithm: Algorithm::ALGORITHM_BCRYPT.into(), ..Default::default() };
+    let in_flight = tokio::spawn(async move { client.hash(slow).await.map(|r| r.into_owned().hash) });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    sidecar.stop().await.unwrap();
+    let hash = in_flight.await.unwrap().expect("in-flight request finishes during the drain");
+    assert!(hash.starts_with("$2b$11$"));
+    assert!(!socket.exists(), "socket file removed on shutdown");
+}
+
+#[tokio::test]
+async fn traceparent_is_accepted_and_a_malformed_one_is_harmless() {
+    let sidecar = Sidecar::start().await;
+    for traceparent in ["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "garbage"] {
+        let (status, body) = connect_json(
+            sidecar.socket(),
+            "attache.password.v1.PasswordService/Hash",
+            r#"{"password":"p"}"#,
+            &[("traceparent", traceparent)],
+        )
+        .await;
+        assert_eq!(status.as_u16(), 200, "{body}");
+    }
+}
+
+/// GET over plain HTTP/1.1 to the admin listener.
+async fn reqwest_text(base: &str, path: &str) -> String {
+    let addr = base.trim_start_matches("http://");
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let request = http::Request::get(path).header("host", addr).body(Full::new(Bytes::new())).unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    use http_body_util::BodyExt;
+    String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
+
+#[allow(dead_code)]
+fn _uses(_: fn()) {
+    let _ = http1;
+}
