@@ -147,7 +147,57 @@ fn request_span(ctx: &RequestContext, module: &str, method: &str) -> tracing::Sp
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use attache_proto::attache::password::v1 as pb;
+    use bytes::Bytes;
+    use connectrpc::{ConnectRpcService, Response, Router, ServiceRegister, ServiceRequest, ServiceResult};
+    use http_body_util::{BodyExt, Full};
+    use prometheus_client::registry::Registry;
+    use tower::ServiceExt;
+
     use super::*;
+
+    /// A service whose Hash panics, to prove the panic ends one request.
+    struct Panicky;
+
+    #[allow(refining_impl_trait)]
+    impl pb::PasswordService for Panicky {
+        async fn hash(&self, _: RequestContext, _: ServiceRequest<'_, pb::HashRequest>) -> ServiceResult<pb::HashResponse> {
+            panic!("boom")
+        }
+        async fn verify(&self, _: RequestContext, _: ServiceRequest<'_, pb::VerifyRequest>) -> ServiceResult<pb::VerifyResponse> {
+            Response::ok(pb::VerifyResponse { valid: true, ..Default::default() })
+        }
+    }
+
+    async fn call(service: &ConnectRpcService, method: &str) -> (u16, String) {
+        let request = http::Request::post(format!("/attache.password.v1.PasswordService/{method}"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_fails_its_request_only() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::new(&mut registry);
+        let edge = Edge::new([("password", attache_core::Limits::default())], metrics.clone());
+        let service = ConnectRpcService::new(Arc::new(Panicky).register_service(Router::new())).with_interceptor(edge);
+        let (status, body) = call(&service, "Hash").await;
+        assert_eq!(status, 500, "{body}");
+        assert!(body.contains(r#""code":"internal""#) && body.contains("panicked"), "{body}");
+        // The same service keeps answering, and the slot was released.
+        assert_eq!(call(&service, "Verify").await, (200, r#"{"valid":true}"#.to_string()));
+        let in_flight = metrics.in_flight.get_or_create(&metrics::Module { module: "password".into() }).get();
+        assert_eq!(in_flight, 0);
+        let failed = metrics::Rpc { module: "password".into(), method: "Hash".into(), code: "internal".into() };
+        assert_eq!(metrics.requests.get_or_create(&failed).get(), 1);
+    }
 
     #[test]
     fn names_follow_the_package_layout() {

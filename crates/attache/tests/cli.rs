@@ -1,0 +1,113 @@
+//! The binary as an operator runs it.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_attache");
+
+fn attache(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).env_clear().output().expect("run attache")
+}
+
+fn spawn(socket: &Path) -> Child {
+    let child = Command::new(BIN)
+        .args(["run", "--socket", socket.to_str().unwrap(), "--admin", "off"])
+        .env_clear()
+        .env("ATTACHE_PASSWORD_BCRYPT_COST", "4")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn attache");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(socket).is_err() {
+        assert!(Instant::now() < deadline, "attache did not start serving on {}", socket.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// One Connect JSON call over HTTP/1.1, as curl would send it.
+fn call(socket: &Path, procedure: &str, body: &str) -> String {
+    let mut stream = UnixStream::connect(socket).expect("connect");
+    write!(
+        stream,
+        "POST /{procedure} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    child.wait().unwrap()
+}
+
+#[test]
+fn config_default_is_complete_and_passes_check() {
+    let out = attache(&["config", "default"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("[password.argon2]") && text.contains("memory_kib = 19456"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("default.toml");
+    std::fs::write(&file, &text).unwrap();
+    let check = attache(&["config", "check", file.to_str().unwrap()]);
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+}
+
+#[test]
+fn config_check_names_the_bad_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[password.argon2]\nmemory_kib = -1\n").unwrap();
+    let out = attache(&["config", "check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("password.argon2.memory_kib"), "{stderr}");
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let out = attache(&["version"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("attache {}", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn serves_with_no_config_refuses_a_live_socket_and_drains_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("a.sock");
+    let mut first = spawn(&socket);
+    let reply = call(&socket, "attache.password.v1.PasswordService/Hash", r#"{"password":"pw","algorithm":"ALGORITHM_BCRYPT"}"#);
+    assert!(reply.starts_with("HTTP/1.1 200") && reply.contains(r#"{"hash":"$2b$04$"#), "{reply}");
+
+    // A second sidecar on the same live socket exits with a clear error and
+    // leaves the first one serving.
+    let second = Command::new(BIN)
+        .args(["run", "--socket", socket.to_str().unwrap(), "--admin", "off"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("another process is serving on"));
+    assert!(call(&socket, "attache.password.v1.PasswordService/Verify", r#"{"password":"a","hash":"$2b$04$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyzabcde"}"#).starts_with("HTTP/1.1 200"));
+
+    let status = terminate(&mut first);
+    assert!(status.success(), "exit status {status:?}");
+    assert!(!socket.exists(), "socket removed on SIGTERM");
+}
+
+#[test]
+fn a_stale_socket_file_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    let mut child = spawn(&socket);
+    assert!(call(&socket, "attache.password.v1.PasswordService/Hash", r#"{"password":"pw"}"#).starts_with("HTTP/1.1 200"));
+    assert!(terminate(&mut child).success());
+}
