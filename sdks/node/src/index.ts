@@ -1,0 +1,132 @@
+import * as net from "node:net";
+import { createClient, type Client } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { create } from "@bufbuild/protobuf";
+import {
+  Algorithm as PbAlgorithm,
+  Argon2ParamsSchema,
+  BcryptParamsSchema,
+  PasswordService,
+  ScryptParamsSchema,
+} from "../gen/attache/password/v1/password_pb.js";
+import { AttacheError } from "./errors.js";
+
+export { AttacheError, type ErrorCode } from "./errors.js";
+
+/** The socket used when neither the option nor ATTACHE_SOCKET is set. */
+export const DEFAULT_SOCKET = "/tmp/attache.sock";
+
+export interface AttacheOptions {
+  /** Unix socket path; defaults to $ATTACHE_SOCKET, then /tmp/attache.sock. */
+  socket?: string;
+  /** Deadline for every call unless a call sets its own; default 10 s. */
+  timeoutMs?: number;
+  /** Retries of idempotent calls that failed with UNAVAILABLE; default 2. */
+  retries?: number;
+}
+
+export interface CallOptions {
+  /** Deadline for this call. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export type Algorithm = "argon2id" | "bcrypt" | "scrypt";
+
+export interface HashOptions extends CallOptions {
+  /** Defaults to the sidecar's policy (argon2id unless configured). */
+  algorithm?: Algorithm;
+  argon2?: { memoryKib?: number; iterations?: number; parallelism?: number };
+  bcrypt?: { cost?: number };
+  scrypt?: { logN?: number; r?: number; p?: number };
+}
+
+export interface Verification {
+  valid: boolean;
+  /** The hash's algorithm or costs differ from the sidecar's policy: store a fresh hash. */
+  needsRehash: boolean;
+}
+
+const algorithms: Record<Algorithm, PbAlgorithm> = {
+  argon2id: PbAlgorithm.ARGON2ID,
+  bcrypt: PbAlgorithm.BCRYPT,
+  scrypt: PbAlgorithm.SCRYPT,
+};
+
+/** Runs `call` with the deadline, retrying UNAVAILABLE with jittered backoff inside it. */
+async function withPolicy<T>(defaults: Required<Omit<AttacheOptions, "socket">>, options: CallOptions, call: (timeoutMs: number) => Promise<T>): Promise<T> {
+  const timeoutMs = options.timeoutMs ?? defaults.timeoutMs;
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call(Math.max(1, deadline - Date.now()));
+    } catch (err) {
+      const error = AttacheError.from(err);
+      const backoff = Math.min(1000, 25 * 2 ** attempt) * (0.5 + Math.random() / 2);
+      if (error.code !== "unavailable" || attempt >= defaults.retries || Date.now() + backoff >= deadline || options.signal?.aborted) {
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, backoff));
+    }
+  }
+}
+
+/** Password hashing on the sidecar's dedicated threads, off the event loop. */
+export class PasswordClient {
+  constructor(
+    private readonly rpc: Client<typeof PasswordService>,
+    private readonly defaults: Required<Omit<AttacheOptions, "socket">>,
+  ) {}
+
+  /** Hashes `password`; resolves to a PHC (`$argon2id$…`) or bcrypt (`$2b$…`) string. */
+  async hash(password: string, options: HashOptions = {}): Promise<string> {
+    if (options.algorithm && !(options.algorithm in algorithms)) {
+      throw new AttacheError(3, `unknown algorithm ${options.algorithm}; use argon2id, bcrypt or scrypt`);
+    }
+    const request = {
+      password,
+      algorithm: options.algorithm ? algorithms[options.algorithm] : PbAlgorithm.UNSPECIFIED,
+      argon2: options.argon2 && create(Argon2ParamsSchema, options.argon2),
+      bcrypt: options.bcrypt && create(BcryptParamsSchema, options.bcrypt),
+      scrypt: options.scrypt && create(ScryptParamsSchema, options.scrypt),
+    };
+    const reply = await withPolicy(this.defaults, options, (timeoutMs) => this.rpc.hash(request, { timeoutMs, signal: options.signal }));
+    return reply.hash;
+  }
+
+  /** Checks `password` against a stored hash from attache or any compatible library. */
+  async verify(password: string, hash: string, options: CallOptions = {}): Promise<Verification> {
+    const reply = await withPolicy(this.defaults, options, (timeoutMs) => this.rpc.verify({ password, hash }, { timeoutMs, signal: options.signal }));
+    return { valid: reply.valid, needsRehash: reply.needsRehash };
+  }
+}
+
+/**
+ * A connection to the attache sidecar: one HTTP/2 session over its Unix
+ * socket, multiplexing every call. Create one per process and share it.
+ */
+export class Attache {
+  readonly password: PasswordClient;
+  readonly socket: string;
+  private readonly sessions: Http2SessionManager;
+
+  constructor(options: AttacheOptions = {}) {
+    this.socket = options.socket ?? process.env.ATTACHE_SOCKET ?? DEFAULT_SOCKET;
+    const envTimeout = Number(process.env.ATTACHE_TIMEOUT_MS);
+    const defaults = {
+      timeoutMs: options.timeoutMs ?? (Number.isFinite(envTimeout) && envTimeout > 0 ? envTimeout : 10_000),
+      retries: options.retries ?? 2,
+    };
+    const socket = this.socket;
+    this.sessions = new Http2SessionManager("http://localhost", { idleConnectionTimeoutMs: 60_000 }, {
+      createConnection: () => net.createConnection(socket),
+    });
+    const transport = createGrpcTransport({ baseUrl: "http://localhost", sessionManager: this.sessions });
+    this.password = new PasswordClient(createClient(PasswordService, transport), defaults);
+  }
+
+  /** Closes the connection; pending calls fail. */
+  close(): void {
+    this.sessions.abort();
+  }
+}
