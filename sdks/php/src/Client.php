@@ -1,0 +1,30 @@
+<?php
+declare(strict_types=1);
+
+namespace Attache;
+
+/**
+ * A client of the attache sidecar on its Unix socket.
+ *
+ *     $attache = new Attache\Client();           // $ATTACHE_SOCKET or /tmp/attache.sock
+ *     $hash = $attache->password->hash('secret');
+ */
+final class Client
+{
+    public const DEFAULT_SOCKET = '/tmp/attache.sock';
+
+    public readonly PasswordClient $password;
+    public readonly string $socket;
+
+    /**
+     * @param ?string $socket    Unix socket path; default $ATTACHE_SOCKET, then /tmp/attache.sock
+     * @param int     $timeoutMs deadline for every call unless the call sets its own
+     * @param int     $retries   retries of idempotent calls that fail with UNAVAILABLE
+     */
+    public function __construct(?string $socket = null, ?int $timeoutMs = null, int $retries = 2)
+    {
+        $this->socket = $socket ?? (getenv('ATTACHE_SOCKET') ?: self::DEFAULT_SOCKET);
+        $timeoutMs ??= ((int) getenv('ATTACHE_TIMEOUT_MS')) ?: 10_000;
+        $this->password = new PasswordClient(new Transport($this->socket, $timeoutMs, $retries));
+    }
+}
