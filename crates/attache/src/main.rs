@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "attache", version, about = "A polyglot sidecar: Redis, Postgres, Kafka and CPU offloading over a Unix socket")]
+#[command(
+    name = "attache",
+    version,
+    about = "A polyglot sidecar: Redis, Postgres, Kafka and CPU offloading over a Unix socket"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

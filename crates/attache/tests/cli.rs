@@ -83,7 +83,11 @@ fn serves_with_no_config_refuses_a_live_socket_and_drains_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("a.sock");
     let mut first = spawn(&socket);
-    let reply = call(&socket, "attache.password.v1.PasswordService/Hash", r#"{"password":"pw","algorithm":"ALGORITHM_BCRYPT"}"#);
+    let reply = call(
+        &socket,
+        "attache.password.v1.PasswordService/Hash",
+        r#"{"password":"pw","algorithm":"ALGORITHM_BCRYPT"}"#,
+    );
     assert!(reply.starts_with("HTTP/1.1 200") && reply.contains(r#"{"hash":"$2b$04$"#), "{reply}");
 
     // A second sidecar on the same live socket exits with a clear error and
@@ -95,7 +99,14 @@ fn serves_with_no_config_refuses_a_live_socket_and_drains_on_sigterm() {
         .unwrap();
     assert_eq!(second.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&second.stderr).contains("another process is serving on"));
-    assert!(call(&socket, "attache.password.v1.PasswordService/Verify", r#"{"password":"a","hash":"$2b$04$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyzabcde"}"#).starts_with("HTTP/1.1 200"));
+    assert!(
+        call(
+            &socket,
+            "attache.password.v1.PasswordService/Verify",
+            r#"{"password":"a","hash":"$2b$04$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyzabcde"}"#
+        )
+        .starts_with("HTTP/1.1 200")
+    );
 
     let status = terminate(&mut first);
     assert!(status.success(), "exit status {status:?}");
@@ -108,6 +119,8 @@ fn a_stale_socket_file_is_replaced() {
     let socket = dir.path().join("stale.sock");
     drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
     let mut child = spawn(&socket);
-    assert!(call(&socket, "attache.password.v1.PasswordService/Hash", r#"{"password":"pw"}"#).starts_with("HTTP/1.1 200"));
+    assert!(
+        call(&socket, "attache.password.v1.PasswordService/Hash", r#"{"password":"pw"}"#).starts_with("HTTP/1.1 200")
+    );
     assert!(terminate(&mut child).success());
 }

@@ -24,10 +24,8 @@ pub struct Loaded {
 
 /// Short names for the most used fields. `ATTACHE_SOCKET` is also what the
 /// SDKs read, so one variable points both ends at the same socket.
-const ALIASES: &[(&str, &[&str])] = &[
-    ("ATTACHE_SOCKET", &["server", "socket"]),
-    ("ATTACHE_ADMIN", &["admin", "listen"]),
-];
+const ALIASES: &[(&str, &[&str])] =
+    &[("ATTACHE_SOCKET", &["server", "socket"]), ("ATTACHE_ADMIN", &["admin", "listen"])];
 
 /// Fields without a default value, which the serialized defaults omit.
 const OPTIONAL_FIELDS: &[&[&str]] = &[&["server", "tcp"]];
@@ -128,7 +126,8 @@ pub(crate) fn collect_leaves(value: &Value, path: &mut Vec<String>, out: &mut Ve
 
 /// Reads an environment value as the type of the field's default.
 fn env_value(name: &str, raw: &str, default: Option<&Value>) -> Result<Value, Error> {
-    let bad = |expected: &str| Error::Field { field: name.to_owned(), message: format!("expected {expected}, got {raw:?}") };
+    let bad =
+        |expected: &str| Error::Field { field: name.to_owned(), message: format!("expected {expected}, got {raw:?}") };
     let scalar = |raw: &str, like: Option<&Value>| -> Result<Value, Error> {
         Ok(match like {
             Some(Value::Integer(_)) => Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?),

@@ -46,7 +46,8 @@ fn no_config_at_all_serves_defaults() {
 
 #[test]
 fn flags_beat_environment_beats_file() {
-    let (_dir, path) = write("[server]\nsocket = \"/from/file.sock\"\nmax_request_bytes = \"1 MiB\"\n[password]\nworkers = 3\n");
+    let (_dir, path) =
+        write("[server]\nsocket = \"/from/file.sock\"\nmax_request_bytes = \"1 MiB\"\n[password]\nworkers = 3\n");
     let env = MapEnv::new([
         ("ATTACHE_SOCKET", "/from/env.sock"),
         ("ATTACHE_PASSWORD_WORKERS", "5"),

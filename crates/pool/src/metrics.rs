@@ -27,8 +27,16 @@ impl Metrics {
         registry.register("pool_queued", "Jobs waiting for a worker", self.queued.clone());
         registry.register("pool_busy", "Jobs running on a worker", self.busy.clone());
         registry.register("pool_rejected", "Jobs refused because the queue was full", self.rejected.clone());
-        registry.register("pool_expired", "Jobs dropped because their deadline passed in the queue", self.expired.clone());
-        registry.register("pool_abandoned", "Jobs dropped because their caller went away while queued", self.abandoned.clone());
+        registry.register(
+            "pool_expired",
+            "Jobs dropped because their deadline passed in the queue",
+            self.expired.clone(),
+        );
+        registry.register(
+            "pool_abandoned",
+            "Jobs dropped because their caller went away while queued",
+            self.abandoned.clone(),
+        );
         registry.register("pool_completed", "Jobs run on a worker", self.completed.clone());
     }
 }

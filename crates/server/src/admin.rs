@@ -27,7 +27,10 @@ impl AdminState {
     }
 }
 
-pub(crate) async fn handle(state: Arc<AdminState>, req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+pub(crate) async fn handle(
+    state: Arc<AdminState>,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let reply = |status: StatusCode, content_type: &str, body: String| {
         Response::builder()
             .status(status)

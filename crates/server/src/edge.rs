@@ -68,7 +68,15 @@ impl Interceptor for Edge {
     async fn intercept_unary(&self, req: UnaryRequest, next: Next<'_>) -> Result<UnaryResponse, ConnectError> {
         let (module, method) = names(req.ctx.path().unwrap_or_default());
         let span = request_span(&req.ctx, &module, &method);
-        let mut record = Record { metrics: &self.metrics, module, method, deadline: req.ctx.deadline(), started: Instant::now(), span: span.clone(), code: None };
+        let mut record = Record {
+            metrics: &self.metrics,
+            module,
+            method,
+            deadline: req.ctx.deadline(),
+            started: Instant::now(),
+            span: span.clone(),
+            code: None,
+        };
         let result = self.run(&record.module, req, next).instrument(span).await;
         record.code = Some(match &result {
             Ok(_) => Ok(()),
@@ -107,7 +115,8 @@ impl Drop for Record<'_> {
             Ok(()) => "ok",
             Err((code, _)) => code.as_str(),
         };
-        let labels = metrics::Method { module: std::mem::take(&mut self.module), method: std::mem::take(&mut self.method) };
+        let labels =
+            metrics::Method { module: std::mem::take(&mut self.module), method: std::mem::take(&mut self.method) };
         self.metrics.duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
         let rpc = metrics::Rpc { module: labels.module, method: labels.method, code: code.to_owned() };
         self.metrics.requests.get_or_create(&rpc).inc();
@@ -163,10 +172,18 @@ mod tests {
 
     #[allow(refining_impl_trait)]
     impl pb::PasswordService for Panicky {
-        async fn hash(&self, _: RequestContext, _: ServiceRequest<'_, pb::HashRequest>) -> ServiceResult<pb::HashResponse> {
+        async fn hash(
+            &self,
+            _: RequestContext,
+            _: ServiceRequest<'_, pb::HashRequest>,
+        ) -> ServiceResult<pb::HashResponse> {
             panic!("boom")
         }
-        async fn verify(&self, _: RequestContext, _: ServiceRequest<'_, pb::VerifyRequest>) -> ServiceResult<pb::VerifyResponse> {
+        async fn verify(
+            &self,
+            _: RequestContext,
+            _: ServiceRequest<'_, pb::VerifyRequest>,
+        ) -> ServiceResult<pb::VerifyResponse> {
             Response::ok(pb::VerifyResponse { valid: true, ..Default::default() })
         }
     }

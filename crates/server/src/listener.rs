@@ -80,7 +80,12 @@ impl PeerPolicy {
             Ok(cred) => {
                 let ok = self.uids.contains(&cred.uid()) || self.gids.contains(&cred.gid());
                 if !ok {
-                    tracing::warn!(uid = cred.uid(), gid = cred.gid(), pid = cred.pid(), "refused connection from a peer not in server.allowed_uids/allowed_gids");
+                    tracing::warn!(
+                        uid = cred.uid(),
+                        gid = cred.gid(),
+                        pid = cred.pid(),
+                        "refused connection from a peer not in server.allowed_uids/allowed_gids"
+                    );
                 }
                 ok
             }

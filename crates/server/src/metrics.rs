@@ -57,7 +57,11 @@ impl Metrics {
         registry.register("in_flight", "RPCs running now, by module", metrics.in_flight.clone());
         registry.register("queue_depth", "RPCs waiting for an in-flight slot, by module", metrics.queued.clone());
         registry.register("connections", "Connections accepted on the API listeners", metrics.connections.clone());
-        registry.register("refused_peers", "Connections refused by the peer uid/gid allowlist", metrics.refused_peers.clone());
+        registry.register(
+            "refused_peers",
+            "Connections refused by the peer uid/gid allowlist",
+            metrics.refused_peers.clone(),
+        );
         metrics
     }
 }

@@ -32,7 +32,11 @@ fn algorithm(value: buffa::EnumValue<pb::Algorithm>) -> Result<Option<Algorithm>
 
 #[allow(refining_impl_trait)]
 impl pb::PasswordService for Password {
-    async fn hash(&self, ctx: RequestContext, request: ServiceRequest<'_, pb::HashRequest>) -> ServiceResult<pb::HashResponse> {
+    async fn hash(
+        &self,
+        ctx: RequestContext,
+        request: ServiceRequest<'_, pb::HashRequest>,
+    ) -> ServiceResult<pb::HashResponse> {
         let service = self.service()?;
         let argon2 = request.argon2.as_option();
         let scrypt = request.scrypt.as_option();
@@ -54,9 +58,17 @@ impl pb::PasswordService for Password {
         Response::ok(pb::HashResponse { hash, ..Default::default() })
     }
 
-    async fn verify(&self, ctx: RequestContext, request: ServiceRequest<'_, pb::VerifyRequest>) -> ServiceResult<pb::VerifyResponse> {
+    async fn verify(
+        &self,
+        ctx: RequestContext,
+        request: ServiceRequest<'_, pb::VerifyRequest>,
+    ) -> ServiceResult<pb::VerifyResponse> {
         let service = self.service()?;
         let outcome = service.verify(request.password, request.hash, ctx.deadline()).await.map_err(reject)?;
-        Response::ok(pb::VerifyResponse { valid: outcome.valid, needs_rehash: outcome.needs_rehash, ..Default::default() })
+        Response::ok(pb::VerifyResponse {
+            valid: outcome.valid,
+            needs_rehash: outcome.needs_rehash,
+            ..Default::default()
+        })
     }
 }

@@ -67,7 +67,9 @@ impl Server {
         let admin = match admin.parse().map_err(Error::Config)? {
             AdminListen::Off => None,
             AdminListen::Tcp(addr) => Some(Admin::Tcp(
-                TcpListener::bind(addr).await.map_err(|source| Error::Bind { what: format!("admin {addr}"), source })?,
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| Error::Bind { what: format!("admin {addr}"), source })?,
             )),
             AdminListen::Unix(path) => Some(Admin::Unix(UnixSocket::bind(&path, mode)?)),
         };
@@ -92,7 +94,12 @@ impl Server {
     /// Serves until `shutdown` fires, then stops accepting, removes the
     /// socket file, and gives in-flight requests `drain_timeout` to finish.
     /// Module shutdown (flushing pools) is the caller's next step.
-    pub async fn serve(self, modules: Modules, mut registry: Registry, shutdown: CancellationToken) -> Result<(), Error> {
+    pub async fn serve(
+        self,
+        modules: Modules,
+        mut registry: Registry,
+        shutdown: CancellationToken,
+    ) -> Result<(), Error> {
         let metrics = Metrics::new(&mut registry);
         let mut limits = Vec::new();
         if let Some(p) = &modules.password {
@@ -226,29 +233,53 @@ enum Io {
 macro_rules! delegate {
     ($self:ident, $s:ident => $e:expr) => {
         match $self.get_mut() {
-            Io::Unix($s) => { let $s = std::pin::Pin::new($s); $e }
-            Io::Tcp($s) => { let $s = std::pin::Pin::new($s); $e }
+            Io::Unix($s) => {
+                let $s = std::pin::Pin::new($s);
+                $e
+            }
+            Io::Tcp($s) => {
+                let $s = std::pin::Pin::new($s);
+                $e
+            }
         }
     };
 }
 
 impl AsyncRead for Io {
-    fn poll_read(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         delegate!(self, s => s.poll_read(cx, buf))
     }
 }
 
 impl AsyncWrite for Io {
-    fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
         delegate!(self, s => s.poll_write(cx, buf))
     }
-    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         delegate!(self, s => s.poll_flush(cx))
     }
-    fn poll_shutdown(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         delegate!(self, s => s.poll_shutdown(cx))
     }
-    fn poll_write_vectored(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> std::task::Poll<std::io::Result<usize>> {
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
         delegate!(self, s => s.poll_write_vectored(cx, bufs))
     }
     fn is_write_vectored(&self) -> bool {

@@ -99,8 +99,14 @@ pub async fn http1(socket: &Path, request: http::Request<Full<Bytes>>) -> (http:
 }
 
 /// A Connect unary JSON POST over HTTP/1.1.
-pub async fn connect_json(socket: &Path, procedure: &str, body: &str, headers: &[(&str, &str)]) -> (http::StatusCode, String) {
-    let mut request = http::Request::post(format!("http://localhost/{procedure}")).header("content-type", "application/json");
+pub async fn connect_json(
+    socket: &Path,
+    procedure: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (http::StatusCode, String) {
+    let mut request =
+        http::Request::post(format!("http://localhost/{procedure}")).header("content-type", "application/json");
     for (name, value) in headers {
         request = request.header(*name, *value);
     }

@@ -69,9 +69,11 @@ async fn peer_hashes_verify_in_attache(name: &str) {
     let vectors = vectors.as_array().unwrap();
     assert!(vectors.len() >= 9, "{name} made too few vectors");
     for v in vectors {
-        let (lib, password, hash) = (v["lib"].as_str().unwrap(), v["password"].as_str().unwrap(), v["hash"].as_str().unwrap());
+        let (lib, password, hash) =
+            (v["lib"].as_str().unwrap(), v["password"].as_str().unwrap(), v["hash"].as_str().unwrap());
         let verify = |password: String| VerifyRequest { password, hash: hash.into(), ..Default::default() };
-        let ok = client.verify(verify(password.into())).await.unwrap_or_else(|e| panic!("{lib} {hash}: {e:?}")).into_owned();
+        let ok =
+            client.verify(verify(password.into())).await.unwrap_or_else(|e| panic!("{lib} {hash}: {e:?}")).into_owned();
         assert!(ok.valid, "{lib}: attache rejected a correct password for {hash}");
         assert!(ok.needs_rehash, "{lib}: a low-cost {hash} must need a rehash under the argon2id policy");
         let bad = client.verify(verify(wrong(password))).await.unwrap().into_owned();
@@ -82,7 +84,11 @@ async fn peer_hashes_verify_in_attache(name: &str) {
 async fn attache_hashes_verify_in_peer(name: &str) {
     let sidecar = Sidecar::start().await;
     let client = sidecar.password(Protocol::Grpc).await;
-    let passwords = ["correct horse battery staple", "pässwörd ✓", "0123456789012345678901234567890123456789012345678901234567890123456789ab"];
+    let passwords = [
+        "correct horse battery staple",
+        "pässwörd ✓",
+        "0123456789012345678901234567890123456789012345678901234567890123456789ab",
+    ];
     let long = "long-".repeat(20);
     let mut cases = Vec::new();
     let mut expected = Vec::new();
@@ -144,16 +150,34 @@ async fn attache_to_node_bcrypt_bcryptjs_and_argon2() {
 async fn bcrypt_edge_cases_answer_like_php() {
     let sidecar = Sidecar::start().await;
     let client = sidecar.password(Protocol::Grpc).await;
-    let hash = run_peer("php", "make", None).as_array().unwrap().iter()
+    let hash = run_peer("php", "make", None)
+        .as_array()
+        .unwrap()
+        .iter()
         .find(|v| v["lib"] == "php bcrypt" && v["password"].as_str().unwrap().len() > 72)
         .map(|v| v["hash"].as_str().unwrap().to_owned())
         .expect("php made a bcrypt hash of a long password");
     let long = "long-".repeat(20);
-    let candidates = [long.clone(), long[..72].to_string(), long[..71].to_string(), format!("{}tail", &long[..72]), format!("{}\0after-nul", &long[..72])];
+    let candidates = [
+        long.clone(),
+        long[..72].to_string(),
+        long[..71].to_string(),
+        format!("{}tail", &long[..72]),
+        format!("{}\0after-nul", &long[..72]),
+    ];
     let cases: Vec<Value> = candidates.iter().map(|p| json!({"password": p, "hash": hash})).collect();
-    let php: Vec<bool> = run_peer("php", "check", Some(&Value::Array(cases))).as_array().unwrap().iter().map(|v| v.as_bool().unwrap()).collect();
+    let php: Vec<bool> = run_peer("php", "check", Some(&Value::Array(cases)))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_bool().unwrap())
+        .collect();
     for (candidate, php_says) in candidates.iter().zip(php) {
-        let ours = client.verify(VerifyRequest { password: candidate.clone(), hash: hash.clone(), ..Default::default() }).await.unwrap().into_owned();
+        let ours = client
+            .verify(VerifyRequest { password: candidate.clone(), hash: hash.clone(), ..Default::default() })
+            .await
+            .unwrap()
+            .into_owned();
         assert_eq!(ours.valid, php_says, "password of {} bytes", candidate.len());
     }
 }

@@ -20,9 +20,17 @@ async fn hash_and_verify_over_grpc_connect_proto_and_grpc_web() {
         let client = sidecar.password(protocol).await;
         let hash = client.hash(hash_request("s3cret")).await.unwrap().into_owned().hash;
         assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{protocol:?}: {hash}");
-        let ok = client.verify(VerifyRequest { password: "s3cret".into(), hash: hash.clone(), ..Default::default() }).await.unwrap().into_owned();
+        let ok = client
+            .verify(VerifyRequest { password: "s3cret".into(), hash: hash.clone(), ..Default::default() })
+            .await
+            .unwrap()
+            .into_owned();
         assert!(ok.valid && !ok.needs_rehash, "{protocol:?}");
-        let bad = client.verify(VerifyRequest { password: "S3cret".into(), hash, ..Default::default() }).await.unwrap().into_owned();
+        let bad = client
+            .verify(VerifyRequest { password: "S3cret".into(), hash, ..Default::default() })
+            .await
+            .unwrap()
+            .into_owned();
         assert!(!bad.valid, "{protocol:?}");
     }
     sidecar.stop().await.unwrap();
@@ -61,10 +69,28 @@ async fn bad_input_gets_clear_errors_with_the_right_codes() {
     let verify = "attache.password.v1.PasswordService/Verify";
     let hash = "attache.password.v1.PasswordService/Hash";
     let cases: Vec<(&str, String, u16, &str, &str)> = vec![
-        (verify, r#"{"password":"x","hash":"$1$md5$crypt"}"#.into(), 400, "invalid_argument", "not in a recognised form"),
+        (
+            verify,
+            r#"{"password":"x","hash":"$1$md5$crypt"}"#.into(),
+            400,
+            "invalid_argument",
+            "not in a recognised form",
+        ),
         (verify, r#"{"password":"x","hash":""}"#.into(), 400, "invalid_argument", "empty string"),
-        (verify, r#"{"password":"x","hash":"$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"}"#.into(), 400, "invalid_argument", "ceiling"),
-        (hash, format!(r#"{{"password":"{}","algorithm":"ALGORITHM_BCRYPT"}}"#, "x".repeat(73)), 400, "invalid_argument", "72 bytes"),
+        (
+            verify,
+            r#"{"password":"x","hash":"$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"}"#.into(),
+            400,
+            "invalid_argument",
+            "ceiling",
+        ),
+        (
+            hash,
+            format!(r#"{{"password":"{}","algorithm":"ALGORITHM_BCRYPT"}}"#, "x".repeat(73)),
+            400,
+            "invalid_argument",
+            "72 bytes",
+        ),
         (hash, format!(r#"{{"password":"{}"}}"#, "x".repeat(5000)), 400, "invalid_argument", "over the limit of 4096"),
         (hash, r#"{"password":"x","algorithm":"ALGORITHM_MD5"}"#.into(), 400, "invalid_argument", ""),
         (hash, r#"{"password":"x","algorithm":17}"#.into(), 400, "invalid_argument", "unknown algorithm 17"),
@@ -81,7 +107,10 @@ async fn bad_input_gets_clear_errors_with_the_right_codes() {
     }
     // The same failure over gRPC carries the gRPC code.
     let client = sidecar.password(Protocol::Grpc).await;
-    let err = client.verify(VerifyRequest { password: "x".into(), hash: "nope".into(), ..Default::default() }).await.unwrap_err();
+    let err = client
+        .verify(VerifyRequest { password: "x".into(), hash: "nope".into(), ..Default::default() })
+        .await
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidArgument);
     // Unknown methods are not found, not a crash.
     let (status, _) = connect_json(socket, "attache.password.v1.PasswordService/Nope", "{}", &[]).await;
@@ -102,7 +131,8 @@ async fn deadlines_are_honoured_and_expired_work_is_not_started() {
     })
     .await;
     let client = sidecar.password(Protocol::Grpc).await;
-    let slow = HashRequest { password: "p".into(), algorithm: Algorithm::ALGORITHM_BCRYPT.into(), ..Default::default() };
+    let slow =
+        HashRequest { password: "p".into(), algorithm: Algorithm::ALGORITHM_BCRYPT.into(), ..Default::default() };
     // Occupy the only worker, then send work that cannot start in time.
     let busy = {
         let client = sidecar.password(Protocol::Grpc).await;
@@ -196,7 +226,10 @@ async fn health_readiness_and_metrics() {
     let conn = connectrpc::client::Http2Connection::connect_unix(sidecar.socket(), uri.clone()).await.unwrap();
     let health = connectrpc_health::HealthClient::new(conn.shared(4), connectrpc::client::ClientConfig::new(uri));
     let reply = health
-        .check(connectrpc_health::wire::HealthCheckRequest { service: "attache.password.v1.PasswordService".into(), ..Default::default() })
+        .check(connectrpc_health::wire::HealthCheckRequest {
+            service: "attache.password.v1.PasswordService".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_owned();
@@ -222,7 +255,8 @@ async fn shutdown_drains_in_flight_work_and_removes_the_socket() {
     let sidecar = Sidecar::start_with(|c| c.password.bcrypt.cost = 11).await;
     let socket = sidecar.socket().to_owned();
     let client = sidecar.password(Protocol::Grpc).await;
-    let slow = HashRequest { password: "p".into(), algorithm: Algorithm::ALGORITHM_BCRYPT.into(), ..Default::default() };
+    let slow =
+        HashRequest { password: "p".into(), algorithm: Algorithm::ALGORITHM_BCRYPT.into(), ..Default::default() };
     let in_flight = tokio::spawn(async move { client.hash(slow).await.map(|r| r.into_owned().hash) });
     tokio::time::sleep(Duration::from_millis(30)).await;
     sidecar.stop().await.unwrap();

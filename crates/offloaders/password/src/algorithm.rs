@@ -47,7 +47,10 @@ pub struct Verification {
 pub(crate) enum Recipe {
     /// `argon2id`, or the older `argon2i`/`argon2d` (verifiable, always
     /// rehashed).
-    Argon2 { id: bool, params: Argon2Params },
+    Argon2 {
+        id: bool,
+        params: Argon2Params,
+    },
     Bcrypt(BcryptParams),
     Scrypt(ScryptParams),
 }
@@ -84,7 +87,11 @@ impl Recipe {
             scrypt_phc::recipe(hash)
         } else {
             let prefix: String = hash.chars().take(10).collect();
-            Err(Error::UnknownFormat(if prefix.is_empty() { "empty string".into() } else { format!("starts with {prefix:?}") }))
+            Err(Error::UnknownFormat(if prefix.is_empty() {
+                "empty string".into()
+            } else {
+                format!("starts with {prefix:?}")
+            }))
         }
     }
 
@@ -152,7 +159,10 @@ mod tests {
             ..Default::default()
         };
         let recipe = Recipe::for_new_hash(&config, &options);
-        assert_eq!(recipe, Recipe::Argon2 { id: true, params: Argon2Params { memory_kib: 8192, iterations: 2, parallelism: 1 } });
+        assert_eq!(
+            recipe,
+            Recipe::Argon2 { id: true, params: Argon2Params { memory_kib: 8192, iterations: 2, parallelism: 1 } }
+        );
         assert!(recipe.needs_rehash(&config));
         assert!(!Recipe::for_new_hash(&config, &HashOptions::default()).needs_rehash(&config));
     }
@@ -162,7 +172,8 @@ mod tests {
         let ceilings = Ceilings::default();
         assert!(Recipe::Bcrypt(BcryptParams { cost: 17 }).check_ceilings(&ceilings).is_err());
         assert!(Recipe::Bcrypt(BcryptParams { cost: 16 }).check_ceilings(&ceilings).is_ok());
-        let huge = Recipe::Argon2 { id: true, params: Argon2Params { memory_kib: 4_194_304, iterations: 1, parallelism: 1 } };
+        let huge =
+            Recipe::Argon2 { id: true, params: Argon2Params { memory_kib: 4_194_304, iterations: 1, parallelism: 1 } };
         assert!(matches!(huge.check_ceilings(&ceilings), Err(Error::TooCostly(m)) if m.contains("memory_kib")));
     }
 }

@@ -83,8 +83,14 @@ mod tests {
 
     #[test]
     fn variants_and_shapes() {
-        assert!(matches!(recipe("$2x$10$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyzabcde"), Err(Error::UnknownFormat(_))));
+        assert!(matches!(
+            recipe("$2x$10$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyzabcde"),
+            Err(Error::UnknownFormat(_))
+        ));
         assert!(matches!(recipe("$2b$10$short"), Err(Error::Malformed(_))));
-        assert!(matches!(recipe("$2b$99$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyzabcde"), Err(Error::Malformed(_))));
+        assert!(matches!(
+            recipe("$2b$99$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyzabcde"),
+            Err(Error::Malformed(_))
+        ));
     }
 }

@@ -17,7 +17,8 @@ pub(crate) fn recipe(hash: &str) -> Result<Recipe, Error> {
 }
 
 pub(crate) fn hash(password: &[u8], params: ScryptParams) -> Result<String, Error> {
-    let log_n = u8::try_from(params.log_n).map_err(|_| Error::InvalidParams(format!("scrypt log_n {}", params.log_n)))?;
+    let log_n =
+        u8::try_from(params.log_n).map_err(|_| Error::InvalidParams(format!("scrypt log_n {}", params.log_n)))?;
     let params = Params::new(log_n, params.r, params.p, Params::RECOMMENDED_LEN)
         .map_err(|e| Error::InvalidParams(format!("scrypt: {e}")))?;
     let salt = SaltString::generate(&mut OsRng);

@@ -94,14 +94,21 @@ mod tests {
     #[tokio::test]
     async fn every_algorithm_round_trips_and_rejects_wrong_passwords() {
         let service = Service::new(cheap()).unwrap();
-        for (algorithm, prefix) in [(Algorithm::Argon2id, "$argon2id$v=19$m=1024,t=1,p=1$"), (Algorithm::Bcrypt, "$2b$04$"), (Algorithm::Scrypt, "$scrypt$ln=4,r=8,p=1$")] {
+        for (algorithm, prefix) in [
+            (Algorithm::Argon2id, "$argon2id$v=19$m=1024,t=1,p=1$"),
+            (Algorithm::Bcrypt, "$2b$04$"),
+            (Algorithm::Scrypt, "$scrypt$ln=4,r=8,p=1$"),
+        ] {
             let options = HashOptions { algorithm: Some(algorithm), ..Default::default() };
             let hash = service.hash("correct horse", options, None).await.unwrap();
             assert!(hash.starts_with(prefix), "{hash}");
             let ok = service.verify("correct horse", &hash, None).await.unwrap();
             assert!(ok.valid);
             assert_eq!(ok.needs_rehash, algorithm != Algorithm::Argon2id, "{algorithm:?}");
-            assert_eq!(service.verify("wrong horse", &hash, None).await.unwrap(), Verification { valid: false, needs_rehash: false });
+            assert_eq!(
+                service.verify("wrong horse", &hash, None).await.unwrap(),
+                Verification { valid: false, needs_rehash: false }
+            );
         }
     }
 
@@ -116,8 +123,17 @@ mod tests {
     async fn too_long_passwords_and_bad_hashes_are_invalid_arguments() {
         let service = Service::new(cheap()).unwrap();
         let long = "x".repeat(4097);
-        assert_eq!(service.hash(&long, HashOptions::default(), None).await, Err(Error::PasswordTooLong { len: 4097, max: 4096 }));
-        for bad in ["", "$argon2id$v=19$m=abc", "$2b$04$tooshort", "$scrypt$ln=4,r=8$", "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ"] {
+        assert_eq!(
+            service.hash(&long, HashOptions::default(), None).await,
+            Err(Error::PasswordTooLong { len: 4097, max: 4096 })
+        );
+        for bad in [
+            "",
+            "$argon2id$v=19$m=abc",
+            "$2b$04$tooshort",
+            "$scrypt$ln=4,r=8$",
+            "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ",
+        ] {
             let err = service.verify("pw", bad, None).await.unwrap_err();
             assert_eq!(err.kind(), attache_core::Kind::InvalidArgument, "{bad}: {err}");
         }
