@@ -11,6 +11,12 @@
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("gen/descriptor.binpb");
 
 pub mod attache {
+    pub mod sidecar {
+        pub mod v1 {
+            include!("gen/buffa/attache.sidecar.v1.mod.rs");
+            include!("gen/connect/attache.sidecar.v1.mod.rs");
+        }
+    }
     pub mod password {
         pub mod v1 {
             include!("gen/buffa/attache.password.v1.mod.rs");

@@ -20,6 +20,7 @@ mod listener;
 mod metrics;
 mod password;
 mod serve;
+mod sidecar;
 mod status;
 mod trace_context;
 

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use attache_proto::attache::password::v1::PASSWORD_SERVICE_SERVICE_NAME;
+use attache_proto::attache::sidecar::v1::SIDECAR_SERVICE_SERVICE_NAME;
 use connectrpc::{ConnectRpcService, DeadlinePolicy, Router, ServiceRegister};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -20,6 +21,7 @@ use crate::edge::Edge;
 use crate::listener::{PeerPolicy, UnixSocket};
 use crate::metrics::Metrics;
 use crate::password::Password;
+use crate::sidecar::Sidecar;
 use crate::{AdminConfig, AdminListen, Config, Error};
 
 /// The modules the server exposes; a `None` module answers
@@ -107,8 +109,11 @@ impl Server {
         }
         let edge = Edge::new(limits, metrics.clone());
 
-        let router = Arc::new(Password(modules.password.clone())).register_service(Router::new());
-        let (router, health) = connectrpc_health::install_static(router, [PASSWORD_SERVICE_SERVICE_NAME]);
+        let enabled = modules.all().iter().map(|(name, _)| name.to_string()).collect();
+        let router = Arc::new(Sidecar { modules: enabled }).register_service(Router::new());
+        let router = Arc::new(Password(modules.password.clone())).register_service(router);
+        let (router, health) =
+            connectrpc_health::install_static(router, [SIDECAR_SERVICE_SERVICE_NAME, PASSWORD_SERVICE_SERVICE_NAME]);
         let reflector = connectrpc_reflection::Reflector::from_descriptor_set_bytes(attache_proto::FILE_DESCRIPTOR_SET)
             .expect("the embedded descriptor set is generated with the code and always parses");
         let router = connectrpc_reflection::install(router, reflector);

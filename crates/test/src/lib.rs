@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use attache_config::Config;
 use attache_proto::attache::password::v1::PasswordServiceClient;
+use attache_proto::attache::sidecar::v1::SidecarServiceClient;
 use bytes::Bytes;
 use connectrpc::Protocol;
 use connectrpc::client::{ClientConfig, Http2Connection, SharedHttp2Connection};
@@ -71,6 +72,13 @@ impl Sidecar {
         let uri: http::Uri = "http://localhost".parse().unwrap();
         let conn = Http2Connection::connect_unix(&self.socket, uri.clone()).await.expect("connect to the socket");
         PasswordServiceClient::new(conn.shared(1024), ClientConfig::new(uri).with_protocol(protocol))
+    }
+
+    /// A generated client of the sidecar's own service.
+    pub async fn sidecar(&self) -> SidecarServiceClient<SharedHttp2Connection> {
+        let uri: http::Uri = "http://localhost".parse().unwrap();
+        let conn = Http2Connection::connect_unix(&self.socket, uri.clone()).await.expect("connect to the socket");
+        SidecarServiceClient::new(conn.shared(1024), ClientConfig::new(uri))
     }
 
     /// Signals shutdown and waits for the drain to finish.

@@ -209,8 +209,18 @@ async fn a_full_queue_answers_resource_exhausted_at_once() {
 }
 
 #[tokio::test]
+async fn get_info_names_the_version_and_the_serving_modules() {
+    let sidecar = Sidecar::start().await;
+    let info = sidecar.sidecar().await.get_info(Default::default()).await.unwrap().into_owned();
+    assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(info.modules, vec!["password".to_string()]);
+}
+
+#[tokio::test]
 async fn disabled_module_is_failed_precondition_with_a_fix() {
     let sidecar = Sidecar::start_with(|c| c.password.enabled = false).await;
+    let info = sidecar.sidecar().await.get_info(Default::default()).await.unwrap().into_owned();
+    assert!(info.modules.is_empty());
     let err = sidecar.password(Protocol::Grpc).await.hash(hash_request("x")).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::FailedPrecondition);
     assert!(err.message.unwrap().contains("password.enabled = true"));

@@ -9,6 +9,7 @@ import {
   PasswordService,
   ScryptParamsSchema,
 } from "../gen/attache/password/v1/password_pb.js";
+import { SidecarService } from "../gen/attache/sidecar/v1/sidecar_pb.js";
 import { AttacheError } from "./errors.js";
 
 export { AttacheError, type ErrorCode } from "./errors.js";
@@ -105,10 +106,19 @@ export class PasswordClient {
  * A connection to the attache sidecar: one HTTP/2 session over its Unix
  * socket, multiplexing every call. Create one per process and share it.
  */
+export interface Info {
+  /** The sidecar's version. */
+  version: string;
+  /** Modules that serve requests, e.g. `["password"]`. */
+  modules: string[];
+}
+
 export class Attache {
   readonly password: PasswordClient;
   readonly socket: string;
   private readonly sessions: Http2SessionManager;
+  private readonly sidecar: Client<typeof SidecarService>;
+  private readonly defaults: Required<Omit<AttacheOptions, "socket">>;
 
   constructor(options: AttacheOptions = {}) {
     this.socket = options.socket ?? process.env.ATTACHE_SOCKET ?? DEFAULT_SOCKET;
@@ -123,6 +133,14 @@ export class Attache {
     });
     const transport = createGrpcTransport({ baseUrl: "http://localhost", sessionManager: this.sessions });
     this.password = new PasswordClient(createClient(PasswordService, transport), defaults);
+    this.sidecar = createClient(SidecarService, transport);
+    this.defaults = defaults;
+  }
+
+  /** The sidecar's version and modules; a cheap call to check the socket answers. */
+  async info(options: CallOptions = {}): Promise<Info> {
+    const reply = await withPolicy(this.defaults, options, (timeoutMs) => this.sidecar.getInfo({}, { timeoutMs, signal: options.signal }));
+    return { version: reply.version, modules: [...reply.modules] };
   }
 
   /** Closes the connection; pending calls fail. */

@@ -22,6 +22,12 @@ describe("password", () => {
     assert.equal(await sidecar.stop(), 0, "attache exits 0 on SIGTERM");
   });
 
+  test("info reports the version and modules", async () => {
+    const info = await client.info();
+    assert.match(info.version, /^\d+\.\d+\.\d+/);
+    assert.deepEqual(info.modules, ["password"]);
+  });
+
   test("hash and verify round trip with the configured policy", async () => {
     const hash = await client.password.hash("correct horse");
     assert.match(hash, /^\$argon2id\$v=19\$m=1024,t=1,p=1\$/);

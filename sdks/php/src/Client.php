@@ -15,6 +15,7 @@ final class Client
 
     public readonly PasswordClient $password;
     public readonly string $socket;
+    private readonly Transport $transport;
 
     /**
      * @param ?string $socket    Unix socket path; default $ATTACHE_SOCKET, then /tmp/attache.sock
@@ -25,6 +26,19 @@ final class Client
     {
         $this->socket = $socket ?? (getenv('ATTACHE_SOCKET') ?: self::DEFAULT_SOCKET);
         $timeoutMs ??= ((int) getenv('ATTACHE_TIMEOUT_MS')) ?: 10_000;
-        $this->password = new PasswordClient(new Transport($this->socket, $timeoutMs, $retries));
+        $this->transport = new Transport($this->socket, $timeoutMs, $retries);
+        $this->password = new PasswordClient($this->transport);
+    }
+
+    /**
+     * The sidecar's version and the modules it serves; a cheap call to check
+     * that the socket answers.
+     *
+     * @return array{version: string, modules: list<string>}
+     */
+    public function info(?int $timeoutMs = null): array
+    {
+        $reply = $this->transport->call('attache.sidecar.v1.SidecarService/GetInfo', [], $timeoutMs);
+        return ['version' => (string) ($reply['version'] ?? ''), 'modules' => array_values($reply['modules'] ?? [])];
     }
 }

@@ -72,6 +72,12 @@ function expectThrows(string $class, callable $call, string $messagePart = ''): 
 
 $attache = new Client($socket);
 
+check('info reports the version and modules', function () use ($attache) {
+    $info = $attache->info();
+    expect(preg_match('/^\d+\.\d+\.\d+/', $info['version']) === 1, 'version ' . $info['version']);
+    expect($info['modules'] === ['password'], 'modules ' . json_encode($info['modules']));
+});
+
 check('hash and verify round trip under the policy', function () use ($attache) {
     $hash = $attache->password->hash('correct horse');
     expect(str_starts_with($hash, '$argon2id$v=19$m=1024,t=1,p=1$'), $hash);
