@@ -1,0 +1,124 @@
+"""Turns the JSON the benchmark clients printed into bench/results/:
+one markdown file and one PNG chart per benchmark, with the machine and the
+exact command. Usage: report.py RAW_DIR RESULTS_DIR COMMAND"""
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import date
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+raw, out, command = sys.argv[1], sys.argv[2], sys.argv[3]
+os.makedirs(out, exist_ok=True)
+today = date.today().isoformat()
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+machine = (
+    f"- CPU: {cpu}, {os.cpu_count()} cores; memory {sh('free -g | awk \"/Mem/{print $2}\"')} GiB\n"
+    f"- Kernel: {platform.release()}; {sh('rustc --version')}; Node {sh('node --version')}; {sh('php --version | head -1')}\n"
+    f"- attache release build, default config except where a row says otherwise\n"
+)
+
+
+def load(name):
+    with open(os.path.join(raw, name)) as f:
+        return json.loads(f.read().strip().splitlines()[-1])
+
+
+# Transport ---------------------------------------------------------------
+rows = [load(f"transport-{c}.json") for c in ("rust", "node", "php")]
+lines = [
+    f"# Transport: a trivial unary call over the Unix socket ({today})",
+    "",
+    "SidecarService.GetInfo, sequential calls on one connection, beside a raw",
+    "Unix-socket echo of 32 bytes from the same language (the floor). Rust uses",
+    "the generated connectrpc client (gRPC and Connect over h2c), Node the SDK",
+    "(gRPC via connect-node), PHP the SDK (Connect JSON over HTTP/1.1 via curl).",
+    "",
+    "| client | floor p50 | floor p99 | attache p50 | attache p99 | p50 over floor | p99 over floor |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+]
+chart = []
+for r in rows:
+    f = r["floor"]
+    variants = [(k, v) for k, v in r.items() if k.startswith("attache")]
+    for key, a in variants:
+        label = r["client"] + ("" if key == "attache" else " " + key.replace("attache_", "").replace("_", " "))
+        lines.append(
+            f"| {label} | {f['p50_us']:.1f} µs | {f['p99_us']:.1f} µs | {a['p50_us']:.1f} µs | {a['p99_us']:.1f} µs "
+            f"| +{a['p50_us'] - f['p50_us']:.1f} µs | +{a['p99_us'] - f['p99_us']:.1f} µs |"
+        )
+        chart.append((label, f["p50_us"], a["p50_us"], a["p99_us"]))
+lines += ["", "Targets (issue 2): Rust client p50 ≤ 50 µs, Node ≤ 100 µs over the floor.", "", "## Machine", machine, "## Command", f"`{command}`", ""]
+with open(os.path.join(out, f"{today}-transport.md"), "w") as fh:
+    fh.write("\n".join(lines))
+
+fig, ax = plt.subplots(figsize=(9, 4.5))
+labels = [c[0] for c in chart]
+x = range(len(chart))
+ax.bar([i - 0.27 for i in x], [c[1] for c in chart], 0.27, label="socket echo floor p50")
+ax.bar([i for i in x], [c[2] for c in chart], 0.27, label="attache p50")
+ax.bar([i + 0.27 for i in x], [c[3] for c in chart], 0.27, label="attache p99")
+ax.set_xticks(list(x), labels, rotation=15)
+ax.set_ylabel("µs per call (lower is better)")
+ax.set_title("Trivial unary call over the Unix socket")
+ax.legend()
+fig.tight_layout()
+fig.savefig(os.path.join(out, f"{today}-transport.png"), dpi=110)
+
+# Password offload ----------------------------------------------------------
+pw = load("password.json")
+by = {r["name"]: r for r in pw["results"]}
+lines = [
+    f"# Password hashing from Node, {pw['concurrency']} hashes in flight ({today})",
+    "",
+    "bcrypt cost 10 and argon2id with OWASP parameters (m=19456 KiB, t=2, p=1),",
+    "through attache (its default pool: one thread per core), in-process with",
+    "pure-JS bcryptjs, and with native addons on libuv's thread pool. The",
+    "event-loop delay is `perf_hooks.monitorEventLoopDelay` while the hashes run.",
+    "",
+    "| how | hashes/s | event-loop delay p99 | max |",
+    "|---|---:|---:|---:|",
+]
+for r in pw["results"]:
+    lines.append(f"| {r['name']} | {r['hashes_per_s']:.1f} | {r['loop_delay_p99_ms']:.1f} ms | {r['loop_delay_max_ms']:.1f} ms |")
+ratios = []
+for algo in ("bcrypt-10", "argon2id"):
+    two, one = by[f"{algo} attache"], by[f"{algo} attache (1 worker)"]
+    ratios.append(f"- {algo}: attache on 2 cores is **{two['hashes_per_s'] / one['hashes_per_s']:.2f}×** one core's rate (target ≥ 1.8×); event-loop delay p99 **{two['loop_delay_p99_ms']:.1f} ms** (target ≤ 5 ms).")
+js = by["bcrypt-10 bcryptjs (in-process)"]
+ratios.append(f"- bcrypt-10 through attache vs bcryptjs: **{by['bcrypt-10 attache']['hashes_per_s'] / js['hashes_per_s']:.1f}×** the throughput; loop delay p99 {by['bcrypt-10 attache']['loop_delay_p99_ms']:.1f} ms vs {js['loop_delay_p99_ms']:.1f} ms.")
+native = by["bcrypt-10 bcrypt (native, libuv pool)"]
+ratios.append(f"- bcrypt-10 through attache vs native bcrypt: **{by['bcrypt-10 attache']['hashes_per_s'] / native['hashes_per_s']:.2f}×** the throughput.")
+nra = by["argon2id @node-rs/argon2 (libuv pool)"]
+ratios.append(f"- argon2id through attache vs @node-rs/argon2: **{by['argon2id attache']['hashes_per_s'] / nra['hashes_per_s']:.2f}×** the throughput.")
+lines += ["", "## Ratios", *ratios, "", "## Machine", machine, "## Command", f"`{command}`", ""]
+with open(os.path.join(out, f"{today}-password.md"), "w") as fh:
+    fh.write("\n".join(lines))
+
+fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.8))
+names = [r["name"] for r in pw["results"]]
+a1.barh(names, [r["hashes_per_s"] for r in pw["results"]], color="tab:blue")
+a1.set_xlabel("hashes/s (higher is better)")
+a1.invert_yaxis()
+a2.barh(names, [r["loop_delay_p99_ms"] for r in pw["results"]], color="tab:orange")
+a2.set_xlabel("event-loop delay p99, ms (lower is better)")
+a2.invert_yaxis()
+a2.set_yticks([])
+fig.suptitle(f"Password hashing from Node, {pw['concurrency']} in flight")
+fig.tight_layout()
+fig.savefig(os.path.join(out, f"{today}-password.png"), dpi=110)
+print("\n\n".join(open(os.path.join(out, f"{today}-{n}.md")).read() for n in ("transport", "password")))
