@@ -26,8 +26,9 @@ def sh(cmd):
 
 
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+mem_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
 machine = (
-    f"- CPU: {cpu}, {os.cpu_count()} cores; memory {sh('free -g | awk \"/Mem/{print $2}\"')} GiB\n"
+    f"- CPU: {cpu}, {os.cpu_count()} cores; memory {mem_gib} GiB\n"
     f"- Kernel: {platform.release()}; {sh('rustc --version')}; Node {sh('node --version')}; {sh('php --version | head -1')}\n"
     f"- attache release build, default config except where a row says otherwise\n"
 )

@@ -66,6 +66,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), Error> {
         self.server.validate().map_err(Error::Invalid)?;
         self.admin.parse().map_err(Error::Invalid)?;
+        self.password.validate().map_err(Error::Invalid)?;
         Ok(())
     }
 }

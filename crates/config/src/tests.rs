@@ -87,6 +87,10 @@ fn errors_name_the_field_and_where_it_came_from() {
     let err = Config::load(None, &env, &Flags::default()).unwrap_err().to_string();
     assert!(err.contains("password.algorithm (from ATTACHE_PASSWORD_ALGORITHM)"), "{err}");
 
+    let env = MapEnv::new([("ATTACHE_PASSWORD_NICE", "-5")]);
+    let err = Config::load(None, &env, &Flags::default()).unwrap_err().to_string();
+    assert!(err.contains("password.nice -5"), "{err}");
+
     let env = MapEnv::new([("ATTACHE_SERVER_TCP", "0.0.0.0:7311")]);
     let err = Config::load(None, &env, &Flags::default()).unwrap_err().to_string();
     assert!(err.contains("allow_non_loopback_tcp"), "{err}");

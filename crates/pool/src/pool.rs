@@ -20,8 +20,10 @@ pub struct Pool {
 
 impl Pool {
     /// Starts `workers` threads named `attache-<name>-<i>` (0 means one per
-    /// available core) behind a queue of `capacity` jobs.
-    pub fn new(name: &str, workers: usize, capacity: usize) -> std::io::Result<Self> {
+    /// available core) behind a queue of `capacity` jobs, each running at
+    /// niceness `nice` (0 = as the sidecar; up to 19 = yield the CPU to the
+    /// host's applications whenever they want it).
+    pub fn new(name: &str, workers: usize, capacity: usize, nice: i32) -> std::io::Result<Self> {
         let workers = if workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { workers };
         let capacity = capacity.max(1);
         let (sender, receiver) = bounded::<Job>(capacity);
@@ -29,7 +31,16 @@ impl Pool {
         let handles = (0..workers)
             .map(|i| {
                 let receiver = receiver.clone();
-                std::thread::Builder::new().name(format!("attache-{name}-{i}")).spawn(move || work(receiver))
+                std::thread::Builder::new().name(format!("attache-{name}-{i}")).spawn(move || {
+                    if nice != 0 {
+                        // On Linux a thread id names just that thread.
+                        let tid = rustix::thread::gettid();
+                        if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
+                            eprintln!("attache: cannot set niceness {nice} on a pool thread: {e}");
+                        }
+                    }
+                    work(receiver)
+                })
             })
             .collect::<std::io::Result<Vec<_>>>()?;
         Ok(Self { sender: Mutex::new(Some(sender)), workers: Mutex::new(handles), capacity, metrics })
@@ -126,7 +137,7 @@ mod tests {
 
     #[tokio::test]
     async fn runs_jobs_off_the_calling_thread() {
-        let pool = Pool::new("t", 2, 4).unwrap();
+        let pool = Pool::new("t", 2, 4, 0).unwrap();
         let caller = std::thread::current().id();
         let (worker, name) = pool
             .run(None, || (std::thread::current().id(), std::thread::current().name().map(str::to_owned)))
@@ -138,7 +149,7 @@ mod tests {
 
     #[tokio::test]
     async fn full_queue_is_refused_at_once() {
-        let pool = Arc::new(Pool::new("t", 1, 1).unwrap());
+        let pool = Arc::new(Pool::new("t", 1, 1, 0).unwrap());
         let (release, gate) = std::sync::mpsc::channel::<()>();
         let gate = Arc::new(Mutex::new(gate));
         // One job blocks the only worker, one fills the queue.
@@ -165,7 +176,7 @@ mod tests {
 
     #[tokio::test]
     async fn expired_work_is_not_started() {
-        let pool = Pool::new("t", 1, 4).unwrap();
+        let pool = Pool::new("t", 1, 4, 0).unwrap();
         let ran = Arc::new(AtomicUsize::new(0));
         let r = ran.clone();
         let past = Instant::now() - Duration::from_millis(1);
@@ -175,15 +186,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn workers_run_at_the_requested_niceness() {
+        let pool = Pool::new("t", 1, 4, 7).unwrap();
+        let nice =
+            pool.run(None, || rustix::process::getpriority_process(Some(rustix::thread::gettid()))).await.unwrap();
+        assert_eq!(nice.unwrap(), 7);
+    }
+
+    #[tokio::test]
     async fn a_panicking_job_does_not_kill_its_worker() {
-        let pool = Pool::new("t", 1, 4).unwrap();
+        let pool = Pool::new("t", 1, 4, 0).unwrap();
         assert_eq!(pool.run(None, || -> u8 { panic!("boom") }).await, Err(Error::Panicked));
         assert_eq!(pool.run(None, || 5).await, Ok(5));
     }
 
     #[tokio::test]
     async fn shutdown_finishes_queued_work_then_refuses() {
-        let pool = Arc::new(Pool::new("t", 1, 8).unwrap());
+        let pool = Arc::new(Pool::new("t", 1, 8, 0).unwrap());
         let p = pool.clone();
         let slow = tokio::spawn(async move {
             p.run(None, || {

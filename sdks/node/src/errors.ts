@@ -1,4 +1,22 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+/** gRPC status codes, numbered as on the wire. */
+export enum Code {
+  Canceled = 1,
+  Unknown = 2,
+  InvalidArgument = 3,
+  DeadlineExceeded = 4,
+  NotFound = 5,
+  AlreadyExists = 6,
+  PermissionDenied = 7,
+  ResourceExhausted = 8,
+  FailedPrecondition = 9,
+  Aborted = 10,
+  OutOfRange = 11,
+  Unimplemented = 12,
+  Internal = 13,
+  Unavailable = 14,
+  DataLoss = 15,
+  Unauthenticated = 16,
+}
 
 /** The status codes attache answers with, by their Connect names. */
 export type ErrorCode =
@@ -38,6 +56,12 @@ const names: Record<Code, ErrorCode> = {
   [Code.Unauthenticated]: "unauthenticated",
 };
 
+/** The numeric code of a Connect error code name; unknown names are `unknown`. */
+export function codeFromName(name: string): Code {
+  const entry = Object.entries(names).find(([, n]) => n === name);
+  return entry ? (Number(entry[0]) as Code) : Code.Unknown;
+}
+
 /** Every failed call rejects with an AttacheError carrying the status code. */
 export class AttacheError extends Error {
   /** The status code name, e.g. `"invalid_argument"`. */
@@ -59,14 +83,13 @@ export class AttacheError extends Error {
 
   static from(err: unknown): AttacheError {
     if (err instanceof AttacheError) return err;
-    const connect = ConnectError.from(err);
     // A socket that is missing or refuses connections means the sidecar is
     // down or restarting: unavailable (and so retried), not internal.
     const socketError = connectionErrorCode(err);
     if (socketError) {
       return new AttacheError(Code.Unavailable, `cannot reach the attache socket (${socketError}); is the sidecar running?`, { cause: err });
     }
-    return new AttacheError(connect.code, connect.rawMessage, { cause: err });
+    return new AttacheError(Code.Internal, `unexpected failure talking to the sidecar: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 }
 

@@ -1,6 +1,3 @@
-import * as net from "node:net";
-import { createClient, type Client } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { create } from "@bufbuild/protobuf";
 import {
   Algorithm as PbAlgorithm,
@@ -11,6 +8,7 @@ import {
 } from "../gen/attache/password/v1/password_pb.js";
 import { SidecarService } from "../gen/attache/sidecar/v1/sidecar_pb.js";
 import { AttacheError } from "./errors.js";
+import { Transport } from "./transport.js";
 
 export { AttacheError, type ErrorCode } from "./errors.js";
 
@@ -24,6 +22,8 @@ export interface AttacheOptions {
   timeoutMs?: number;
   /** Retries of idempotent calls that failed with UNAVAILABLE; default 2. */
   retries?: number;
+  /** Most connections to the socket at once (one call each); default 128. */
+  maxConnections?: number;
 }
 
 export interface CallOptions {
@@ -54,8 +54,10 @@ const algorithms: Record<Algorithm, PbAlgorithm> = {
   scrypt: PbAlgorithm.SCRYPT,
 };
 
+type Defaults = { timeoutMs: number; retries: number };
+
 /** Runs `call` with the deadline, retrying UNAVAILABLE with jittered backoff inside it. */
-async function withPolicy<T>(defaults: Required<Omit<AttacheOptions, "socket">>, options: CallOptions, call: (timeoutMs: number) => Promise<T>): Promise<T> {
+async function withPolicy<T>(defaults: Defaults, options: CallOptions, call: (timeoutMs: number) => Promise<T>): Promise<T> {
   const timeoutMs = options.timeoutMs ?? defaults.timeoutMs;
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; ; attempt++) {
@@ -75,8 +77,8 @@ async function withPolicy<T>(defaults: Required<Omit<AttacheOptions, "socket">>,
 /** Password hashing on the sidecar's dedicated threads, off the event loop. */
 export class PasswordClient {
   constructor(
-    private readonly rpc: Client<typeof PasswordService>,
-    private readonly defaults: Required<Omit<AttacheOptions, "socket">>,
+    private readonly transport: Transport,
+    private readonly defaults: Defaults,
   ) {}
 
   /** Hashes `password`; resolves to a PHC (`$argon2id$…`) or bcrypt (`$2b$…`) string. */
@@ -91,20 +93,25 @@ export class PasswordClient {
       bcrypt: options.bcrypt && create(BcryptParamsSchema, options.bcrypt),
       scrypt: options.scrypt && create(ScryptParamsSchema, options.scrypt),
     };
-    const reply = await withPolicy(this.defaults, options, (timeoutMs) => this.rpc.hash(request, { timeoutMs, signal: options.signal }));
+    const reply = await withPolicy(this.defaults, options, (timeoutMs) =>
+      this.transport.unary(PasswordService.method.hash, request, timeoutMs, options.signal),
+    );
     return reply.hash;
   }
 
   /** Checks `password` against a stored hash from attache or any compatible library. */
   async verify(password: string, hash: string, options: CallOptions = {}): Promise<Verification> {
-    const reply = await withPolicy(this.defaults, options, (timeoutMs) => this.rpc.verify({ password, hash }, { timeoutMs, signal: options.signal }));
+    const reply = await withPolicy(this.defaults, options, (timeoutMs) =>
+      this.transport.unary(PasswordService.method.verify, { password, hash }, timeoutMs, options.signal),
+    );
     return { valid: reply.valid, needsRehash: reply.needsRehash };
   }
 }
 
 /**
- * A connection to the attache sidecar: one HTTP/2 session over its Unix
- * socket, multiplexing every call. Create one per process and share it.
+ * A client of the attache sidecar on its Unix socket: Connect (binary
+ * protobuf) over a pool of keep-alive connections, one call per connection
+ * at a time. Create one per process and share it.
  */
 export interface Info {
   /** The sidecar's version. */
@@ -116,9 +123,8 @@ export interface Info {
 export class Attache {
   readonly password: PasswordClient;
   readonly socket: string;
-  private readonly sessions: Http2SessionManager;
-  private readonly sidecar: Client<typeof SidecarService>;
-  private readonly defaults: Required<Omit<AttacheOptions, "socket">>;
+  private readonly transport: Transport;
+  private readonly defaults: Defaults;
 
   constructor(options: AttacheOptions = {}) {
     this.socket = options.socket ?? process.env.ATTACHE_SOCKET ?? DEFAULT_SOCKET;
@@ -127,24 +133,21 @@ export class Attache {
       timeoutMs: options.timeoutMs ?? (Number.isFinite(envTimeout) && envTimeout > 0 ? envTimeout : 10_000),
       retries: options.retries ?? 2,
     };
-    const socket = this.socket;
-    this.sessions = new Http2SessionManager("http://localhost", { idleConnectionTimeoutMs: 60_000 }, {
-      createConnection: () => net.createConnection(socket),
-    });
-    const transport = createGrpcTransport({ baseUrl: "http://localhost", sessionManager: this.sessions });
-    this.password = new PasswordClient(createClient(PasswordService, transport), defaults);
-    this.sidecar = createClient(SidecarService, transport);
+    this.transport = new Transport({ socket: this.socket, maxConnections: options.maxConnections ?? 128, idleMs: 30_000 });
+    this.password = new PasswordClient(this.transport, defaults);
     this.defaults = defaults;
   }
 
   /** The sidecar's version and modules; a cheap call to check the socket answers. */
   async info(options: CallOptions = {}): Promise<Info> {
-    const reply = await withPolicy(this.defaults, options, (timeoutMs) => this.sidecar.getInfo({}, { timeoutMs, signal: options.signal }));
+    const reply = await withPolicy(this.defaults, options, (timeoutMs) =>
+      this.transport.unary(SidecarService.method.getInfo, {}, timeoutMs, options.signal),
+    );
     return { version: reply.version, modules: [...reply.modules] };
   }
 
-  /** Closes the connection; pending calls fail. */
+  /** Closes idle connections; calls in flight finish first. */
   close(): void {
-    this.sessions.abort();
+    this.transport.close();
   }
 }

@@ -49,5 +49,8 @@ fn main() {
     let floor = percentiles(floor(echo, n));
     let grpc = percentiles(runtime.block_on(rpc(attache, Protocol::Grpc, n)));
     let connect = percentiles(runtime.block_on(rpc(attache, Protocol::Connect, n)));
-    println!("{}", serde_json::json!({ "client": "rust", "floor": floor, "attache": grpc, "attache_connect_h2": connect }));
+    println!(
+        "{}",
+        serde_json::json!({ "client": "rust", "floor": floor, "attache": grpc, "attache_connect_h2": connect })
+    );
 }

@@ -18,6 +18,10 @@ pub struct Config {
     pub max_password_bytes: ByteSize,
     /// Hashing threads; 0 means one per available core.
     pub workers: usize,
+    /// Niceness of the hashing threads, 0 to 19. Above 0, the applications
+    /// on the host win the CPU whenever they want it, so hashing fills idle
+    /// cycles instead of delaying their event loops.
+    pub nice: i32,
     /// argon2id costs for new hashes.
     pub argon2: Argon2Params,
     /// bcrypt cost for new hashes.
@@ -39,12 +43,26 @@ impl Default for Config {
             algorithm: Algorithm::Argon2id,
             max_password_bytes: ByteSize::kib(4),
             workers: 0,
+            nice: 10,
             argon2: Argon2Params::default(),
             bcrypt: BcryptParams::default(),
             scrypt: ScryptParams::default(),
             ceilings: Ceilings::default(),
             limits: Limits::default(),
         }
+    }
+}
+
+impl Config {
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0..=19).contains(&self.nice) {
+            return Err(format!("password.nice {} must be between 0 and 19", self.nice));
+        }
+        if self.limits.max_in_flight == 0 {
+            return Err("password.limits.max_in_flight must be at least 1".into());
+        }
+        Ok(())
     }
 }
 

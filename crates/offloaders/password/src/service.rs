@@ -23,7 +23,7 @@ impl Service {
     /// module admits in flight, so admission, not the pool, is where
     /// overload is refused.
     pub fn new(config: Config) -> std::io::Result<Self> {
-        let pool = Pool::new("password", config.workers, config.limits.max_in_flight)?;
+        let pool = Pool::new("password", config.workers, config.limits.max_in_flight, config.nice)?;
         Ok(Self { inner: Arc::new(Inner { config, pool }) })
     }
 
