@@ -60,7 +60,7 @@ for r in rows:
         label = r["client"] + ("" if key == "attache" else " " + key.replace("attache_", "").replace("_", " "))
         lines.append(
             f"| {label} | {f['p50_us']:.1f} µs | {f['p99_us']:.1f} µs | {a['p50_us']:.1f} µs | {a['p99_us']:.1f} µs "
-            f"| +{a['p50_us'] - f['p50_us']:.1f} µs | +{a['p99_us'] - f['p99_us']:.1f} µs |"
+            f"| {a['p50_us'] - f['p50_us']:+.1f} µs | {a['p99_us'] - f['p99_us']:+.1f} µs |"
         )
         chart.append((label, f["p50_us"], a["p50_us"], a["p99_us"]))
 lines += ["", "Targets (issue 2): Rust client p50 ≤ 50 µs, Node ≤ 100 µs over the floor.", "", "## Machine", machine, "## Command", f"`{command}`", ""]
@@ -74,7 +74,8 @@ ax.bar([i - 0.27 for i in x], [c[1] for c in chart], 0.27, label="socket echo fl
 ax.bar([i for i in x], [c[2] for c in chart], 0.27, label="attache p50")
 ax.bar([i + 0.27 for i in x], [c[3] for c in chart], 0.27, label="attache p99")
 ax.set_xticks(list(x), labels, rotation=15)
-ax.set_ylabel("µs per call (lower is better)")
+ax.set_yscale("log")
+ax.set_ylabel("µs per call, log scale (lower is better)")
 ax.set_title("Trivial unary call over the Unix socket")
 ax.legend()
 fig.tight_layout()
@@ -116,7 +117,10 @@ a1.barh(names, [r["hashes_per_s"] for r in pw["results"]], color="tab:blue")
 a1.set_xlabel("hashes/s (higher is better)")
 a1.invert_yaxis()
 a2.barh(names, [r["loop_delay_p99_ms"] for r in pw["results"]], color="tab:orange")
-a2.set_xlabel("event-loop delay p99, ms (lower is better)")
+a2.set_xscale("log")
+a2.set_xlabel("event-loop delay p99, ms, log scale (lower is better)")
+for i, r in enumerate(pw["results"]):
+    a2.text(r["loop_delay_p99_ms"], i, f" {r['loop_delay_p99_ms']:.1f}", va="center")
 a2.invert_yaxis()
 a2.set_yticks([])
 fig.suptitle(f"Password hashing from Node, {pw['concurrency']} in flight")
