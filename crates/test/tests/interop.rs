@@ -15,8 +15,8 @@ fn interop_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testing/interop")
 }
 
-/// The peer commands. The Python interpreter is the test venv's
-/// (`ATTACHE_INTEROP_PYTHON`, set by scripts/test).
+/// The peer commands. The Python interpreter is `ATTACHE_INTEROP_PYTHON`,
+/// else the venv scripts/setup makes under target/.
 fn peer(name: &str) -> Command {
     let dir = interop_dir();
     let mut command = match name {
@@ -26,7 +26,8 @@ fn peer(name: &str) -> Command {
             c
         }
         "python" => {
-            let python = std::env::var("ATTACHE_INTEROP_PYTHON").unwrap_or_else(|_| "python3".into());
+            let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/interop-venv/bin/python");
+            let python = std::env::var_os("ATTACHE_INTEROP_PYTHON").map(PathBuf::from).unwrap_or(venv);
             let mut c = Command::new(python);
             c.arg(dir.join("vectors.py"));
             c
