@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 pub struct Sidecar {
     socket: PathBuf,
     admin: Option<SocketAddr>,
+    tcp: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: Option<JoinHandle<Result<(), attache_app::Error>>>,
     _dir: tempfile::TempDir,
@@ -49,9 +50,10 @@ impl Sidecar {
         let app = attache_app::App::build(config).await.expect("sidecar starts");
         let socket = app.socket_path().to_owned();
         let admin = app.admin_addr();
+        let tcp = app.tcp_addr();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.run(shutdown.clone()));
-        Self { socket, admin, shutdown, task: Some(task), _dir: dir }
+        Self { socket, admin, tcp, shutdown, task: Some(task), _dir: dir }
     }
 
     pub async fn start() -> Self {
@@ -60,6 +62,11 @@ impl Sidecar {
 
     pub fn socket(&self) -> &Path {
         &self.socket
+    }
+
+    /// The API's TCP address, when `server.tcp` is set.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp
     }
 
     /// `http://127.0.0.1:PORT` of the admin listener.

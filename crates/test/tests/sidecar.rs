@@ -306,3 +306,58 @@ async fn reqwest_text(base: &str, path: &str) -> String {
 fn _uses(_: fn()) {
     let _ = http1;
 }
+
+#[tokio::test]
+async fn the_optional_tcp_listener_serves_the_same_api() {
+    let sidecar = Sidecar::start_with(|c| c.server.tcp = Some("127.0.0.1:0".parse().unwrap())).await;
+    let addr = sidecar.tcp_addr().expect("tcp listener bound");
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let request = http::Request::post("/attache.sidecar.v1.SidecarService/GetInfo")
+        .header("host", addr.to_string())
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(b"{}")))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    use http_body_util::BodyExt;
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains(r#""modules":["password"]"#));
+}
+
+#[tokio::test]
+async fn server_reflection_lists_and_describes_the_services() {
+    use connectrpc_reflection::wire::v1::{
+        ServerReflectionRequest, server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+
+    let sidecar = Sidecar::start().await;
+    let uri: http::Uri = "http://localhost".parse().unwrap();
+    let conn = connectrpc::client::Http2Connection::connect_unix(sidecar.socket(), uri.clone()).await.unwrap();
+    let client =
+        connectrpc_reflection::ServerReflectionClient::new(conn.shared(4), connectrpc::client::ClientConfig::new(uri));
+    let mut stream = client.server_reflection_info().await.unwrap();
+    let ask =
+        |request: MessageRequest| ServerReflectionRequest { message_request: Some(request), ..Default::default() };
+    stream.send(ask(MessageRequest::ListServices(String::new()))).await.unwrap();
+    stream.send(ask(MessageRequest::FileContainingSymbol("attache.password.v1.PasswordService".into()))).await.unwrap();
+    stream.close_send();
+
+    let listed = stream.message().await.unwrap().unwrap().to_owned_message();
+    let Some(MessageResponse::ListServicesResponse(list)) = listed.message_response else { panic!("{listed:?}") };
+    let names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
+    for expected in [
+        "attache.password.v1.PasswordService",
+        "attache.sidecar.v1.SidecarService",
+        "grpc.reflection.v1.ServerReflection",
+    ] {
+        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    }
+    let described = stream.message().await.unwrap().unwrap().to_owned_message();
+    let Some(MessageResponse::FileDescriptorResponse(files)) = described.message_response else {
+        panic!("{described:?}")
+    };
+    assert!(!files.file_descriptor_proto.is_empty());
+    assert!(files.file_descriptor_proto[0].windows(b"password.proto".len()).any(|w| w == b"password.proto"));
+}
