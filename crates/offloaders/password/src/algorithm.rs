@@ -119,10 +119,11 @@ impl Recipe {
         *self != Recipe::for_new_hash(config, &HashOptions::default())
     }
 
-    /// Computes a new hash. CPU-heavy: call on the pool.
-    pub(crate) fn hash(&self, password: &[u8]) -> Result<String, Error> {
+    /// Computes a new hash. CPU-heavy: call on the pool. `keep_kib` is the
+    /// largest argon2 memory a thread may keep for reuse.
+    pub(crate) fn hash(&self, password: &[u8], keep_kib: u32) -> Result<String, Error> {
         match *self {
-            Recipe::Argon2 { params, .. } => argon::hash(password, params),
+            Recipe::Argon2 { params, .. } => argon::hash(password, params, keep_kib),
             Recipe::Bcrypt(params) => bcrypt_mcf::hash(password, params),
             Recipe::Scrypt(params) => scrypt_phc::hash(password, params),
         }
@@ -130,9 +131,9 @@ impl Recipe {
 
     /// Checks a password against a stored hash of this recipe, in constant
     /// time with respect to the hash output. CPU-heavy: call on the pool.
-    pub(crate) fn verify(&self, password: &[u8], hash: &str) -> Result<bool, Error> {
+    pub(crate) fn verify(&self, password: &[u8], hash: &str, keep_kib: u32) -> Result<bool, Error> {
         match self {
-            Recipe::Argon2 { .. } => argon::verify(password, hash),
+            Recipe::Argon2 { .. } => argon::verify(password, hash, keep_kib),
             Recipe::Bcrypt(_) => bcrypt_mcf::verify(password, hash),
             Recipe::Scrypt(_) => scrypt_phc::verify(password, hash),
         }

@@ -44,7 +44,8 @@ impl Service {
         let recipe = Recipe::for_new_hash(&self.inner.config, &options);
         recipe.check_ceilings(&self.inner.config.ceilings)?;
         let password = password.as_bytes().to_vec();
-        self.inner.pool.run(deadline, move || recipe.hash(&password)).await?
+        let keep_kib = self.inner.config.argon2.memory_kib;
+        self.inner.pool.run(deadline, move || recipe.hash(&password, keep_kib)).await?
     }
 
     /// Checks `password` against a stored `hash` from attache or any
@@ -55,7 +56,8 @@ impl Service {
         recipe.check_ceilings(&self.inner.config.ceilings)?;
         let needs_rehash = recipe.needs_rehash(&self.inner.config);
         let (password, hash) = (password.as_bytes().to_vec(), hash.to_owned());
-        let valid = self.inner.pool.run(deadline, move || recipe.verify(&password, &hash)).await??;
+        let keep_kib = self.inner.config.argon2.memory_kib;
+        let valid = self.inner.pool.run(deadline, move || recipe.verify(&password, &hash, keep_kib)).await??;
         Ok(Verification { valid, needs_rehash: valid && needs_rehash })
     }
 
