@@ -27,6 +27,31 @@ fn floor(path: &str, n: usize) -> Vec<u64> {
     samples
 }
 
+/// A Connect unary call written and read with blocking socket calls: the
+/// least a client can do, so what remains is the server's share.
+fn raw_connect(path: &str, n: usize) -> Vec<u64> {
+    let mut stream = UnixStream::connect(path).expect("attache socket");
+    let request = b"POST /attache.sidecar.v1.SidecarService/GetInfo HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/proto\r\ncontent-length: 0\r\n\r\n";
+    let mut buf = vec![0u8; 4096];
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n + n / 10 {
+        let t = Instant::now();
+        stream.write_all(request).unwrap();
+        // The reply is chunked; it ends with the empty chunk.
+        let mut got = 0;
+        loop {
+            got += stream.read(&mut buf[got..]).unwrap();
+            if buf[..got].ends_with(b"0\r\n\r\n") {
+                break;
+            }
+        }
+        if i >= n / 10 {
+            samples.push(t.elapsed().as_nanos() as u64);
+        }
+    }
+    samples
+}
+
 async fn rpc(path: &str, protocol: Protocol, n: usize) -> Vec<u64> {
     let uri: http::Uri = "http://localhost".parse().unwrap();
     let conn = Http2Connection::connect_unix(path, uri.clone()).await.expect("attache socket");
@@ -51,6 +76,12 @@ fn main() {
     let connect = percentiles(runtime.block_on(rpc(attache, Protocol::Connect, n)));
     println!(
         "{}",
-        serde_json::json!({ "client": "rust", "floor": floor, "attache": grpc, "attache_connect_h2": connect })
+        serde_json::json!({
+            "client": "rust",
+            "floor": floor,
+            "attache": grpc,
+            "attache_connect_h2": connect,
+            "attache_connect_h1_blocking": percentiles(raw_connect(attache, n)),
+        })
     );
 }
