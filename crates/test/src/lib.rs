@@ -69,11 +69,6 @@ impl Sidecar {
         self.tcp
     }
 
-    /// `http://127.0.0.1:PORT` of the admin listener.
-    pub fn admin_url(&self) -> String {
-        format!("http://{}", self.admin.expect("admin listener enabled"))
-    }
-
     /// A generated client over h2c on the socket, speaking `protocol`.
     pub async fn password(&self, protocol: Protocol) -> PasswordServiceClient<SharedHttp2Connection> {
         let uri: http::Uri = "http://localhost".parse().unwrap();
@@ -104,13 +99,35 @@ impl Drop for Sidecar {
 /// A raw HTTP/1.1 exchange over a Unix socket: what curl or the PHP SDK
 /// sends. Returns status, headers and body.
 pub async fn http1(socket: &Path, request: http::Request<Full<Bytes>>) -> (http::StatusCode, http::HeaderMap, Bytes) {
-    let stream = tokio::net::UnixStream::connect(socket).await.expect("connect");
+    exchange(tokio::net::UnixStream::connect(socket).await.expect("connect"), request).await
+}
+
+/// The same over TCP (the optional API listener, the admin listener).
+pub async fn http1_tcp(
+    addr: SocketAddr,
+    request: http::Request<Full<Bytes>>,
+) -> (http::StatusCode, http::HeaderMap, Bytes) {
+    exchange(tokio::net::TcpStream::connect(addr).await.expect("connect"), request).await
+}
+
+async fn exchange<S>(stream: S, request: http::Request<Full<Bytes>>) -> (http::StatusCode, http::HeaderMap, Bytes)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
     tokio::spawn(conn);
     let response = sender.send_request(request).await.expect("request");
     let (parts, body) = response.into_parts();
     (parts.status, parts.headers, body.collect().await.expect("body").to_bytes())
+}
+
+/// GET `path` from the admin listener; the body as text.
+pub async fn admin_get(sidecar: &Sidecar, path: &str) -> String {
+    let addr = sidecar.admin.expect("admin listener enabled");
+    let request = http::Request::get(path).header("host", addr.to_string()).body(Full::new(Bytes::new())).unwrap();
+    let (_, _, body) = http1_tcp(addr, request).await;
+    String::from_utf8(body.to_vec()).expect("utf-8")
 }
 
 /// A Connect unary JSON POST over HTTP/1.1.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use attache_proto::attache::password::v1::{Algorithm, BcryptParams, HashRequest, VerifyRequest};
-use attache_test::{Sidecar, connect_json, http1};
+use attache_test::{Sidecar, admin_get, connect_json, http1_tcp};
 use bytes::Bytes;
 use connectrpc::client::CallOptions;
 use connectrpc::{ErrorCode, Protocol};
@@ -165,7 +165,7 @@ async fn deadlines_are_honoured_and_expired_work_is_not_started() {
     ];
     let mut metrics = String::new();
     for _ in 0..100 {
-        metrics = reqwest_text(&sidecar.admin_url(), "/metrics").await;
+        metrics = admin_get(&sidecar, "/metrics").await;
         if expected.iter().all(|e| metrics.contains(e)) {
             break;
         }
@@ -245,10 +245,9 @@ async fn health_readiness_and_metrics() {
         .into_owned();
     assert_eq!(reply.status.as_known(), Some(connectrpc_health::wire::ServingStatus::SERVING));
 
-    let admin = sidecar.admin_url();
-    assert_eq!(reqwest_text(&admin, "/healthz").await, "ok\n");
-    assert_eq!(reqwest_text(&admin, "/readyz").await, "ready\n");
-    let metrics = reqwest_text(&admin, "/metrics").await;
+    assert_eq!(admin_get(&sidecar, "/healthz").await, "ok\n");
+    assert_eq!(admin_get(&sidecar, "/readyz").await, "ready\n");
+    let metrics = admin_get(&sidecar, "/metrics").await;
     for expected in [
         r#"attache_requests_total{module="password",method="Hash",code="ok"} 1"#,
         r#"attache_request_duration_seconds_count{module="password",method="Hash"} 1"#,
@@ -290,39 +289,17 @@ async fn traceparent_is_accepted_and_a_malformed_one_is_harmless() {
     }
 }
 
-/// GET over plain HTTP/1.1 to the admin listener.
-async fn reqwest_text(base: &str, path: &str) -> String {
-    let addr = base.trim_start_matches("http://");
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
-    tokio::spawn(conn);
-    let request = http::Request::get(path).header("host", addr).body(Full::new(Bytes::new())).unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    use http_body_util::BodyExt;
-    String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
-}
-
-#[allow(dead_code)]
-fn _uses(_: fn()) {
-    let _ = http1;
-}
-
 #[tokio::test]
 async fn the_optional_tcp_listener_serves_the_same_api() {
     let sidecar = Sidecar::start_with(|c| c.server.tcp = Some("127.0.0.1:0".parse().unwrap())).await;
     let addr = sidecar.tcp_addr().expect("tcp listener bound");
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
-    tokio::spawn(conn);
     let request = http::Request::post("/attache.sidecar.v1.SidecarService/GetInfo")
         .header("host", addr.to_string())
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from_static(b"{}")))
         .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    assert_eq!(response.status(), 200);
-    use http_body_util::BodyExt;
-    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let (status, _, body) = http1_tcp(addr, request).await;
+    assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&body).contains(r#""modules":["password"]"#));
 }
 
