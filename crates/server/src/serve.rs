@@ -32,6 +32,15 @@ pub struct Modules {
 }
 
 impl Modules {
+    /// Each enabled module's admission limits.
+    fn limits(&self) -> Vec<(&'static str, attache_core::Limits)> {
+        let mut limits = Vec::new();
+        if let Some(p) = &self.password {
+            limits.push(("password", p.config().limits));
+        }
+        limits
+    }
+
     fn all(&self) -> Vec<(&'static str, Arc<dyn attache_core::Module>)> {
         let mut all: Vec<(&'static str, Arc<dyn attache_core::Module>)> = Vec::new();
         if let Some(p) = &self.password {
@@ -103,13 +112,10 @@ impl Server {
         shutdown: CancellationToken,
     ) -> Result<(), Error> {
         let metrics = Metrics::new(&mut registry);
-        let mut limits = Vec::new();
-        if let Some(p) = &modules.password {
-            limits.push(("password", p.config().limits));
-        }
-        let edge = Edge::new(limits, metrics.clone());
+        let edge = Edge::new(modules.limits(), metrics.clone());
+        let serving = modules.all();
 
-        let enabled = modules.all().iter().map(|(name, _)| name.to_string()).collect();
+        let enabled = serving.iter().map(|(name, _)| name.to_string()).collect();
         let router = Arc::new(Sidecar { modules: enabled }).register_service(Router::new());
         let router = Arc::new(Password(modules.password.clone())).register_service(router);
         let (router, health) =
@@ -128,20 +134,20 @@ impl Server {
             )
             .with_interceptor(edge);
 
-        let ready = Arc::new(AdminState {
+        let admin_state = Arc::new(AdminState {
             registry,
             ready: AtomicBool::new(false),
             started: Instant::now(),
-            modules: modules.all(),
+            modules: serving,
             socket: self.unix.path().display().to_string(),
         });
-        let admin_task = self.admin.map(|admin| tokio::spawn(serve_admin(admin, ready.clone())));
+        let admin_task = self.admin.map(|admin| tokio::spawn(serve_admin(admin, admin_state.clone())));
 
         let peers = PeerPolicy { uids: self.config.allowed_uids.clone(), gids: self.config.allowed_gids.clone() };
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder.http2().max_concurrent_streams(1024).adaptive_window(true);
         let graceful = GracefulShutdown::new();
-        let serve_io = |io, graceful: &GracefulShutdown| {
+        let serve_io = |io| {
             metrics.connections.inc();
             let hyper_service = TowerToHyperService::new(service.clone());
             let conn = builder.serve_connection(TokioIo::new(io), hyper_service).into_owned();
@@ -153,7 +159,7 @@ impl Server {
             });
         };
 
-        ready.ready.store(true, Ordering::Release);
+        admin_state.ready.store(true, Ordering::Release);
         tracing::info!(socket = %self.unix.path().display(), tcp = ?self.tcp.as_ref().and_then(|l| l.local_addr().ok()), "serving");
         let unix = self.unix;
         loop {
@@ -161,7 +167,7 @@ impl Server {
                 biased;
                 () = shutdown.cancelled() => break,
                 accepted = unix.listener.accept() => match accepted {
-                    Ok((stream, _)) if peers.admits(&stream) => serve_io(Io::Unix(stream), &graceful),
+                    Ok((stream, _)) if peers.admits(&stream) => serve_io(Io::Unix(stream)),
                     Ok(_) => {
                         metrics.refused_peers.inc();
                     }
@@ -170,14 +176,14 @@ impl Server {
                 accepted = accept_tcp(self.tcp.as_ref()) => match accepted {
                     Ok(stream) => {
                         let _ = stream.set_nodelay(true);
-                        serve_io(Io::Tcp(stream), &graceful)
+                        serve_io(Io::Tcp(stream))
                     }
                     Err(e) => accept_error(e).await,
                 },
             }
         }
 
-        ready.ready.store(false, Ordering::Release);
+        admin_state.ready.store(false, Ordering::Release);
         health.shutdown();
         drop(unix);
         let in_flight = graceful.count();
