@@ -124,3 +124,44 @@ fn a_stale_socket_file_is_replaced() {
     );
     assert!(terminate(&mut child).success());
 }
+
+#[test]
+fn json_logs_carry_the_callers_trace_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("t.sock");
+    let mut child = Command::new(BIN)
+        .args(["run", "--socket", socket.to_str().unwrap(), "--admin", "off"])
+        .env_clear()
+        .env("ATTACHE_LOG_FORMAT", "json")
+        .env("ATTACHE_LOG_LEVEL", "info,attache_server=debug")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(&socket).is_err() {
+        assert!(Instant::now() < deadline, "attache did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut stream = UnixStream::connect(&socket).unwrap();
+    write!(
+        stream,
+        "POST /attache.sidecar.v1.SidecarService/GetInfo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         traceparent: 00-{trace_id}-00f067aa0ba902b7-01\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(terminate(&mut child).success());
+    let mut logs = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    let done = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|entry| entry["fields"]["message"] == "rpc done")
+        .unwrap_or_else(|| panic!("no JSON 'rpc done' line in:\n{logs}"));
+    assert_eq!(done["span"]["trace_id"], trace_id, "{done}");
+    assert_eq!(done["span"]["parent_id"], "00f067aa0ba902b7", "{done}");
+    assert_eq!(done["span"]["module"], "sidecar", "{done}");
+}

@@ -338,3 +338,29 @@ async fn server_reflection_lists_and_describes_the_services() {
     assert!(!files.file_descriptor_proto.is_empty());
     assert!(files.file_descriptor_proto[0].windows(b"password.proto".len()).any(|w| w == b"password.proto"));
 }
+
+#[tokio::test]
+async fn peers_outside_the_allowlist_are_refused_and_counted() {
+    let me = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap();
+    let sidecar = Sidecar::start_with(|c| {
+        c.server.allowed_uids = vec![me.wrapping_add(1)];
+        c.server.allowed_gids = vec![u32::MAX - 1];
+    })
+    .await;
+    let stream = tokio::net::UnixStream::connect(sidecar.socket()).await.unwrap();
+    let handshake = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(hyper_util::rt::TokioIo::new(stream)).await;
+    let refused = match handshake {
+        Err(_) => true,
+        Ok((mut sender, conn)) => {
+            tokio::spawn(conn);
+            let request = http::Request::post("/attache.sidecar.v1.SidecarService/GetInfo")
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from_static(b"{}")))
+                .unwrap();
+            sender.send_request(request).await.is_err()
+        }
+    };
+    assert!(refused, "a peer whose uid and gid are not allowed must not be served");
+    let metrics = admin_get(&sidecar, "/metrics").await;
+    assert!(metrics.contains("attache_refused_peers_total 1"), "{metrics}");
+}
