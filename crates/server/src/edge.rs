@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use crate::admission::Admission;
 use crate::metrics::{self, Metrics};
-use crate::trace_context::{TraceParent, new_id};
+use crate::trace_context::{TraceParent, new_span_id, new_trace_id};
 
 pub(crate) struct Edge {
     admissions: HashMap<&'static str, Admission>,
@@ -149,9 +149,9 @@ fn request_span(ctx: &RequestContext, module: &str, method: &str) -> tracing::Sp
     let parent = ctx.header("traceparent").and_then(|v| v.to_str().ok()).and_then(TraceParent::parse);
     let (trace_id, parent_id) = match parent {
         Some(p) => (p.trace_id, p.parent_id),
-        None => (new_id(16), String::new()),
+        None => (new_trace_id(), String::new()),
     };
-    tracing::info_span!("rpc", module, method, trace_id, parent_id, span_id = new_id(8))
+    tracing::info_span!("rpc", module, method, trace_id, parent_id, span_id = new_span_id())
 }
 
 #[cfg(test)]

@@ -30,15 +30,25 @@ impl TraceParent {
     }
 }
 
-/// A fresh 16-hex-digit span id (also used as a trace id half when the
-/// request carries no trace).
-pub(crate) fn new_id(bytes: usize) -> String {
-    (0..bytes).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
+/// A fresh random trace id (32 hex digits).
+pub(crate) fn new_trace_id() -> String {
+    format!("{:032x}", rand::random::<u128>() | 1)
+}
+
+/// A fresh random span id (16 hex digits).
+pub(crate) fn new_span_id() -> String {
+    format!("{:016x}", rand::random::<u64>() | 1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fresh_ids_are_valid_traceparent_parts() {
+        let header = format!("00-{}-{}-01", new_trace_id(), new_span_id());
+        assert!(TraceParent::parse(&header).is_some(), "{header}");
+    }
 
     #[test]
     fn parses_valid_and_refuses_invalid_headers() {
