@@ -47,6 +47,9 @@ class Connection {
 
   request(payload: Buffer): Promise<Reply> {
     clearTimeout(this.idleTimer);
+    // Busy connections keep the process alive; idle ones do not (as
+    // http.Agent's free sockets), so a script may exit without close().
+    this.socket.ref();
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
       this.socket.write(payload);
@@ -77,6 +80,7 @@ class Connection {
       if (reply.headers.get("connection") === "close") {
         this.destroy();
       } else {
+        this.socket.unref();
         this.idleTimer = setTimeout(() => this.destroy(), this.idleMs).unref();
         this.onIdle(this);
       }
@@ -143,6 +147,7 @@ class Connection {
 export class Transport {
   private readonly idle: Connection[] = [];
   private open = 0;
+  private closed = false;
   private readonly waiting: Array<(c: Connection) => void> = [];
 
   constructor(private readonly options: TransportOptions) {}
@@ -203,7 +208,9 @@ export class Transport {
     }
   }
 
+  /** Closes idle connections now and busy ones when their call ends. */
   close(): void {
+    this.closed = true;
     for (const c of this.idle.splice(0)) c.destroy();
   }
 
@@ -223,6 +230,7 @@ export class Transport {
   private release(c: Connection): void {
     const next = this.waiting.shift();
     if (next) next(c);
+    else if (this.closed) c.destroy();
     else this.idle.push(c);
   }
 }

@@ -1,5 +1,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import bcryptjs from "bcryptjs";
 import { Attache, AttacheError } from "../src/index.js";
 import { startSidecar, type Sidecar } from "./sidecar.js";
@@ -75,6 +76,21 @@ describe("password", () => {
 });
 
 describe("connection", () => {
+  test("idle connections do not keep the process alive", async () => {
+    const sidecar = await startSidecar();
+    try {
+      const script = `import { Attache } from ${JSON.stringify(new URL("../src/index.js", import.meta.url).href)};
+        const a = new Attache({ socket: ${JSON.stringify(sidecar.socket)} });
+        console.log(JSON.stringify(await a.info()));`;
+      const started = Date.now();
+      const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { timeout: 10_000 }).toString();
+      assert.match(out, /"modules":\["password"\]/);
+      assert.ok(Date.now() - started < 5_000, `the script took ${Date.now() - started} ms to exit`);
+    } finally {
+      await sidecar.stop();
+    }
+  });
+
   test("a sidecar that is not running is unavailable, after retries", async () => {
     const client = new Attache({ socket: "/nonexistent/attache.sock", timeoutMs: 500 });
     await assert.rejects(client.password.hash("x"), { code: "unavailable" });
