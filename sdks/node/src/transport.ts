@@ -29,6 +29,19 @@ type Method<I extends DescMessage, O extends DescMessage> = Omit<DescMethod, "in
 
 const CRLF2 = Buffer.from("\r\n\r\n");
 
+/** The constant start of each method's request head, built once. */
+const heads = new WeakMap<object, string>();
+function headOf(method: { parent: { typeName: string }; name: string }): string {
+  let head = heads.get(method);
+  if (head === undefined) {
+    head =
+      `POST /${method.parent.typeName}/${method.name} HTTP/1.1\r\n` +
+      `host: localhost\r\ncontent-type: application/proto\r\nconnect-protocol-version: 1\r\n`;
+    heads.set(method, head);
+  }
+  return head;
+}
+
 /** One keep-alive HTTP/1.1 connection carrying one request at a time. */
 class Connection {
   private readonly socket: net.Socket;
@@ -158,12 +171,12 @@ export class Transport {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<MessageShape<O>> {
-    const body = Buffer.from(toBinary(method.input, create(method.input, input)));
+    const body = toBinary(method.input, create(method.input, input));
     const head =
-      `POST /${method.parent.typeName}/${method.name} HTTP/1.1\r\n` +
-      `host: localhost\r\ncontent-type: application/proto\r\nconnect-protocol-version: 1\r\n` +
-      `connect-timeout-ms: ${Math.max(1, Math.floor(timeoutMs))}\r\ncontent-length: ${body.length}\r\n\r\n`;
-    const payload = Buffer.concat([Buffer.from(head, "latin1"), body]);
+      headOf(method) + `connect-timeout-ms: ${Math.max(1, Math.floor(timeoutMs))}\r\ncontent-length: ${body.length}\r\n\r\n`;
+    const payload = Buffer.allocUnsafe(head.length + body.length);
+    payload.write(head, 0, "latin1");
+    payload.set(body, head.length);
 
     const connection = await this.acquire();
     let timer: NodeJS.Timeout | undefined;
