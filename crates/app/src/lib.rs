@@ -45,6 +45,13 @@ impl App {
             service.register_metrics(registry.sub_registry_with_label(("module".into(), "password".into())));
             modules.password = Some(service);
         }
+        if config.redis.url.is_some() {
+            // Connects in the background: a Redis that is down at start-up
+            // makes calls fail fast with UNAVAILABLE until it is back.
+            let service = attache_redis::Service::new(config.redis.clone()).map_err(attache_config::Error::Invalid)?;
+            service.register_metrics(registry.sub_registry_with_label(("module".into(), "redis".into())));
+            modules.redis = Some(service);
+        }
         let server = Server::bind(&config.server, &config.admin).await?;
         Ok(Self { server, modules, registry })
     }
@@ -64,11 +71,23 @@ impl App {
     /// Serves until `shutdown` fires, drains, then stops the modules.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
         let modules = self.modules.clone();
+        if let Some(redis) = modules.redis.clone() {
+            // Subscription streams never end by themselves; end them as
+            // soon as draining starts so they do not hold it up.
+            let draining = shutdown.clone();
+            tokio::spawn(async move {
+                draining.cancelled().await;
+                redis.end_subscriptions();
+            });
+        }
         let served = self.server.serve(self.modules, self.registry, shutdown).await;
         // Joining pool threads blocks; keep it off the runtime's workers.
         let stopped = tokio::task::spawn_blocking(move || {
             if let Some(p) = &modules.password {
                 p.shutdown();
+            }
+            if let Some(r) = &modules.redis {
+                r.shutdown();
             }
         })
         .await;

@@ -32,6 +32,8 @@ pub struct Config {
     pub log: Log,
     /// The password offloader.
     pub password: attache_password::Config,
+    /// The Redis/Valkey ambassador.
+    pub redis: attache_redis::Config,
 }
 
 /// Log output.
@@ -67,6 +69,7 @@ impl Config {
         self.server.validate().map_err(Error::Invalid)?;
         self.admin.parse().map_err(Error::Invalid)?;
         self.password.validate().map_err(Error::Invalid)?;
+        self.redis.validate().map_err(Error::Invalid)?;
         Ok(())
     }
 }

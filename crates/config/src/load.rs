@@ -28,7 +28,7 @@ const ALIASES: &[(&str, &[&str])] =
     &[("ATTACHE_SOCKET", &["server", "socket"]), ("ATTACHE_ADMIN", &["admin", "listen"])];
 
 /// Fields without a default value, which the serialized defaults omit.
-const OPTIONAL_FIELDS: &[&[&str]] = &[&["server", "tcp"]];
+const OPTIONAL_FIELDS: &[&[&str]] = &[&["server", "tcp"], &["redis", "url"]];
 
 /// Variables read by the SDKs rather than the sidecar; not warned about.
 const CLIENT_VARS: &[&str] = &["ATTACHE_TIMEOUT_MS"];

@@ -17,6 +17,12 @@ pub mod attache {
             include!("gen/connect/attache.sidecar.v1.mod.rs");
         }
     }
+    pub mod redis {
+        pub mod v1 {
+            include!("gen/buffa/attache.redis.v1.mod.rs");
+            include!("gen/connect/attache.redis.v1.mod.rs");
+        }
+    }
     pub mod password {
         pub mod v1 {
             include!("gen/buffa/attache.password.v1.mod.rs");

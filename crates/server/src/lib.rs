@@ -19,6 +19,7 @@ mod error;
 mod listener;
 mod metrics;
 mod password;
+mod redis;
 mod serve;
 mod sidecar;
 mod status;

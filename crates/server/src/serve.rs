@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use attache_proto::attache::password::v1::PASSWORD_SERVICE_SERVICE_NAME;
+use attache_proto::attache::redis::v1::REDIS_SERVICE_SERVICE_NAME;
 use attache_proto::attache::sidecar::v1::SIDECAR_SERVICE_SERVICE_NAME;
 use connectrpc::{ConnectRpcService, DeadlinePolicy, Router, ServiceRegister};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -21,6 +22,7 @@ use crate::edge::Edge;
 use crate::listener::{PeerPolicy, UnixSocket};
 use crate::metrics::Metrics;
 use crate::password::Password;
+use crate::redis::Redis;
 use crate::sidecar::Sidecar;
 use crate::{AdminConfig, AdminListen, Config, Error};
 
@@ -29,6 +31,7 @@ use crate::{AdminConfig, AdminListen, Config, Error};
 #[derive(Default, Clone)]
 pub struct Modules {
     pub password: Option<attache_password::Service>,
+    pub redis: Option<attache_redis::Service>,
 }
 
 impl Modules {
@@ -38,6 +41,9 @@ impl Modules {
         if let Some(p) = &self.password {
             limits.push(("password", p.config().limits));
         }
+        if let Some(r) = &self.redis {
+            limits.push(("redis", r.config().limits));
+        }
         limits
     }
 
@@ -45,6 +51,9 @@ impl Modules {
         let mut all: Vec<(&'static str, Arc<dyn attache_core::Module>)> = Vec::new();
         if let Some(p) = &self.password {
             all.push(("password", Arc::new(p.clone())));
+        }
+        if let Some(r) = &self.redis {
+            all.push(("redis", Arc::new(r.clone())));
         }
         all
     }
@@ -118,8 +127,11 @@ impl Server {
         let enabled = serving.iter().map(|(name, _)| name.to_string()).collect();
         let router = Arc::new(Sidecar { modules: enabled }).register_service(Router::new());
         let router = Arc::new(Password(modules.password.clone())).register_service(router);
-        let (router, health) =
-            connectrpc_health::install_static(router, [SIDECAR_SERVICE_SERVICE_NAME, PASSWORD_SERVICE_SERVICE_NAME]);
+        let router = Arc::new(Redis(modules.redis.clone())).register_service(router);
+        let (router, health) = connectrpc_health::install_static(
+            router,
+            [SIDECAR_SERVICE_SERVICE_NAME, PASSWORD_SERVICE_SERVICE_NAME, REDIS_SERVICE_SERVICE_NAME],
+        );
         let reflector = connectrpc_reflection::Reflector::from_descriptor_set_bytes(attache_proto::FILE_DESCRIPTOR_SET)
             .expect("the embedded descriptor set is generated with the code and always parses");
         let router = connectrpc_reflection::install(router, reflector);

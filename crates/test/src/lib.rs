@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use attache_config::Config;
 use attache_proto::attache::password::v1::PasswordServiceClient;
+use attache_proto::attache::redis::v1::RedisServiceClient;
 use attache_proto::attache::sidecar::v1::SidecarServiceClient;
 use bytes::Bytes;
 use connectrpc::Protocol;
@@ -83,6 +84,13 @@ impl Sidecar {
         SidecarServiceClient::new(conn.shared(1024), ClientConfig::new(uri))
     }
 
+    /// A generated Redis client over h2c on the socket, speaking `protocol`.
+    pub async fn redis(&self, protocol: Protocol) -> RedisServiceClient<SharedHttp2Connection> {
+        let uri: http::Uri = "http://localhost".parse().unwrap();
+        let conn = Http2Connection::connect_unix(&self.socket, uri.clone()).await.expect("connect to the socket");
+        RedisServiceClient::new(conn.shared(1024), ClientConfig::new(uri).with_protocol(protocol))
+    }
+
     /// Signals shutdown and waits for the drain to finish.
     pub async fn stop(mut self) -> Result<(), attache_app::Error> {
         self.shutdown.cancel();
@@ -93,6 +101,78 @@ impl Sidecar {
 impl Drop for Sidecar {
     fn drop(&mut self) {
         self.shutdown.cancel();
+    }
+}
+
+/// A real `redis-server` on a loopback port, started by
+/// `testing/redis/start` in a temporary directory and stopped on drop.
+/// Each test gets its own (one starts in milliseconds), so tests that
+/// flush, restart or fill it never disturb each other.
+pub struct RedisServer {
+    dir: tempfile::TempDir,
+    port: u16,
+    url: String,
+}
+
+impl RedisServer {
+    fn script(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testing/redis").join(name)
+    }
+
+    fn run_start(dir: &Path, port: Option<u16>) -> String {
+        let mut command = std::process::Command::new(Self::script("start"));
+        command.arg(dir);
+        if let Some(port) = port {
+            command.arg(port.to_string());
+        }
+        let out = command.output().expect("run testing/redis/start (is redis-server installed? testing/redis/install)");
+        assert!(out.status.success(), "testing/redis/start failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8 url").trim().to_string()
+    }
+
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = Self::run_start(dir.path(), None);
+        let port = url.rsplit(':').next().and_then(|p| p.split('/').next()).and_then(|p| p.parse().ok()).expect("port");
+        Self { dir, port, url }
+    }
+
+    /// `redis://127.0.0.1:PORT/0`
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server (its data is not persisted: it comes back empty).
+    pub fn stop(&self) {
+        let status = std::process::Command::new(Self::script("stop")).arg(self.dir.path()).status().expect("stop");
+        assert!(status.success());
+    }
+
+    /// Starts it again on the same port.
+    pub fn restart(&self) {
+        self.stop();
+        Self::run_start(self.dir.path(), Some(self.port));
+    }
+
+    /// Runs `redis-cli` against the server: the independent client.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("run redis-cli");
+        assert!(out.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -1,0 +1,120 @@
+use std::time::Duration;
+
+use attache_core::Limits;
+use bytesize::ByteSize;
+use serde::{Deserialize, Serialize};
+
+use crate::address::Address;
+
+/// The Redis ambassador's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where Redis or Valkey listens: `redis://[user:password@]host:port[/db]`
+    /// or `unix:///path/to/redis.sock[?db=N&password=...]`. Unset, the module
+    /// answers FAILED_PRECONDITION. `ATTACHE_REDIS_URL` sets it.
+    pub url: Option<String>,
+    /// Multiplexed connections shared by every caller. Concurrent commands
+    /// are pipelined onto them; two keep one busy writer from delaying the
+    /// rest.
+    pub connections: usize,
+    /// Connections that may be held at once for blocking commands (BLPOP,
+    /// XREAD BLOCK, ...) and MULTI/EXEC transactions; beyond this such calls
+    /// answer RESOURCE_EXHAUSTED.
+    pub max_dedicated_connections: usize,
+    /// Time allowed to connect and complete the handshake.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// A shared connection whose oldest reply is later than this is deemed
+    /// broken: its callers get UNAVAILABLE and it is replaced.
+    #[serde(with = "humantime_serde")]
+    pub command_timeout: Duration,
+    /// First wait before reconnecting; it doubles (with jitter) up to
+    /// `reconnect_max`. While disconnected, calls fail at once with
+    /// UNAVAILABLE.
+    #[serde(with = "humantime_serde")]
+    pub reconnect_min: Duration,
+    /// Longest wait between reconnection attempts.
+    #[serde(with = "humantime_serde")]
+    pub reconnect_max: Duration,
+    /// Messages a subscriber may fall behind before it is ended with
+    /// RESOURCE_EXHAUSTED (so one slow subscriber never delays the others).
+    pub subscriber_queue: usize,
+    /// Client-side cache for DoCached and MGetCached.
+    pub cache: CacheConfig,
+    /// Admission: requests in flight and requests queued behind them.
+    pub limits: Limits,
+}
+
+/// The client-side cache shared by every caller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Use the cache. Off, DoCached and MGetCached read through to Redis.
+    pub enabled: bool,
+    /// Memory the cached replies may use; least recently used entries go
+    /// first.
+    pub max_bytes: ByteSize,
+    /// TTL for a request that gives none (ttl_ms = 0).
+    #[serde(with = "humantime_serde")]
+    pub default_ttl: Duration,
+    /// Longest TTL a request may ask for; longer ones are shortened.
+    #[serde(with = "humantime_serde")]
+    pub max_ttl: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            url: None,
+            connections: 2,
+            max_dedicated_connections: 32,
+            connect_timeout: Duration::from_secs(2),
+            command_timeout: Duration::from_secs(5),
+            reconnect_min: Duration::from_millis(50),
+            reconnect_max: Duration::from_secs(5),
+            subscriber_queue: 1024,
+            cache: CacheConfig::default(),
+            limits: Limits { max_in_flight: 4096, max_queued: 4096 },
+        }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_bytes: ByteSize::mib(64),
+            default_ttl: Duration::from_secs(60),
+            max_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl Config {
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(url) = &self.url {
+            Address::parse(url).map_err(|e| format!("redis.url: {e}"))?;
+        }
+        if self.connections == 0 {
+            return Err("redis.connections must be at least 1".into());
+        }
+        if self.subscriber_queue == 0 {
+            return Err("redis.subscriber_queue must be at least 1".into());
+        }
+        if self.reconnect_min.is_zero() || self.reconnect_min > self.reconnect_max {
+            return Err("redis.reconnect_min must be above zero and at most redis.reconnect_max".into());
+        }
+        if self.command_timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err("redis.command_timeout and redis.connect_timeout must be above zero".into());
+        }
+        if self.cache.default_ttl.is_zero() || self.cache.default_ttl > self.cache.max_ttl {
+            return Err("redis.cache.default_ttl must be above zero and at most redis.cache.max_ttl".into());
+        }
+        if self.limits.max_in_flight == 0 {
+            return Err("redis.limits.max_in_flight must be at least 1".into());
+        }
+        Ok(())
+    }
+}

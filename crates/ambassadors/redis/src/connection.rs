@@ -1,0 +1,329 @@
+//! One multiplexed RESP3 connection: a writer task that sends every queued
+//! command in one write (auto-pipelining), and a reader task that matches
+//! replies to callers in order and hands server pushes (invalidations,
+//! pub/sub messages) to a sink.
+//!
+//! Key decision: a request may carry a `fill` that the reader runs the
+//! moment its replies are complete, before it reads the next frame. The
+//! client-side cache fills itself this way, so an invalidation that Redis
+//! sends after a read is always applied after that read's value was stored
+//! (per connection, Redis sends them in that order), never before.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use redis_protocol::resp3::types::BytesFrame;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::address::{Address, Endpoint};
+use crate::{Error, Value, resp};
+
+/// Runs in the reader task with the complete replies of a request.
+pub type Fill = Box<dyn FnOnce(u64, &[Value]) + Send>;
+
+/// Receives server pushes: the connection's id and the push's elements.
+pub type PushSink = Arc<dyn Fn(u64, Vec<BytesFrame>) + Send + Sync>;
+
+type Reply = Result<Vec<Value>, Error>;
+
+/// Commands to write together and the number of replies they produce.
+pub struct Request {
+    pub payload: Bytes,
+    pub replies: usize,
+    pub fill: Option<Fill>,
+    done: oneshot::Sender<Reply>,
+}
+
+struct Pending {
+    left: usize,
+    got: Vec<Value>,
+    fill: Option<Fill>,
+    done: oneshot::Sender<Reply>,
+}
+
+/// What to set up on a new connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Handshake {
+    /// Turn on RESP3 client tracking (invalidation pushes) for cached reads.
+    pub tracking: bool,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A live connection. Cloning is cheap; the tasks stop when it is killed or
+/// the server goes away, and every pending caller then gets UNAVAILABLE.
+#[derive(Clone)]
+pub struct Connection {
+    id: u64,
+    tx: mpsc::UnboundedSender<Request>,
+    pending: Arc<Mutex<VecDeque<Pending>>>,
+    closed: CancellationToken,
+    why: Arc<Mutex<Option<String>>>,
+    address: Arc<str>,
+}
+
+/// The result of a handshake: the connection and whether tracking is on.
+pub struct Opened {
+    pub connection: Connection,
+    pub tracking: Result<(), String>,
+}
+
+trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+impl Connection {
+    /// Connects, upgrades to RESP3 with credentials, selects the database
+    /// and (if asked) turns on tracking, all within `timeout`.
+    pub async fn open(
+        address: &Address,
+        handshake: Handshake,
+        push: PushSink,
+        timeout: Duration,
+    ) -> Result<Opened, Error> {
+        let unavailable = |reason: String| Error::Unavailable { address: address.to_string(), reason };
+        let attempt = async {
+            let mut io: Box<dyn Io> = match &address.endpoint {
+                Endpoint::Tcp { host, port } => {
+                    let stream = TcpStream::connect((host.as_str(), *port)).await.map_err(|e| e.to_string())?;
+                    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+                    Box::new(stream)
+                }
+                Endpoint::Unix(path) => Box::new(UnixStream::connect(path).await.map_err(|e| e.to_string())?),
+            };
+            let mut buf = BytesMut::with_capacity(4096);
+            let mut hello: Vec<Bytes> = vec!["HELLO".into(), "3".into()];
+            if let Some(password) = &address.password {
+                let user = address.username.clone().unwrap_or_else(|| "default".into());
+                hello.extend(["AUTH".into(), user.into(), password.clone().into()]);
+            }
+            hello.extend(["SETNAME".into(), "attache".into()]);
+            match call(&mut io, &mut buf, &hello).await? {
+                Value::Error(e) if e.starts_with("ERR unknown command") => {
+                    return Err(
+                        "the server does not speak RESP3 (HELLO failed); attache needs Redis 6 or Valkey".into()
+                    );
+                }
+                Value::Error(e) => return Err(format!("HELLO 3 failed: {e}")),
+                _ => {}
+            }
+            if address.db != 0
+                && let Value::Error(e) =
+                    call(&mut io, &mut buf, &["SELECT".into(), address.db.to_string().into()]).await?
+            {
+                return Err(format!("SELECT {} failed: {e}", address.db));
+            }
+            let mut tracking = Err("not requested".to_string());
+            if handshake.tracking {
+                tracking = match call(&mut io, &mut buf, &["CLIENT".into(), "TRACKING".into(), "ON".into()]).await? {
+                    Value::Error(e) => Err(e),
+                    _ => Ok(()),
+                };
+            }
+            Ok::<_, String>((io, buf, tracking))
+        };
+        let (io, buf, tracking) = match tokio::time::timeout(timeout, attempt).await {
+            Ok(result) => result.map_err(unavailable)?,
+            Err(_) => return Err(unavailable(format!("no connection within {timeout:?} (redis.connect_timeout)"))),
+        };
+        let (reader, writer) = tokio::io::split(io);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let connection = Connection {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            tx,
+            pending: Arc::default(),
+            closed: CancellationToken::new(),
+            why: Arc::default(),
+            address: address.to_string().into(),
+        };
+        tokio::spawn(write_loop(connection.clone(), writer, rx));
+        tokio::spawn(read_loop(connection.clone(), reader, buf, push));
+        Ok(Opened { connection, tracking })
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// Resolves once the connection is closed.
+    pub async fn closed(&self) {
+        self.closed.cancelled().await
+    }
+
+    /// Closes the connection; pending callers get UNAVAILABLE with `why`.
+    pub fn kill(&self, why: impl Into<String>) {
+        let mut slot = self.why.lock().expect("connection state poisoned");
+        if slot.is_none() {
+            *slot = Some(why.into());
+        }
+        drop(slot);
+        self.closed.cancel();
+    }
+
+    /// Why the connection closed, once it has.
+    pub fn close_reason(&self) -> String {
+        self.why.lock().expect("connection state poisoned").clone().unwrap_or_else(|| "connection closed".into())
+    }
+
+    /// Queues `payload` (one or more encoded commands producing `replies`
+    /// replies) and returns a receiver for the replies.
+    pub fn send(&self, payload: Bytes, replies: usize, fill: Option<Fill>) -> oneshot::Receiver<Reply> {
+        let (done, rx) = oneshot::channel();
+        let request = Request { payload, replies, fill, done };
+        if let Err(mpsc::error::SendError(request)) = self.tx.send(request) {
+            let _ = request.done.send(Err(self.unavailable()));
+        }
+        rx
+    }
+
+    /// Sends and waits for the replies, or for `timeout`.
+    pub async fn call(&self, payload: Bytes, replies: usize, fill: Option<Fill>, timeout: Duration) -> Reply {
+        let rx = self.send(payload, replies, fill);
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Err(self.unavailable()),
+            Err(_) => Err(Error::Timeout(timeout)),
+        }
+    }
+
+    pub fn unavailable(&self) -> Error {
+        Error::Unavailable { address: self.address.to_string(), reason: self.close_reason() }
+    }
+}
+
+/// One command and its reply, before the connection is shared.
+async fn call(io: &mut Box<dyn Io>, buf: &mut BytesMut, args: &[Bytes]) -> Result<Value, String> {
+    let mut out = BytesMut::new();
+    resp::encode(args, &mut out);
+    io.write_all(&out).await.map_err(|e| e.to_string())?;
+    loop {
+        if let Some(frame) = resp::decode(buf)? {
+            if !matches!(frame, BytesFrame::Push { .. }) {
+                return Ok(Value::from(frame));
+            }
+            continue;
+        }
+        if io.read_buf(buf).await.map_err(|e| e.to_string())? == 0 {
+            return Err("the server closed the connection during the handshake".into());
+        }
+    }
+}
+
+/// Largest batch written at once; more waits for the next write.
+const MAX_BATCH: usize = 256 * 1024;
+
+async fn write_loop(conn: Connection, mut writer: impl AsyncWrite + Unpin, mut rx: mpsc::UnboundedReceiver<Request>) {
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    let mut unanswered = Vec::new();
+    loop {
+        let first = tokio::select! {
+            _ = conn.closed.cancelled() => break,
+            request = rx.recv() => match request {
+                Some(request) => request,
+                None => break,
+            },
+        };
+        // Everything queued meanwhile goes out in the same write: this is
+        // the auto-pipelining, with no timer delaying a lone caller.
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            out.extend_from_slice(&request.payload);
+            if request.replies == 0 {
+                unanswered.push(request.done);
+            } else {
+                // Registered before the bytes leave, so the reader always
+                // finds the caller of the reply it reads.
+                conn.pending.lock().expect("connection state poisoned").push_back(Pending {
+                    left: request.replies,
+                    got: Vec::with_capacity(request.replies),
+                    fill: request.fill,
+                    done: request.done,
+                });
+            }
+            if out.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if let Err(e) = writer.write_all(&out).await {
+            conn.kill(format!("write failed: {e}"));
+            break;
+        }
+        out.clear();
+        for done in unanswered.drain(..) {
+            let _ = done.send(Ok(Vec::new()));
+        }
+    }
+    conn.closed.cancel();
+    // Requests still queued were never written.
+    rx.close();
+    while let Ok(request) = rx.try_recv() {
+        let _ = request.done.send(Err(conn.unavailable()));
+    }
+}
+
+async fn read_loop(conn: Connection, mut reader: impl AsyncRead + Unpin, mut buf: BytesMut, push: PushSink) {
+    'read: loop {
+        loop {
+            let frame = match resp::decode(&mut buf) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => {
+                    conn.kill(format!("protocol error: {e}"));
+                    break 'read;
+                }
+            };
+            if let BytesFrame::Push { data, .. } = frame {
+                push(conn.id, data);
+                continue;
+            }
+            if !deliver(&conn, Value::from(frame)) {
+                conn.kill("protocol error: a reply arrived that no request was waiting for");
+                break 'read;
+            }
+        }
+        if buf.capacity() - buf.len() < 8 * 1024 {
+            buf.reserve(64 * 1024);
+        }
+        tokio::select! {
+            _ = conn.closed.cancelled() => break,
+            read = reader.read_buf(&mut buf) => match read {
+                Ok(0) => { conn.kill("the server closed the connection"); break }
+                Ok(_) => {}
+                Err(e) => { conn.kill(format!("read failed: {e}")); break }
+            },
+        }
+    }
+    conn.closed.cancel();
+    let drained: Vec<Pending> = conn.pending.lock().expect("connection state poisoned").drain(..).collect();
+    for pending in drained {
+        let _ = pending.done.send(Err(conn.unavailable()));
+    }
+}
+
+/// Gives a reply to the oldest request; false if none was waiting.
+fn deliver(conn: &Connection, value: Value) -> bool {
+    let complete = {
+        let mut pending = conn.pending.lock().expect("connection state poisoned");
+        let Some(front) = pending.front_mut() else { return false };
+        front.got.push(value);
+        front.left -= 1;
+        if front.left > 0 {
+            return true;
+        }
+        pending.pop_front().expect("front exists")
+    };
+    if let Some(fill) = complete.fill {
+        fill(conn.id, &complete.got);
+    }
+    let _ = complete.done.send(Ok(complete.got));
+    true
+}

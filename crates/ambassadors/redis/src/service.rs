@@ -1,0 +1,445 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use attache_singleflight::{Group, Role};
+use bytes::Bytes;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::address::Address;
+use crate::client_cache::{ClientCache, Stats};
+use crate::command::{self, Route};
+use crate::connection::Fill;
+use crate::dedicated::Dedicated;
+use crate::pipeline::Pipeline;
+use crate::pubsub::{Hub, Subscription};
+use crate::{Config, Error, Value, resp};
+
+/// The Redis ambassador. Cloning is cheap; clones share connections,
+/// cache and subscriptions.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    pipeline: Arc<Pipeline>,
+    dedicated: Dedicated,
+    hub: Arc<Hub>,
+    cache: Option<Arc<ClientCache>>,
+    flights: Group<Bytes, Result<Arc<Value>, Error>>,
+    stop: CancellationToken,
+    metrics: Metrics,
+}
+
+#[derive(Default, Clone)]
+struct Metrics {
+    hits: Counter,
+    misses: Counter,
+    shared: Counter,
+    entries: Gauge,
+    bytes: Gauge,
+}
+
+/// A cached read's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cached {
+    pub value: Arc<Value>,
+    pub hit: bool,
+}
+
+/// An MGetCached outcome: one value per key and how many were hits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedMany {
+    pub values: Vec<Arc<Value>>,
+    pub hits: usize,
+}
+
+/// Deadline when the caller gives none (the server always gives one).
+const NO_DEADLINE: Duration = Duration::from_secs(3600);
+
+impl Service {
+    /// Starts connecting to `config.url` in the background. Needs a Tokio
+    /// runtime. Fails only if the URL is missing or malformed.
+    pub fn new(config: Config) -> Result<Self, String> {
+        config.validate()?;
+        let url = config.url.as_deref().ok_or("redis.url is not set")?;
+        let address = Address::parse(url)?;
+        let stop = CancellationToken::new();
+        let cache = config.cache.enabled.then(|| {
+            Arc::new(ClientCache::new(usize::try_from(config.cache.max_bytes.as_u64()).unwrap_or(usize::MAX)))
+        });
+        let pipeline = Pipeline::start(address.clone(), &config, cache.clone(), stop.clone());
+        let dedicated = Dedicated::new(address.clone(), config.max_dedicated_connections, config.connect_timeout);
+        let hub = Hub::new(address, config.connect_timeout, config.subscriber_queue);
+        let inner =
+            Inner { config, pipeline, dedicated, hub, cache, flights: Group::new(), stop, metrics: Metrics::default() };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        let m = &self.inner.metrics;
+        registry.register("cache_hits", "DoCached/MGetCached reads served from the cache", m.hits.clone());
+        registry.register("cache_misses", "Cached reads fetched from redis", m.misses.clone());
+        registry.register(
+            "cache_shared_fetches",
+            "Cache misses that joined an identical fetch in flight",
+            m.shared.clone(),
+        );
+        registry.register("cache_entries", "Replies held in the client-side cache", m.entries.clone());
+        registry.register("cache_bytes", "Bytes held by the client-side cache", m.bytes.clone());
+    }
+
+    /// Whether a shared connection is up.
+    pub fn is_connected(&self) -> bool {
+        self.inner.pipeline.is_up()
+    }
+
+    /// The cache's size now (zero when disabled).
+    pub fn cache_stats(&self) -> Stats {
+        self.inner.cache.as_ref().map(|c| c.stats()).unwrap_or_default()
+    }
+
+    /// Runs one command.
+    pub async fn r#do(&self, args: Vec<Bytes>, deadline: Option<std::time::Instant>) -> Result<Value, Error> {
+        let route = command::route(&args)?;
+        let replies = self.run(route, resp::encoded(&args), 1, deadline).await?;
+        Ok(replies.into_iter().next().unwrap_or(Value::Nil))
+    }
+
+    /// Runs several commands in order; MULTI/EXEC groups and blocking
+    /// commands on a dedicated connection.
+    pub async fn do_multi(
+        &self,
+        commands: Vec<Vec<Bytes>>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Vec<Value>, Error> {
+        if commands.is_empty() {
+            return Err(Error::InvalidArgument("commands is empty".into()));
+        }
+        let route = command::route_group(&commands)?;
+        let mut payload = bytes::BytesMut::new();
+        for args in &commands {
+            resp::encode(args, &mut payload);
+        }
+        self.run(route, payload.freeze(), commands.len(), deadline).await
+    }
+
+    async fn run(
+        &self,
+        route: Route,
+        payload: Bytes,
+        replies: usize,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Vec<Value>, Error> {
+        let deadline = deadline_of(deadline);
+        match route {
+            Route::Shared => self.inner.pipeline.call(payload, replies, deadline).await,
+            Route::Dedicated if !self.inner.pipeline.is_up() => Err(self.inner.pipeline.unavailable()),
+            Route::Dedicated => self.inner.dedicated.call(payload, replies, deadline).await,
+        }
+    }
+
+    /// Serves a read-only command from the cache, or fetches it with the
+    /// key's TTL and has Redis track it. `ttl` zero means the default.
+    pub async fn do_cached(
+        &self,
+        mut args: Vec<Bytes>,
+        ttl: Duration,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Cached, Error> {
+        let keys = command::cached_keys(&args)?;
+        let name = command::name(&args)?;
+        if name == "MGET" {
+            let many = self.mget_cached(keys, ttl, deadline).await?;
+            let hit = many.hits == many.values.len();
+            let values = many.values.iter().map(|v| (**v).clone()).collect();
+            return Ok(Cached { value: Arc::new(Value::Array(values)), hit });
+        }
+        let Some(cache) = self.tracked_cache() else {
+            let value = self.r#do(args, deadline).await?;
+            return Ok(Cached { value: Arc::new(value), hit: false });
+        };
+        args[0] = Bytes::from(name);
+        let command = resp::encoded(&args);
+        if let Some(value) = cache.get(&command, std::time::Instant::now()) {
+            self.inner.metrics.hits.inc();
+            return Ok(Cached { value, hit: true });
+        }
+        let ttl = self.ttl(ttl);
+        let deadline = deadline_of(deadline);
+        let fetch = self.inner.flights.run(command.clone(), || self.fetch(cache, command, keys, ttl, deadline));
+        let (value, role) = tokio::time::timeout_at(deadline, fetch).await.map_err(|_| Error::DeadlineExceeded)?;
+        self.count_miss(role);
+        Ok(Cached { value: value?, hit: false })
+    }
+
+    /// `MULTI; <read>; PTTL key...; EXEC`: the value and its keys' TTLs
+    /// read atomically; the reader stores it before any later push.
+    async fn fetch(
+        &self,
+        cache: &Arc<ClientCache>,
+        command: Bytes,
+        keys: Vec<Bytes>,
+        ttl: Duration,
+        deadline: Instant,
+    ) -> Result<Arc<Value>, Error> {
+        let mut payload = bytes::BytesMut::new();
+        resp::encode(&[Bytes::from_static(b"MULTI")], &mut payload);
+        payload.extend_from_slice(&command);
+        for key in &keys {
+            resp::encode(&[Bytes::from_static(b"PTTL"), key.clone()], &mut payload);
+        }
+        resp::encode(&[Bytes::from_static(b"EXEC")], &mut payload);
+        let replies = keys.len() + 3;
+        let fill_cache = cache.clone();
+        let fill: Fill = Box::new(move |connection, replies| {
+            if let Ok((value, server_ttl)) = read_transaction(replies)
+                && !value.is_error()
+            {
+                let ttl = server_ttl.map_or(ttl, |t| t.min(ttl));
+                fill_cache.insert(command, keys, Arc::new(value), ttl, connection);
+            }
+        });
+        let (replies, _) = self.inner.pipeline.call_tracked(payload.freeze(), replies, Some(fill), deadline).await?;
+        let (value, _) = read_transaction(&replies)?;
+        self.update_gauges(cache);
+        Ok(Arc::new(value))
+    }
+
+    /// Reads many string keys: hits from the cache, misses in one
+    /// `MULTI; MGET misses; PTTL each; EXEC`.
+    pub async fn mget_cached(
+        &self,
+        keys: Vec<Bytes>,
+        ttl: Duration,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<CachedMany, Error> {
+        if keys.is_empty() {
+            return Err(Error::InvalidArgument("keys is empty".into()));
+        }
+        let Some(cache) = self.tracked_cache() else {
+            let mut args = vec![Bytes::from_static(b"MGET")];
+            args.extend(keys);
+            let values = match self.r#do(args, deadline).await? {
+                Value::Array(values) => values.into_iter().map(Arc::new).collect(),
+                Value::Error(e) => return Err(Error::InvalidArgument(e)),
+                other => vec![Arc::new(other)],
+            };
+            return Ok(CachedMany { values, hits: 0 });
+        };
+        let now = std::time::Instant::now();
+        let commands: Vec<Bytes> =
+            keys.iter().map(|k| resp::encoded(&[Bytes::from_static(b"GET"), k.clone()])).collect();
+        let mut values: Vec<Option<Arc<Value>>> = commands.iter().map(|c| cache.get(c, now)).collect();
+        let missing: Vec<usize> = (0..keys.len()).filter(|&i| values[i].is_none()).collect();
+        let hits = keys.len() - missing.len();
+        self.inner.metrics.hits.inc_by(hits as u64);
+        if !missing.is_empty() {
+            let ttl = self.ttl(ttl);
+            let deadline = deadline_of(deadline);
+            let miss_keys: Vec<Bytes> = missing.iter().map(|&i| keys[i].clone()).collect();
+            let miss_commands: Vec<Bytes> = missing.iter().map(|&i| commands[i].clone()).collect();
+            let mut mget = vec![Bytes::from_static(b"MGET")];
+            mget.extend(miss_keys.iter().cloned());
+            let flight = resp::encoded(&mget);
+            let fetch = self
+                .inner
+                .flights
+                .run(flight.clone(), || self.fetch_many(cache, flight, miss_keys, miss_commands, ttl, deadline));
+            let (fetched, role) =
+                tokio::time::timeout_at(deadline, fetch).await.map_err(|_| Error::DeadlineExceeded)?;
+            for _ in &missing {
+                self.count_miss(role);
+            }
+            let Value::Array(fetched) = (*fetched?).clone() else {
+                return Err(Error::InvalidArgument("MGET did not return an array".into()));
+            };
+            for (&i, value) in missing.iter().zip(fetched) {
+                values[i] = Some(Arc::new(value));
+            }
+        }
+        let values = values.into_iter().map(|v| v.expect("every key has a value")).collect();
+        Ok(CachedMany { values, hits })
+    }
+
+    async fn fetch_many(
+        &self,
+        cache: &Arc<ClientCache>,
+        mget: Bytes,
+        keys: Vec<Bytes>,
+        commands: Vec<Bytes>,
+        ttl: Duration,
+        deadline: Instant,
+    ) -> Result<Arc<Value>, Error> {
+        let mut payload = bytes::BytesMut::new();
+        resp::encode(&[Bytes::from_static(b"MULTI")], &mut payload);
+        payload.extend_from_slice(&mget);
+        for key in &keys {
+            resp::encode(&[Bytes::from_static(b"PTTL"), key.clone()], &mut payload);
+        }
+        resp::encode(&[Bytes::from_static(b"EXEC")], &mut payload);
+        let replies = keys.len() + 3;
+        let fill_cache = cache.clone();
+        let fill: Fill = Box::new(move |connection, replies| {
+            let Some(Value::Array(exec)) = replies.last() else { return };
+            let Some(Value::Array(values)) = exec.first() else { return };
+            for (i, (key, command)) in keys.into_iter().zip(commands).enumerate() {
+                let (Some(value), Some(pttl)) = (values.get(i), exec.get(i + 1)) else { break };
+                if let Some(ttl) = local_ttl(ttl, pttl) {
+                    fill_cache.insert(command, vec![key], Arc::new(value.clone()), ttl, connection);
+                }
+            }
+        });
+        let (replies, _) = self.inner.pipeline.call_tracked(payload.freeze(), replies, Some(fill), deadline).await?;
+        let (value, _) = read_transaction(&replies)?;
+        if let Value::Error(e) = value {
+            return Err(Error::InvalidArgument(e));
+        }
+        self.update_gauges(cache);
+        Ok(Arc::new(value))
+    }
+
+    /// Subscribes to channels and patterns; see [`Subscription`].
+    pub async fn subscribe(
+        &self,
+        channels: Vec<String>,
+        patterns: Vec<String>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Subscription, Error> {
+        if !self.inner.pipeline.is_up() {
+            return Err(self.inner.pipeline.unavailable());
+        }
+        self.inner.hub.subscribe(channels, patterns, deadline_of(deadline)).await
+    }
+
+    /// Subscribers and the Redis subscriptions they share, now.
+    pub fn subscription_counts(&self) -> (usize, usize) {
+        self.inner.hub.counts()
+    }
+
+    /// Ends every subscription stream with UNAVAILABLE, so draining does
+    /// not wait on streams that never end by themselves.
+    pub fn end_subscriptions(&self) {
+        self.inner.hub.end_all();
+    }
+
+    /// The cache, if enabled and the server tracks our reads.
+    fn tracked_cache(&self) -> Option<&Arc<ClientCache>> {
+        self.inner.cache.as_ref().filter(|_| self.inner.pipeline.tracking())
+    }
+
+    fn ttl(&self, requested: Duration) -> Duration {
+        let cache = &self.inner.config.cache;
+        if requested.is_zero() { cache.default_ttl } else { requested.min(cache.max_ttl) }
+    }
+
+    fn count_miss(&self, role: Role) {
+        self.inner.metrics.misses.inc();
+        if role == Role::Follower {
+            self.inner.metrics.shared.inc();
+        }
+    }
+
+    fn update_gauges(&self, cache: &ClientCache) {
+        let stats = cache.stats();
+        self.inner.metrics.entries.set(stats.entries as i64);
+        self.inner.metrics.bytes.set(stats.bytes as i64);
+    }
+}
+
+impl attache_core::Module for Service {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    /// Ready once connected: while Redis is down, calls fail fast anyway.
+    fn is_ready(&self) -> bool {
+        self.inner.pipeline.is_up()
+    }
+
+    fn shutdown(&self) {
+        self.inner.hub.end_all();
+        self.inner.dedicated.close();
+        self.inner.stop.cancel();
+    }
+}
+
+fn deadline_of(deadline: Option<std::time::Instant>) -> Instant {
+    deadline.map(Instant::from_std).unwrap_or_else(|| Instant::now() + NO_DEADLINE)
+}
+
+/// The read's value and the shortest positive key TTL from the replies of
+/// `MULTI; read; PTTL...; EXEC`.
+fn read_transaction(replies: &[Value]) -> Result<(Value, Option<Duration>), Error> {
+    // A command refused while queueing (wrong arity, ...) aborts EXEC;
+    // its own error says why.
+    if let Some(Value::Error(e)) = replies.get(1) {
+        return Ok((Value::Error(e.clone()), None));
+    }
+    match replies.last() {
+        Some(Value::Array(exec)) if !exec.is_empty() => {
+            let ttl = exec[1..]
+                .iter()
+                .filter_map(Value::as_integer)
+                .filter(|&ms| ms >= 0)
+                .map(|ms| Duration::from_millis(ms as u64))
+                .min();
+            Ok((exec[0].clone(), ttl))
+        }
+        Some(Value::Error(e)) => Ok((Value::Error(e.clone()), None)),
+        other => {
+            Err(Error::Unavailable { address: "redis".into(), reason: format!("unexpected reply to EXEC: {other:?}") })
+        }
+    }
+}
+
+/// How long a value may be cached given the caller's TTL and the key's
+/// PTTL reply; `None` if it must not be (it is about to expire).
+fn local_ttl(ttl: Duration, pttl: &Value) -> Option<Duration> {
+    match pttl.as_integer() {
+        Some(ms) if ms > 0 => Some(ttl.min(Duration::from_millis(ms as u64))),
+        Some(0) => None,
+        // -1: no expiry, -2: no such key (tracked all the same).
+        _ => Some(ttl),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_replies_give_value_and_shortest_ttl() {
+        let ok = Value::Simple("OK".into());
+        let queued = Value::Simple("QUEUED".into());
+        let replies = [
+            ok.clone(),
+            queued.clone(),
+            queued.clone(),
+            queued,
+            Value::Array(vec![Value::Bulk("v".into()), Value::Integer(5000), Value::Integer(-1)]),
+        ];
+        assert_eq!(read_transaction(&replies).unwrap(), (Value::Bulk("v".into()), Some(Duration::from_secs(5))));
+        let refused = [ok, Value::Error("ERR wrong number of arguments".into()), Value::Error("EXECABORT".into())];
+        assert_eq!(read_transaction(&refused).unwrap().0, Value::Error("ERR wrong number of arguments".into()));
+    }
+
+    #[test]
+    fn local_ttl_is_the_shorter_of_both() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(local_ttl(hour, &Value::Integer(1500)), Some(Duration::from_millis(1500)));
+        assert_eq!(local_ttl(Duration::from_secs(1), &Value::Integer(1500)), Some(Duration::from_secs(1)));
+        assert_eq!(local_ttl(hour, &Value::Integer(-1)), Some(hour));
+        assert_eq!(local_ttl(hour, &Value::Integer(-2)), Some(hour));
+        assert_eq!(local_ttl(hour, &Value::Integer(0)), None);
+    }
+}

@@ -1,0 +1,159 @@
+//! `attache.redis.v1.RedisService`: protobuf in, domain calls, protobuf out.
+
+use std::time::Duration;
+
+use attache_proto::attache::redis::v1 as pb;
+use attache_proto::attache::redis::v1::__buffa::oneof::subscribe_response::Event;
+use attache_proto::attache::redis::v1::__buffa::oneof::value::Kind;
+use attache_redis::{Service, Value};
+use bytes::Bytes;
+use connectrpc::{ConnectError, RequestContext, Response, ServiceRequest, ServiceResult, ServiceStream};
+use futures::StreamExt;
+
+use crate::status::reject;
+
+/// The Redis RPCs; `None` when `redis.url` is not set.
+pub(crate) struct Redis(pub Option<Service>);
+
+impl Redis {
+    fn service(&self) -> Result<&Service, ConnectError> {
+        self.0.as_ref().ok_or_else(|| {
+            ConnectError::failed_precondition(
+                "the redis module is not configured; set ATTACHE_REDIS_URL (or redis.url), e.g. redis://127.0.0.1:6379/0",
+            )
+        })
+    }
+}
+
+fn args<'a>(items: impl IntoIterator<Item = &'a [u8]>) -> Vec<Bytes> {
+    items.into_iter().map(Bytes::copy_from_slice).collect()
+}
+
+/// A domain reply as its wire form.
+pub(crate) fn to_pb(value: &Value) -> pb::Value {
+    let kind = match value {
+        Value::Nil => Kind::Null(true),
+        Value::Bulk(b) => Kind::Bulk(b.to_vec()),
+        Value::Simple(s) => Kind::Simple(s.clone()),
+        Value::Integer(n) => Kind::Integer(*n),
+        Value::Error(e) => Kind::Error(e.clone()),
+        Value::Array(items) => Kind::Array(Box::new(array(items))),
+        Value::Set(items) => Kind::Set(Box::new(array(items))),
+        Value::Map(pairs) => Kind::Map(Box::new(pb::Map {
+            entries: pairs
+                .iter()
+                .map(|(k, v)| pb::MapEntry { key: to_pb(k).into(), value: to_pb(v).into(), ..Default::default() })
+                .collect(),
+            ..Default::default()
+        })),
+        Value::Double(d) => Kind::Double(*d),
+        Value::Boolean(b) => Kind::Boolean(*b),
+        Value::BigNumber(n) => Kind::BigNumber(n.clone()),
+        Value::Verbatim { format, text } => {
+            Kind::Verbatim(Box::new(pb::Verbatim { format: format.clone(), text: text.to_vec(), ..Default::default() }))
+        }
+    };
+    pb::Value { kind: Some(kind), ..Default::default() }
+}
+
+fn array(items: &[Value]) -> pb::Array {
+    pb::Array { values: items.iter().map(to_pb).collect(), ..Default::default() }
+}
+
+fn ttl(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+#[allow(refining_impl_trait)]
+impl pb::RedisService for Redis {
+    async fn r#do(
+        &self,
+        ctx: RequestContext,
+        request: ServiceRequest<'_, pb::DoRequest>,
+    ) -> ServiceResult<pb::DoResponse> {
+        let service = self.service()?;
+        let reply = service.r#do(args(request.args.iter().copied()), ctx.deadline()).await.map_err(reject)?;
+        Response::ok(pb::DoResponse { reply: to_pb(&reply).into(), ..Default::default() })
+    }
+
+    async fn do_multi(
+        &self,
+        ctx: RequestContext,
+        request: ServiceRequest<'_, pb::DoMultiRequest>,
+    ) -> ServiceResult<pb::DoMultiResponse> {
+        let service = self.service()?;
+        let commands = request.commands.iter().map(|c| args(c.args.iter().copied())).collect();
+        let replies = service.do_multi(commands, ctx.deadline()).await.map_err(reject)?;
+        Response::ok(pb::DoMultiResponse { replies: replies.iter().map(to_pb).collect(), ..Default::default() })
+    }
+
+    async fn do_cached(
+        &self,
+        ctx: RequestContext,
+        request: ServiceRequest<'_, pb::DoCachedRequest>,
+    ) -> ServiceResult<pb::DoCachedResponse> {
+        let service = self.service()?;
+        let cached = service
+            .do_cached(args(request.args.iter().copied()), ttl(request.ttl_ms), ctx.deadline())
+            .await
+            .map_err(reject)?;
+        Response::ok(pb::DoCachedResponse {
+            reply: to_pb(&cached.value).into(),
+            cache_hit: cached.hit,
+            ..Default::default()
+        })
+    }
+
+    async fn m_get_cached(
+        &self,
+        ctx: RequestContext,
+        request: ServiceRequest<'_, pb::MGetCachedRequest>,
+    ) -> ServiceResult<pb::MGetCachedResponse> {
+        let service = self.service()?;
+        let many = service
+            .mget_cached(args(request.keys.iter().copied()), ttl(request.ttl_ms), ctx.deadline())
+            .await
+            .map_err(reject)?;
+        Response::ok(pb::MGetCachedResponse {
+            values: many.values.iter().map(|v| to_pb(v)).collect(),
+            cache_hits: u32::try_from(many.hits).unwrap_or(u32::MAX),
+            ..Default::default()
+        })
+    }
+
+    async fn subscribe(
+        &self,
+        ctx: RequestContext,
+        request: ServiceRequest<'_, pb::SubscribeRequest>,
+    ) -> ServiceResult<ServiceStream<pb::SubscribeResponse>> {
+        let service = self.service()?;
+        let channels: Vec<String> = request.channels.iter().map(|s| s.to_string()).collect();
+        let patterns: Vec<String> = request.patterns.iter().map(|s| s.to_string()).collect();
+        let subscription =
+            service.subscribe(channels.clone(), patterns.clone(), ctx.deadline()).await.map_err(reject)?;
+        let first = pb::SubscribeResponse {
+            event: Some(Event::Subscribed(Box::new(pb::Subscribed { channels, patterns, ..Default::default() }))),
+            ..Default::default()
+        };
+        let messages = futures::stream::unfold(Some(subscription), |subscription| async move {
+            let mut subscription = subscription?;
+            match subscription.next().await? {
+                Ok(m) => {
+                    let message = pb::Message {
+                        channel: m.channel,
+                        pattern: m.pattern.unwrap_or_default(),
+                        payload: m.payload.to_vec(),
+                        ..Default::default()
+                    };
+                    let event =
+                        pb::SubscribeResponse { event: Some(Event::Message(Box::new(message))), ..Default::default() };
+                    Some((Ok(event), Some(subscription)))
+                }
+                // The stream ends with the reason; the subscription is
+                // dropped (and unsubscribed) with it.
+                Err(e) => Some((Err(reject(e)), None)),
+            }
+        });
+        Response::stream_ok(futures::stream::once(async { Ok(first) }).chain(messages))
+    }
+}
