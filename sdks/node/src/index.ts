@@ -9,6 +9,8 @@ import {
 import { SidecarService } from "../gen/attache/sidecar/v1/sidecar_pb.js";
 import { AttacheError } from "./errors.js";
 import { Transport } from "./transport.js";
+import { type CallOptions, type Defaults, withPolicy } from "./policy.js";
+import { RedisClient } from "./redis.js";
 
 export { AttacheError, type ErrorCode } from "./errors.js";
 
@@ -26,11 +28,8 @@ export interface AttacheOptions {
   maxConnections?: number;
 }
 
-export interface CallOptions {
-  /** Deadline for this call. */
-  timeoutMs?: number;
-  signal?: AbortSignal;
-}
+export type { CallOptions } from "./policy.js";
+export { RedisClient, RedisReplyError, type RedisArg, type RedisValue, type SetOptions, type CachedOptions, type Subscription, type PubSubMessage } from "./redis.js";
 
 export type Algorithm = "argon2id" | "bcrypt" | "scrypt";
 
@@ -53,26 +52,6 @@ const algorithms: Record<Algorithm, PbAlgorithm> = {
   bcrypt: PbAlgorithm.BCRYPT,
   scrypt: PbAlgorithm.SCRYPT,
 };
-
-type Defaults = { timeoutMs: number; retries: number };
-
-/** Runs `call` with the deadline, retrying UNAVAILABLE with jittered backoff inside it. */
-async function withPolicy<T>(defaults: Defaults, options: CallOptions, call: (timeoutMs: number) => Promise<T>): Promise<T> {
-  const timeoutMs = options.timeoutMs ?? defaults.timeoutMs;
-  const deadline = Date.now() + timeoutMs;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await call(Math.max(1, deadline - Date.now()));
-    } catch (err) {
-      const error = AttacheError.from(err);
-      const backoff = Math.min(1000, 25 * 2 ** attempt) * (0.5 + Math.random() / 2);
-      if (error.code !== "unavailable" || attempt >= defaults.retries || Date.now() + backoff >= deadline || options.signal?.aborted) {
-        throw error;
-      }
-      await new Promise((resolve) => setTimeout(resolve, backoff));
-    }
-  }
-}
 
 /** Password hashing on the sidecar's dedicated threads, off the event loop. */
 export class PasswordClient {
@@ -122,6 +101,8 @@ export interface Info {
 
 export class Attache {
   readonly password: PasswordClient;
+  /** Redis/Valkey through the sidecar's shared pipelined connections and cache. */
+  readonly redis: RedisClient;
   readonly socket: string;
   private readonly transport: Transport;
   private readonly defaults: Defaults;
@@ -135,6 +116,7 @@ export class Attache {
     };
     this.transport = new Transport({ socket: this.socket, maxConnections: options.maxConnections ?? 128, idleMs: 30_000 });
     this.password = new PasswordClient(this.transport, defaults);
+    this.redis = new RedisClient(this.transport, defaults);
     this.defaults = defaults;
   }
 

@@ -165,6 +165,10 @@ export class Transport {
 
   constructor(private readonly options: TransportOptions) {}
 
+  get socketPath(): string {
+    return this.options.socket;
+  }
+
   async unary<I extends DescMessage, O extends DescMessage>(
     method: Method<I, O>,
     input: MessageInitShape<I>,
