@@ -8,12 +8,15 @@ namespace Attache;
  *
  *     $attache = new Attache\Client();           // $ATTACHE_SOCKET or /tmp/attache.sock
  *     $hash = $attache->password->hash('secret');
+ *     $name = $attache->redis->getCached('user:1:name');
  */
 final class Client
 {
     public const DEFAULT_SOCKET = '/tmp/attache.sock';
 
     public readonly PasswordClient $password;
+    /** Redis/Valkey through the sidecar's shared connections and cache. */
+    public readonly RedisClient $redis;
     public readonly string $socket;
     private readonly Transport $transport;
 
@@ -28,6 +31,7 @@ final class Client
         $timeoutMs ??= ((int) getenv('ATTACHE_TIMEOUT_MS')) ?: 10_000;
         $this->transport = new Transport($this->socket, $timeoutMs, $retries);
         $this->password = new PasswordClient($this->transport);
+        $this->redis = new RedisClient($this->transport);
     }
 
     /**

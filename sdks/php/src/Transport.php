@@ -87,4 +87,72 @@ final class Transport
         }
         throw new AttacheException('unknown', "unexpected HTTP $status from attache: " . substr((string) $response, 0, 200));
     }
+
+    /**
+     * A Connect server stream (JSON envelopes over HTTP/1.1) on a curl
+     * handle of its own. Calls `$onMessage` with each decoded message;
+     * returning false from it ends the stream. Without `$timeoutMs` the
+     * stream runs until the server or the callback ends it.
+     *
+     * @param array<string, mixed> $request
+     * @param callable(array<string, mixed>): (bool|null) $onMessage
+     */
+    public function stream(string $procedure, array $request, callable $onMessage, ?int $timeoutMs = null): void
+    {
+        $json = json_encode((object) $request, JSON_THROW_ON_ERROR | JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE);
+        $buffer = '';
+        $stopped = false;
+        $end = null;
+        $curl = curl_init();
+        curl_setopt_array($curl, [
+            CURLOPT_UNIX_SOCKET_PATH => $this->socket,
+            CURLOPT_URL => 'http://localhost/' . $procedure,
+            CURLOPT_POST => true,
+            CURLOPT_POSTFIELDS => pack('CN', 0, strlen($json)) . $json,
+            CURLOPT_HTTPHEADER => ['Content-Type: application/connect+json', 'Connect-Protocol-Version: 1', 'Expect:'],
+            CURLOPT_HTTP_VERSION => CURL_HTTP_VERSION_1_1,
+            CURLOPT_TIMEOUT_MS => $timeoutMs ?? 0,
+            CURLOPT_WRITEFUNCTION => function ($curl, string $data) use (&$buffer, &$stopped, &$end, $onMessage): int {
+                $buffer .= $data;
+                while (strlen($buffer) >= 5) {
+                    ['flags' => $flags, 'length' => $length] = unpack('Cflags/Nlength', $buffer);
+                    if (strlen($buffer) < 5 + $length) {
+                        break;
+                    }
+                    $message = json_decode(substr($buffer, 5, $length), true) ?? [];
+                    $buffer = substr($buffer, 5 + $length);
+                    if ($flags & 0x02) {
+                        $end = $message;
+                        continue;
+                    }
+                    if ($onMessage($message) === false) {
+                        $stopped = true;
+                        return 0; // makes curl stop with a write error
+                    }
+                }
+                return strlen($data);
+            },
+        ]);
+        $ok = curl_exec($curl);
+        $errno = curl_errno($curl);
+        $error = curl_error($curl);
+        $status = curl_getinfo($curl, CURLINFO_RESPONSE_CODE);
+        curl_close($curl);
+        if ($stopped) {
+            return;
+        }
+        if ($ok === false && $errno === CURLE_OPERATION_TIMEDOUT) {
+            return; // the caller's time is up; the stream ends without error
+        }
+        if ($ok === false) {
+            throw new UnavailableException("the stream from the attache socket {$this->socket} broke: $error");
+        }
+        if ($status !== 200) {
+            $decoded = json_decode($buffer, true);
+            throw AttacheException::fromCode((string) ($decoded['code'] ?? 'unknown'), (string) ($decoded['message'] ?? "HTTP $status from attache"));
+        }
+        if (isset($end['error'])) {
+            throw AttacheException::fromCode((string) ($end['error']['code'] ?? 'unknown'), (string) ($end['error']['message'] ?? ''));
+        }
+    }
 }

@@ -10,6 +10,7 @@ use Attache\AttacheException;
 use Attache\Client;
 use Attache\DeadlineExceededException;
 use Attache\InvalidArgumentException;
+use Attache\RedisReplyError;
 use Attache\UnavailableException;
 
 $binary = getenv('ATTACHE_BIN') ?: __DIR__ . '/../../../target/debug/attache';
@@ -20,7 +21,17 @@ if (!is_executable($binary)) {
 $dir = sys_get_temp_dir() . '/attache-php-' . bin2hex(random_bytes(4));
 mkdir($dir);
 $socket = "$dir/attache.sock";
+// A real redis-server for the Redis client's tests (testing/redis/).
+$redisScripts = __DIR__ . '/../../../testing/redis';
+$redisUrl = trim((string) shell_exec(escapeshellarg("$redisScripts/start") . ' ' . escapeshellarg("$dir/redis")));
+if (!str_starts_with($redisUrl, 'redis://')) {
+    fwrite(STDERR, "testing/redis/start failed\n");
+    exit(1);
+}
+$redisPort = (int) explode('/', explode(':', $redisUrl)[2])[0];
+$cli = static fn (string ...$args): string => trim((string) shell_exec('redis-cli -p ' . $redisPort . ' ' . implode(' ', array_map('escapeshellarg', $args))));
 $env = [
+    'ATTACHE_REDIS_URL' => $redisUrl,
     'PATH' => getenv('PATH'),
     'ATTACHE_LOG_LEVEL' => 'warn',
     'ATTACHE_PASSWORD_ARGON2_MEMORY_KIB' => '1024',
@@ -75,7 +86,7 @@ $attache = new Client($socket);
 check('info reports the version and modules', function () use ($attache) {
     $info = $attache->info();
     expect(preg_match('/^\d+\.\d+\.\d+/', $info['version']) === 1, 'version ' . $info['version']);
-    expect($info['modules'] === ['password'], 'modules ' . json_encode($info['modules']));
+    expect($info['modules'] === ['password', 'redis'], 'modules ' . json_encode($info['modules']));
 });
 
 check('hash and verify round trip under the policy', function () use ($attache) {
@@ -124,6 +135,67 @@ check('a missing sidecar is UnavailableException', function () {
     expect($e->isRetryable(), 'retryable');
 });
 
+// The background connection to Redis comes up right after start.
+for ($i = 0; $i < 200; $i++) {
+    try {
+        $attache->redis->do(['PING']);
+        break;
+    } catch (UnavailableException) {
+        usleep(20_000);
+    }
+}
+
+check('redis helpers and do speak RESP3 values', function () use ($attache, $cli) {
+    expect($attache->redis->set('greeting', 'héllo'), 'set');
+    expect(!$attache->redis->set('greeting', 'x', nx: true), 'set nx on an existing key');
+    expect($attache->redis->get('greeting') === 'héllo', 'get');
+    expect($cli('GET', 'greeting') === 'héllo', 'redis-cli reads what PHP wrote');
+    expect($attache->redis->incr('n') === 1, 'incr');
+    expect($attache->redis->hset('h', ['a' => '1', 'b' => 2]) === 2, 'hset');
+    expect($attache->redis->hgetall('h') === ['a' => '1', 'b' => '2'], 'hgetall ' . json_encode($attache->redis->hgetall('h')));
+    expect($attache->redis->mget(['greeting', 'missing']) === ['héllo', null], 'mget');
+    $binary = "\x00\xff\r\n";
+    $attache->redis->do(['SET', 'bin', $binary]);
+    expect($attache->redis->do(['GET', 'bin']) === $binary, 'binary-safe');
+    expectThrows(RedisReplyError::class, fn () => $attache->redis->do(['INCR', 'bin']), 'not an integer');
+    $replies = $attache->redis->doMulti([['SET', 't', '1'], ['INCR', 'bin'], ['MULTI'], ['INCR', 't'], ['EXEC']]);
+    expect($replies[0] === 'OK' && $replies[1] instanceof RedisReplyError && $replies[4] === [2], json_encode($replies));
+    expect($attache->redis->del(['greeting', 'n', 'h', 'bin', 't']) === 5, 'del');
+});
+
+check('redis doCached serves hits and sees writes by other clients', function () use ($attache, $cli) {
+    $cli('SET', 'user:1', 'alice');
+    expect($attache->redis->doCached(['GET', 'user:1'], 60_000) === ['value' => 'alice', 'cacheHit' => false], 'miss');
+    expect($attache->redis->doCached(['GET', 'user:1'])['cacheHit'], 'hit');
+    $cli('SET', 'user:1', 'bob');
+    $value = null;
+    for ($i = 0; $i < 100 && $value !== 'bob'; $i++) {
+        $value = $attache->redis->getCached('user:1');
+    }
+    expect($value === 'bob', "invalidated, got $value");
+    $many = $attache->redis->mgetCached(['user:1', 'nobody']);
+    expect($many === ['values' => ['bob', null], 'cacheHits' => 1], json_encode($many));
+    expectThrows(InvalidArgumentException::class, fn () => $attache->redis->doCached(['SET', 'k', 'v']), 'not cacheable');
+});
+
+check('redis subscribe delivers messages until the callback says stop', function () use ($attache, $cli, $redisPort) {
+    $got = [];
+    $attache->redis->subscribe(['events'], ['ev*'], function (string $channel, string $payload, ?string $pattern) use (&$got) {
+        $got[] = [$channel, $payload, $pattern];
+        return count($got) < 4;
+    }, timeoutMs: 5000, onSubscribed: function () use ($redisPort) {
+        // Another process publishes while this one listens.
+        exec("(redis-cli -p $redisPort PUBLISH events one; redis-cli -p $redisPort PUBLISH events two) >/dev/null 2>&1 &");
+    });
+    sort($got);
+    expect($got === [['events', 'one', null], ['events', 'one', 'ev*'], ['events', 'two', null], ['events', 'two', 'ev*']], json_encode($got));
+    $deadline = microtime(true) + 2;
+    while ($cli('PUBSUB', 'NUMSUB', 'events') !== "events\n0" && microtime(true) < $deadline) {
+        usleep(20_000);
+    }
+    expect($cli('PUBSUB', 'NUMSUB', 'events') === "events\n0", 'unsubscribed after the callback stopped');
+});
+
 check('the sidecar exits 0 on SIGTERM and removes its socket', function () use ($process, $socket) {
     proc_terminate($process, 15);
     $deadline = microtime(true) + 10;
@@ -134,6 +206,7 @@ check('the sidecar exits 0 on SIGTERM and removes its socket', function () use (
     expect(!file_exists($socket), 'socket removed');
 });
 
+shell_exec(escapeshellarg("$redisScripts/stop") . ' ' . escapeshellarg("$dir/redis"));
 @rmdir($dir);
 echo "$passed passed, $failed failed\n";
 exit($failed === 0 ? 0 : 1);

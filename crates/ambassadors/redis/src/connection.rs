@@ -15,20 +15,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use redis_protocol::resp3::types::BytesFrame;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::address::{Address, Endpoint};
+use crate::resp::Frame;
 use crate::{Error, Value, resp};
 
 /// Runs in the reader task with the complete replies of a request.
 pub type Fill = Box<dyn FnOnce(u64, &[Value]) + Send>;
 
 /// Receives server pushes: the connection's id and the push's elements.
-pub type PushSink = Arc<dyn Fn(u64, Vec<BytesFrame>) + Send + Sync>;
+pub type PushSink = Arc<dyn Fn(u64, Vec<Value>) + Send + Sync>;
 
 type Reply = Result<Vec<Value>, Error>;
 
@@ -207,10 +207,10 @@ async fn call(io: &mut Box<dyn Io>, buf: &mut BytesMut, args: &[Bytes]) -> Resul
     io.write_all(&out).await.map_err(|e| e.to_string())?;
     loop {
         if let Some(frame) = resp::decode(buf)? {
-            if !matches!(frame, BytesFrame::Push { .. }) {
-                return Ok(Value::from(frame));
+            match frame {
+                Frame::Reply(value) => return Ok(value),
+                Frame::Push(_) => continue,
             }
-            continue;
         }
         if io.read_buf(buf).await.map_err(|e| e.to_string())? == 0 {
             return Err("the server closed the connection during the handshake".into());
@@ -281,11 +281,14 @@ async fn read_loop(conn: Connection, mut reader: impl AsyncRead + Unpin, mut buf
                     break 'read;
                 }
             };
-            if let BytesFrame::Push { data, .. } = frame {
-                push(conn.id, data);
-                continue;
-            }
-            if !deliver(&conn, Value::from(frame)) {
+            let value = match frame {
+                Frame::Push(data) => {
+                    push(conn.id, data);
+                    continue;
+                }
+                Frame::Reply(value) => value,
+            };
+            if !deliver(&conn, value) {
                 conn.kill("protocol error: a reply arrived that no request was waiting for");
                 break 'read;
             }

@@ -2,8 +2,8 @@
 //! set of pipelined RESP3 connections and one client-side cache that Redis
 //! keeps correct by invalidation.
 //!
-//! Key decision: attache owns the connection layer (on the `redis-protocol`
-//! frame codec) instead of wrapping a client library, because correct
+//! Key decision: attache owns the connection layer and its RESP3 parser
+//! instead of wrapping a client library, because correct
 //! client-side caching needs control that client libraries do not expose:
 //! the invalidation pushes must be read on the same connection as the
 //! tracked reads, and a fetched value must be stored in the cache by the

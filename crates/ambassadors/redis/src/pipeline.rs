@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use redis_protocol::resp3::types::BytesFrame;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -205,17 +204,18 @@ impl Supervisor {
         Arc::new(move |_connection, data| {
             let Some(cache) = &cache else { return };
             let mut items = data.into_iter();
-            let is_invalidate = matches!(items.next(), Some(BytesFrame::BlobString { data, .. } | BytesFrame::SimpleString { data, .. }) if data.eq_ignore_ascii_case(b"invalidate"));
+            let is_invalidate =
+                matches!(items.next(), Some(Value::Bulk(kind)) if kind.eq_ignore_ascii_case(b"invalidate"));
             if !is_invalidate {
                 return;
             }
             match items.next() {
                 // FLUSHALL / FLUSHDB: every tracked key is gone.
-                Some(BytesFrame::Null) | None => cache.clear(),
-                Some(BytesFrame::Array { data: keys, .. }) => {
+                Some(Value::Nil) | None => cache.clear(),
+                Some(Value::Array(keys)) => {
                     for key in keys {
-                        if let BytesFrame::BlobString { data, .. } | BytesFrame::SimpleString { data, .. } = key {
-                            cache.invalidate(&data);
+                        if let Value::Bulk(key) = key {
+                            cache.invalidate(&key);
                         }
                     }
                 }

@@ -13,13 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use redis_protocol::resp3::types::BytesFrame;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::address::Address;
 use crate::connection::{Connection, Handshake};
-use crate::{Error, resp};
+use crate::{Error, Value, resp};
 
 /// One published message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,7 +217,7 @@ impl Hub {
         Ok(conn)
     }
 
-    fn on_push(&self, connection: u64, data: Vec<BytesFrame>) {
+    fn on_push(&self, connection: u64, data: Vec<Value>) {
         let mut items = data.into_iter().map(bulk);
         let kind = items.next().flatten().unwrap_or_default();
         let mut state = self.lock();
@@ -343,9 +342,10 @@ impl Hub {
     }
 }
 
-fn bulk(frame: BytesFrame) -> Option<Bytes> {
-    match frame {
-        BytesFrame::BlobString { data, .. } | BytesFrame::SimpleString { data, .. } => Some(data),
+fn bulk(value: Value) -> Option<Bytes> {
+    match value {
+        Value::Bulk(data) => Some(data),
+        Value::Simple(s) => Some(Bytes::from(s)),
         _ => None,
     }
 }

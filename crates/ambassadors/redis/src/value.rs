@@ -1,5 +1,4 @@
 use bytes::Bytes;
-use redis_protocol::resp3::types::{BytesFrame, VerbatimStringFormat};
 
 /// One RESP3 reply, owned, in the shapes the wire API exposes.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,38 +38,6 @@ impl Value {
         match self {
             Value::Integer(n) => Some(*n),
             _ => None,
-        }
-    }
-}
-
-impl From<BytesFrame> for Value {
-    fn from(frame: BytesFrame) -> Self {
-        let text = |b: Bytes| String::from_utf8_lossy(&b).into_owned();
-        match frame {
-            BytesFrame::BlobString { data, .. } => Value::Bulk(data),
-            BytesFrame::SimpleString { data, .. } => Value::Simple(text(data)),
-            BytesFrame::BlobError { data, .. } => Value::Error(text(data)),
-            BytesFrame::SimpleError { data, .. } => Value::Error(data.to_string()),
-            BytesFrame::Boolean { data, .. } => Value::Boolean(data),
-            BytesFrame::Null => Value::Nil,
-            BytesFrame::Number { data, .. } => Value::Integer(data),
-            BytesFrame::Double { data, .. } => Value::Double(data),
-            BytesFrame::BigNumber { data, .. } => Value::BigNumber(text(data)),
-            BytesFrame::VerbatimString { data, format, .. } => Value::Verbatim {
-                format: match format {
-                    VerbatimStringFormat::Text => "txt".into(),
-                    VerbatimStringFormat::Markdown => "mkd".into(),
-                },
-                text: data,
-            },
-            BytesFrame::Array { data, .. } | BytesFrame::Push { data, .. } => {
-                Value::Array(data.into_iter().map(Value::from).collect())
-            }
-            BytesFrame::Map { data, .. } => Value::Map(data.into_iter().map(|(k, v)| (k.into(), v.into())).collect()),
-            BytesFrame::Set { data, .. } => Value::Set(data.into_iter().map(Value::from).collect()),
-            // HELLO and streamed-chunk frames are never replies to commands
-            // sent on our connections.
-            _ => Value::Error("ERR unexpected RESP3 frame (HELLO or a streamed chunk)".into()),
         }
     }
 }
