@@ -7,7 +7,11 @@
 //! moment its replies are complete, before it reads the next frame. The
 //! client-side cache fills itself this way, so an invalidation that Redis
 //! sends after a read is always applied after that read's value was stored
-//! (per connection, Redis sends them in that order), never before.
+//! (per connection, Redis sends them in that order), never before. A fill
+//! is skipped if any push arrived between the request's first and last
+//! reply: then something changed while its commands ran (see
+//! `service.rs` for why that makes `GET k; PTTL k` as safe as a
+//! transaction).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +28,8 @@ use crate::address::{Address, Endpoint};
 use crate::resp::Frame;
 use crate::{Error, Value, resp};
 
-/// Runs in the reader task with the complete replies of a request.
+/// Runs in the reader task with the complete replies of a request, unless
+/// a push arrived between its first and last reply.
 pub type Fill = Box<dyn FnOnce(u64, &[Value]) + Send>;
 
 /// Receives server pushes: the connection's id and the push's elements.
@@ -42,6 +47,8 @@ pub struct Request {
 
 struct Pending {
     left: usize,
+    /// Pushes read when the first reply arrived.
+    pushes_at_first: Option<u64>,
     got: Vec<Value>,
     fill: Option<Fill>,
     done: oneshot::Sender<Reply>,
@@ -244,6 +251,7 @@ async fn write_loop(conn: Connection, mut writer: impl AsyncWrite + Unpin, mut r
                 // finds the caller of the reply it reads.
                 conn.pending.lock().expect("connection state poisoned").push_back(Pending {
                     left: request.replies,
+                    pushes_at_first: None,
                     got: Vec::with_capacity(request.replies),
                     fill: request.fill,
                     done: request.done,
@@ -271,6 +279,7 @@ async fn write_loop(conn: Connection, mut writer: impl AsyncWrite + Unpin, mut r
 }
 
 async fn read_loop(conn: Connection, mut reader: impl AsyncRead + Unpin, mut buf: BytesMut, push: PushSink) {
+    let mut pushes = 0u64;
     'read: loop {
         loop {
             let frame = match resp::decode(&mut buf) {
@@ -283,12 +292,13 @@ async fn read_loop(conn: Connection, mut reader: impl AsyncRead + Unpin, mut buf
             };
             let value = match frame {
                 Frame::Push(data) => {
+                    pushes += 1;
                     push(conn.id, data);
                     continue;
                 }
                 Frame::Reply(value) => value,
             };
-            if !deliver(&conn, value) {
+            if !deliver(&conn, value, pushes) {
                 conn.kill("protocol error: a reply arrived that no request was waiting for");
                 break 'read;
             }
@@ -313,10 +323,12 @@ async fn read_loop(conn: Connection, mut reader: impl AsyncRead + Unpin, mut buf
 }
 
 /// Gives a reply to the oldest request; false if none was waiting.
-fn deliver(conn: &Connection, value: Value) -> bool {
+/// `pushes` counts the pushes read so far on this connection.
+fn deliver(conn: &Connection, value: Value, pushes: u64) -> bool {
     let complete = {
         let mut pending = conn.pending.lock().expect("connection state poisoned");
         let Some(front) = pending.front_mut() else { return false };
+        front.pushes_at_first.get_or_insert(pushes);
         front.got.push(value);
         front.left -= 1;
         if front.left > 0 {
@@ -324,9 +336,77 @@ fn deliver(conn: &Connection, value: Value) -> bool {
         }
         pending.pop_front().expect("front exists")
     };
-    if let Some(fill) = complete.fill {
+    let quiet = complete.pushes_at_first == Some(pushes);
+    if let (Some(fill), true) = (complete.fill, quiet) {
         fill(conn.id, &complete.got);
     }
     let _ = complete.done.send(Ok(complete.got));
     true
+}
+
+#[cfg(test)]
+mod tests {
+    //! The ordering of replies and pushes cannot be forced on a real
+    //! server, so these tests script the peer's bytes on a socket.
+    use std::sync::atomic::AtomicBool;
+
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::UnixListener;
+
+    use super::*;
+
+    /// A peer that answers the handshake, then writes `script` once it has
+    /// read the test's request.
+    async fn scripted(script: &'static [u8]) -> (tempfile::TempDir, Address) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peer.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = BytesMut::new();
+            // HELLO and CLIENT TRACKING.
+            for reply in [&b"%1\r\n+server\r\n+redis\r\n"[..], b"+OK\r\n"] {
+                while resp::decode(&mut buf).unwrap().is_none() {
+                    stream.read_buf(&mut buf).await.unwrap();
+                }
+                stream.write_all(reply).await.unwrap();
+            }
+            while resp::decode(&mut buf).unwrap().is_none() {
+                stream.read_buf(&mut buf).await.unwrap();
+            }
+            stream.write_all(script).await.unwrap();
+            // Hold the connection open until the test ends.
+            let _ = stream.read_buf(&mut buf).await;
+        });
+        let address = Address::parse(&format!("unix://{}", path.display())).unwrap();
+        (dir, address)
+    }
+
+    async fn filled(script: &'static [u8]) -> (bool, Vec<Value>) {
+        let (_dir, address) = scripted(script).await;
+        let pushes = Arc::new(|_, _| {});
+        let opened =
+            Connection::open(&address, Handshake { tracking: true }, pushes, Duration::from_secs(5)).await.unwrap();
+        assert!(opened.tracking.is_ok());
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let fill: Fill = Box::new(move |_, _| flag.store(true, Ordering::SeqCst));
+        let payload = resp::encoded(&["GET".into(), "k".into()]);
+        let replies = opened.connection.call(payload, 2, Some(fill), Duration::from_secs(5)).await.unwrap();
+        (ran.load(Ordering::SeqCst), replies)
+    }
+
+    #[tokio::test]
+    async fn a_push_between_a_requests_replies_cancels_its_fill() {
+        let (ran, replies) = filled(b"$1\r\nv\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n:1000\r\n").await;
+        assert!(!ran, "filled although the key changed between GET and PTTL");
+        assert_eq!(replies, [Value::Bulk("v".into()), Value::Integer(1000)]);
+    }
+
+    #[tokio::test]
+    async fn pushes_before_or_after_a_request_leave_its_fill_alone() {
+        let (ran, _) =
+            filled(b">2\r\n$10\r\ninvalidate\r\n_\r\n$1\r\nv\r\n:1000\r\n>2\r\n$10\r\ninvalidate\r\n_\r\n").await;
+        assert!(ran);
+    }
 }

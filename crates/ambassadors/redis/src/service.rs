@@ -59,6 +59,13 @@ pub struct CachedMany {
     pub hits: usize,
 }
 
+/// What a fetch stores: one entry for the whole read, or (MGET) one GET
+/// entry per key.
+enum Entries {
+    One(Bytes),
+    PerKey(Vec<Bytes>),
+}
+
 /// Deadline when the caller gives none (the server always gives one).
 const NO_DEADLINE: Duration = Duration::from_secs(3600);
 
@@ -176,47 +183,70 @@ impl Service {
         }
         let ttl = self.ttl(ttl);
         let deadline = deadline_of(deadline);
-        let fetch = self.inner.flights.run(command.clone(), || self.fetch(cache, command, keys, ttl, deadline));
+        let fetch = self.inner.flights.run(command.clone(), || {
+            self.fetch(cache, command.clone(), keys, Entries::One(command.clone()), ttl, deadline)
+        });
         let (value, role) = tokio::time::timeout_at(deadline, fetch).await.map_err(|_| Error::DeadlineExceeded)?;
         self.count_miss(role);
         Ok(Cached { value: value?, hit: false })
     }
 
-    /// `MULTI; <read>; PTTL key...; EXEC`: the value and its keys' TTLs
-    /// read atomically; the reader stores it before any later push.
+    /// Reads with `<read>; PTTL key...` pipelined back to back and caches
+    /// the reply for the shorter of the caller's TTL and the keys' own.
+    ///
+    /// Why no MULTI/EXEC around it (half the commands per miss): the read
+    /// turns on tracking for its keys, so any change to them before the
+    /// PTTLs run (a write, an expiry) makes Redis push an invalidation that
+    /// arrives between the read's reply and the last PTTL's. The connection
+    /// then skips the fill (see `connection.rs`); a change after the last
+    /// PTTL is pushed after it and removes the stored entry. The value and
+    /// TTL that do get cached are therefore ones no change came between, as
+    /// with a transaction.
     async fn fetch(
         &self,
         cache: &Arc<ClientCache>,
-        command: Bytes,
+        read: Bytes,
         keys: Vec<Bytes>,
+        entries: Entries,
         ttl: Duration,
         deadline: Instant,
     ) -> Result<Arc<Value>, Error> {
-        let mut payload = bytes::BytesMut::new();
-        resp::encode(&[Bytes::from_static(b"MULTI")], &mut payload);
-        payload.extend_from_slice(&command);
+        let mut payload = bytes::BytesMut::from(&read[..]);
         for key in &keys {
             resp::encode(&[Bytes::from_static(b"PTTL"), key.clone()], &mut payload);
         }
-        resp::encode(&[Bytes::from_static(b"EXEC")], &mut payload);
-        let replies = keys.len() + 3;
+        let replies = keys.len() + 1;
         let fill_cache = cache.clone();
         let fill: Fill = Box::new(move |connection, replies| {
-            if let Ok((value, server_ttl)) = read_transaction(replies)
-                && !value.is_error()
-            {
-                let ttl = server_ttl.map_or(ttl, |t| t.min(ttl));
-                fill_cache.insert(command, keys, Arc::new(value), ttl, connection);
+            let (Some(value), pttls) = (replies.first(), &replies[1..]) else { return };
+            if value.is_error() {
+                return;
+            }
+            match entries {
+                Entries::One(command) => {
+                    let ttl = pttls.iter().try_fold(ttl, local_ttl);
+                    if let Some(ttl) = ttl {
+                        fill_cache.insert(command, keys, Arc::new(value.clone()), ttl, connection);
+                    }
+                }
+                // MGET: one GET entry per key, from its element.
+                Entries::PerKey(commands) => {
+                    let Value::Array(values) = value else { return };
+                    for (((key, command), value), pttl) in keys.into_iter().zip(commands).zip(values).zip(pttls) {
+                        if let Some(ttl) = local_ttl(ttl, pttl) {
+                            fill_cache.insert(command, vec![key], Arc::new(value.clone()), ttl, connection);
+                        }
+                    }
+                }
             }
         });
         let (replies, _) = self.inner.pipeline.call_tracked(payload.freeze(), replies, Some(fill), deadline).await?;
-        let (value, _) = read_transaction(&replies)?;
         self.update_gauges(cache);
-        Ok(Arc::new(value))
+        Ok(Arc::new(replies.into_iter().next().unwrap_or(Value::Nil)))
     }
 
     /// Reads many string keys: hits from the cache, misses in one
-    /// `MULTI; MGET misses; PTTL each; EXEC`.
+    /// `MGET misses; PTTL each` (see [`fetch`](Self::fetch)).
     pub async fn mget_cached(
         &self,
         keys: Vec<Bytes>,
@@ -251,17 +281,18 @@ impl Service {
             let mut mget = vec![Bytes::from_static(b"MGET")];
             mget.extend(miss_keys.iter().cloned());
             let flight = resp::encoded(&mget);
-            let fetch = self
-                .inner
-                .flights
-                .run(flight.clone(), || self.fetch_many(cache, flight, miss_keys, miss_commands, ttl, deadline));
+            let fetch = self.inner.flights.run(flight.clone(), || {
+                self.fetch(cache, flight.clone(), miss_keys, Entries::PerKey(miss_commands), ttl, deadline)
+            });
             let (fetched, role) =
                 tokio::time::timeout_at(deadline, fetch).await.map_err(|_| Error::DeadlineExceeded)?;
             for _ in &missing {
                 self.count_miss(role);
             }
-            let Value::Array(fetched) = (*fetched?).clone() else {
-                return Err(Error::InvalidArgument("MGET did not return an array".into()));
+            let fetched = match (*fetched?).clone() {
+                Value::Array(fetched) => fetched,
+                Value::Error(e) => return Err(Error::InvalidArgument(e)),
+                other => return Err(Error::InvalidArgument(format!("MGET returned {other:?}, not an array"))),
             };
             for (&i, value) in missing.iter().zip(fetched) {
                 values[i] = Some(Arc::new(value));
@@ -269,43 +300,6 @@ impl Service {
         }
         let values = values.into_iter().map(|v| v.expect("every key has a value")).collect();
         Ok(CachedMany { values, hits })
-    }
-
-    async fn fetch_many(
-        &self,
-        cache: &Arc<ClientCache>,
-        mget: Bytes,
-        keys: Vec<Bytes>,
-        commands: Vec<Bytes>,
-        ttl: Duration,
-        deadline: Instant,
-    ) -> Result<Arc<Value>, Error> {
-        let mut payload = bytes::BytesMut::new();
-        resp::encode(&[Bytes::from_static(b"MULTI")], &mut payload);
-        payload.extend_from_slice(&mget);
-        for key in &keys {
-            resp::encode(&[Bytes::from_static(b"PTTL"), key.clone()], &mut payload);
-        }
-        resp::encode(&[Bytes::from_static(b"EXEC")], &mut payload);
-        let replies = keys.len() + 3;
-        let fill_cache = cache.clone();
-        let fill: Fill = Box::new(move |connection, replies| {
-            let Some(Value::Array(exec)) = replies.last() else { return };
-            let Some(Value::Array(values)) = exec.first() else { return };
-            for (i, (key, command)) in keys.into_iter().zip(commands).enumerate() {
-                let (Some(value), Some(pttl)) = (values.get(i), exec.get(i + 1)) else { break };
-                if let Some(ttl) = local_ttl(ttl, pttl) {
-                    fill_cache.insert(command, vec![key], Arc::new(value.clone()), ttl, connection);
-                }
-            }
-        });
-        let (replies, _) = self.inner.pipeline.call_tracked(payload.freeze(), replies, Some(fill), deadline).await?;
-        let (value, _) = read_transaction(&replies)?;
-        if let Value::Error(e) = value {
-            return Err(Error::InvalidArgument(e));
-        }
-        self.update_gauges(cache);
-        Ok(Arc::new(value))
     }
 
     /// Subscribes to channels and patterns; see [`Subscription`].
@@ -377,31 +371,6 @@ fn deadline_of(deadline: Option<std::time::Instant>) -> Instant {
     deadline.map(Instant::from_std).unwrap_or_else(|| Instant::now() + NO_DEADLINE)
 }
 
-/// The read's value and the shortest positive key TTL from the replies of
-/// `MULTI; read; PTTL...; EXEC`.
-fn read_transaction(replies: &[Value]) -> Result<(Value, Option<Duration>), Error> {
-    // A command refused while queueing (wrong arity, ...) aborts EXEC;
-    // its own error says why.
-    if let Some(Value::Error(e)) = replies.get(1) {
-        return Ok((Value::Error(e.clone()), None));
-    }
-    match replies.last() {
-        Some(Value::Array(exec)) if !exec.is_empty() => {
-            let ttl = exec[1..]
-                .iter()
-                .filter_map(Value::as_integer)
-                .filter(|&ms| ms >= 0)
-                .map(|ms| Duration::from_millis(ms as u64))
-                .min();
-            Ok((exec[0].clone(), ttl))
-        }
-        Some(Value::Error(e)) => Ok((Value::Error(e.clone()), None)),
-        other => {
-            Err(Error::Unavailable { address: "redis".into(), reason: format!("unexpected reply to EXEC: {other:?}") })
-        }
-    }
-}
-
 /// How long a value may be cached given the caller's TTL and the key's
 /// PTTL reply; `None` if it must not be (it is about to expire).
 fn local_ttl(ttl: Duration, pttl: &Value) -> Option<Duration> {
@@ -416,22 +385,6 @@ fn local_ttl(ttl: Duration, pttl: &Value) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn transaction_replies_give_value_and_shortest_ttl() {
-        let ok = Value::Simple("OK".into());
-        let queued = Value::Simple("QUEUED".into());
-        let replies = [
-            ok.clone(),
-            queued.clone(),
-            queued.clone(),
-            queued,
-            Value::Array(vec![Value::Bulk("v".into()), Value::Integer(5000), Value::Integer(-1)]),
-        ];
-        assert_eq!(read_transaction(&replies).unwrap(), (Value::Bulk("v".into()), Some(Duration::from_secs(5))));
-        let refused = [ok, Value::Error("ERR wrong number of arguments".into()), Value::Error("EXECABORT".into())];
-        assert_eq!(read_transaction(&refused).unwrap().0, Value::Error("ERR wrong number of arguments".into()));
-    }
 
     #[test]
     fn local_ttl_is_the_shorter_of_both() {
