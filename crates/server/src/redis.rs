@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use attache_proto::attache::redis::v1 as pb;
+use attache_proto::attache::redis::v1::__buffa::oneof::batch_call::Call;
+use attache_proto::attache::redis::v1::__buffa::oneof::batch_result::Result as Outcome;
 use attache_proto::attache::redis::v1::__buffa::oneof::subscribe_response::Event;
 use attache_proto::attache::redis::v1::__buffa::oneof::value::Kind;
 use attache_redis::{Service, Value};
@@ -119,6 +121,49 @@ impl pb::RedisService for Redis {
             cache_hits: u32::try_from(many.hits).unwrap_or(u32::MAX),
             ..Default::default()
         })
+    }
+
+    async fn batch(
+        &self,
+        ctx: RequestContext,
+        request: ServiceRequest<'_, pb::BatchRequest>,
+    ) -> ServiceResult<pb::BatchResponse> {
+        let service = self.service()?;
+        let deadline = ctx.deadline();
+        let calls = request.to_owned_message().calls;
+        // All at once: their commands reach the pipeline together and go
+        // to Redis in one write.
+        let results = futures::future::join_all(calls.into_iter().map(|call| async move {
+            let outcome = match call.call {
+                Some(Call::Do(d)) => {
+                    service.r#do(args(d.args.iter().map(Vec::as_slice)), deadline).await.map(|reply| {
+                        Outcome::Do(Box::new(pb::DoResponse { reply: to_pb(&reply).into(), ..Default::default() }))
+                    })
+                }
+                Some(Call::DoCached(d)) => service
+                    .do_cached(args(d.args.iter().map(Vec::as_slice)), ttl(d.ttl_ms), deadline)
+                    .await
+                    .map(|cached| {
+                        Outcome::DoCached(Box::new(pb::DoCachedResponse {
+                            reply: to_pb(&cached.value).into(),
+                            cache_hit: cached.hit,
+                            ..Default::default()
+                        }))
+                    }),
+                None => Err(attache_redis::Error::InvalidArgument("a batch call sets neither do nor do_cached".into())),
+            };
+            let outcome = outcome.unwrap_or_else(|e| {
+                let status = reject(e);
+                Outcome::Error(Box::new(pb::CallError {
+                    code: status.code.as_str().to_string(),
+                    message: status.message.unwrap_or_default(),
+                    ..Default::default()
+                }))
+            });
+            pb::BatchResult { result: Some(outcome), ..Default::default() }
+        }))
+        .await;
+        Response::ok(pb::BatchResponse { results, ..Default::default() })
     }
 
     async fn subscribe(

@@ -4,11 +4,13 @@
 
 use std::time::{Duration, Instant};
 
+use attache_proto::attache::redis::v1::__buffa::oneof::batch_call::Call;
+use attache_proto::attache::redis::v1::__buffa::oneof::batch_result::Result as Outcome;
 use attache_proto::attache::redis::v1::__buffa::oneof::subscribe_response::Event;
 use attache_proto::attache::redis::v1::__buffa::oneof::value::Kind;
 use attache_proto::attache::redis::v1::{
-    Command, DoCachedRequest, DoMultiRequest, DoRequest, MGetCachedRequest, RedisServiceClient, SubscribeRequest,
-    SubscribeResponse, Value,
+    BatchCall, BatchRequest, Command, DoCachedRequest, DoMultiRequest, DoRequest, MGetCachedRequest,
+    RedisServiceClient, SubscribeRequest, SubscribeResponse, Value,
 };
 use attache_test::{RedisServer, Sidecar};
 use connectrpc::client::SharedHttp2Connection;
@@ -255,6 +257,39 @@ async fn identical_concurrent_misses_are_fetched_once() {
     let stats = redis.cli(&["INFO", "commandstats"]);
     let gets = stats.lines().find(|l| l.starts_with("cmdstat_get:")).expect("GET was called");
     assert!(gets.starts_with("cmdstat_get:calls=1,"), "{gets}");
+}
+
+#[tokio::test]
+async fn a_batch_gives_each_call_its_own_result() {
+    let redis = RedisServer::start();
+    let (_sidecar, client) = start(&redis, |_| {}).await;
+    redis.cli(&["SET", "b", "1"]);
+    let call = |c: Call| BatchCall { call: Some(c), ..Default::default() };
+    let calls = vec![
+        call(Call::Do(Box::new(DoRequest { args: args(&["INCR", "b"]), ..Default::default() }))),
+        call(Call::DoCached(Box::new(DoCachedRequest { args: args(&["SET", "x", "y"]), ..Default::default() }))),
+        call(Call::DoCached(Box::new(DoCachedRequest {
+            args: args(&["GET", "b"]),
+            ttl_ms: 60_000,
+            ..Default::default()
+        }))),
+        call(Call::Do(Box::new(DoRequest::default()))),
+        BatchCall::default(),
+    ];
+    let results = client.batch(BatchRequest { calls, ..Default::default() }).await.unwrap().into_owned().results;
+    assert_eq!(results.len(), 5);
+    let Some(Outcome::Do(incr)) = &results[0].result else { panic!("{:?}", results[0]) };
+    assert_eq!(kind(incr.reply.as_option().unwrap()), &Kind::Integer(2));
+    let Some(Outcome::Error(refused)) = &results[1].result else { panic!("{:?}", results[1]) };
+    assert_eq!(refused.code, "invalid_argument");
+    assert!(refused.message.contains("not cacheable"));
+    let Some(Outcome::DoCached(get)) = &results[2].result else { panic!("{:?}", results[2]) };
+    assert_eq!(kind(get.reply.as_option().unwrap()), &bulk("2"));
+    for empty in &results[3..] {
+        let Some(Outcome::Error(e)) = &empty.result else { panic!("{empty:?}") };
+        assert_eq!(e.code, "invalid_argument");
+    }
+    assert_eq!(redis.cli(&["EXISTS", "x"]), "0");
 }
 
 #[tokio::test]

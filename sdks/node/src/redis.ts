@@ -2,6 +2,7 @@
 // pipelined connections and its client-side cache.
 import { type Value } from "../gen/attache/redis/v1/redis_pb.js";
 import { RedisService } from "../gen/attache/redis/v1/redis_pb.js";
+import { AttacheError, codeFromName } from "./errors.js";
 import { type CallOptions, type Defaults, withPolicy } from "./policy.js";
 import { serverStream } from "./stream.js";
 import { type Transport } from "./transport.js";
@@ -97,21 +98,113 @@ function text(value: RedisValue): string | null {
   return String(value);
 }
 
+/** Commands that block; they never share a batch (they would hold it up). */
+const BLOCKING = new Set(["BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP", "WAIT", "WAITAOF"]);
+
+function batchable(args: RedisArg[]): boolean {
+  const name = String(args[0] ?? "").toUpperCase();
+  if (BLOCKING.has(name)) return false;
+  if (name === "XREAD" || name === "XREADGROUP") return !args.some((a) => String(a).toUpperCase() === "BLOCK");
+  return true;
+}
+
+/** Most calls one Batch RPC carries; more wait for the next. */
+const MAX_BATCH = 256;
+
+type Call = { case: "do"; value: { args: Uint8Array[] } } | { case: "doCached"; value: { args: Uint8Array[]; ttlMs: bigint } };
+type Outcome = { value: RedisValue; cacheHit: boolean };
+interface Queued {
+  call: Call;
+  timeoutMs: number;
+  resolve: (outcome: Outcome) => void;
+  reject: (err: unknown) => void;
+}
+
 export class RedisClient {
+  private queue: Queued[] = [];
+  private scheduled = false;
+
   constructor(
     private readonly transport: Transport,
     private readonly defaults: Defaults,
   ) {}
 
+  /**
+   * Auto-pipelining, as ioredis's option but across the socket: calls made
+   * in the same event-loop tick go to the sidecar in one Batch RPC, so one
+   * request's cost is shared by all of them, and the sidecar writes their
+   * commands to Redis together. A lone call goes alone, unbatched.
+   */
+  private enqueue(call: Call, timeoutMs: number): Promise<Outcome> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ call, timeoutMs, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        process.nextTick(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      if (batch.length === 1) void this.sendOne(batch[0]);
+      else void this.sendBatch(batch);
+    }
+  }
+
+  private async sendOne(q: Queued): Promise<void> {
+    try {
+      if (q.call.case === "do") {
+        const reply = await this.transport.unary(RedisService.method.do, q.call.value, q.timeoutMs);
+        q.resolve({ value: fromValue(reply.reply), cacheHit: false });
+      } else {
+        const reply = await this.transport.unary(RedisService.method.doCached, q.call.value, q.timeoutMs);
+        q.resolve({ value: fromValue(reply.reply), cacheHit: reply.cacheHit });
+      }
+    } catch (err) {
+      q.reject(err);
+    }
+  }
+
+  private async sendBatch(batch: Queued[]): Promise<void> {
+    try {
+      // Nobody's call is cut short by a neighbour's shorter deadline.
+      const timeoutMs = Math.max(...batch.map((q) => q.timeoutMs));
+      const reply = await this.transport.unary(RedisService.method.batch, { calls: batch.map((q) => ({ call: q.call })) }, timeoutMs);
+      batch.forEach((q, i) => {
+        const result = reply.results[i]?.result;
+        switch (result?.case) {
+          case "do":
+            return q.resolve({ value: fromValue(result.value.reply), cacheHit: false });
+          case "doCached":
+            return q.resolve({ value: fromValue(result.value.reply), cacheHit: result.value.cacheHit });
+          case "error":
+            return q.reject(new AttacheError(codeFromName(result.value.code), result.value.message));
+          default:
+            return q.reject(new AttacheError(codeFromName("internal"), "the sidecar's batch reply lacks a result"));
+        }
+      });
+    } catch (err) {
+      for (const q of batch) q.reject(err);
+    }
+  }
+
   /** Runs one command, e.g. `do(["HINCRBY", "stats", "hits", 1])`. Not retried (it may not be idempotent). */
   async do(args: RedisArg[], options: CallOptions = {}): Promise<RedisValue> {
-    const reply = await withPolicy(
-      this.defaults,
-      options,
-      (timeoutMs) => this.transport.unary(RedisService.method.do, { args: args.map(toArg) }, timeoutMs, options.signal),
-      false,
-    );
-    return orThrow(fromValue(reply.reply));
+    const encoded = args.map(toArg);
+    if (options.signal || !batchable(args)) {
+      const reply = await withPolicy(
+        this.defaults,
+        options,
+        (timeoutMs) => this.transport.unary(RedisService.method.do, { args: encoded }, timeoutMs, options.signal),
+        false,
+      );
+      return orThrow(fromValue(reply.reply));
+    }
+    const outcome = await withPolicy(this.defaults, options, (timeoutMs) => this.enqueue({ case: "do", value: { args: encoded } }, timeoutMs), false);
+    return orThrow(outcome.value);
   }
 
   /** Runs commands in order, replies in order; error replies are `RedisReplyError` values. MULTI … EXEC (with WATCH) in one call is atomic. */
@@ -129,10 +222,14 @@ export class RedisClient {
   /** A read-only command served from the sidecar's cache, which Redis keeps correct by invalidation. */
   async doCached(args: RedisArg[], options: CachedOptions = {}): Promise<{ value: RedisValue; cacheHit: boolean }> {
     const request = { args: args.map(toArg), ttlMs: BigInt(Math.max(0, Math.floor(options.ttlMs ?? 0))) };
-    const reply = await withPolicy(this.defaults, options, (timeoutMs) =>
-      this.transport.unary(RedisService.method.doCached, request, timeoutMs, options.signal),
-    );
-    return { value: orThrow(fromValue(reply.reply)), cacheHit: reply.cacheHit };
+    if (options.signal) {
+      const reply = await withPolicy(this.defaults, options, (timeoutMs) =>
+        this.transport.unary(RedisService.method.doCached, request, timeoutMs, options.signal),
+      );
+      return { value: orThrow(fromValue(reply.reply)), cacheHit: reply.cacheHit };
+    }
+    const outcome = await withPolicy(this.defaults, options, (timeoutMs) => this.enqueue({ case: "doCached", value: request }, timeoutMs));
+    return { value: orThrow(outcome.value), cacheHit: outcome.cacheHit };
   }
 
   /** Reads many keys, hits from the cache and misses from Redis in one round trip. */

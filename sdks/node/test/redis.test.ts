@@ -81,6 +81,25 @@ describe("redis", () => {
     await assert.rejects(client.redis.do(["SUBSCRIBE", "c"]), (e) => e instanceof AttacheError && /Subscribe RPC/.test(e.message));
   });
 
+  test("calls in the same tick share a batch, each with its own outcome", async () => {
+    cli("CONFIG", "RESETSTAT");
+    const incrs = await Promise.all(Array.from({ length: 300 }, () => client.redis.incr("batched")));
+    assert.deepEqual([...incrs].sort((a, b) => a - b), Array.from({ length: 300 }, (_, i) => i + 1));
+    const [ok, refused, replyError, cachedGet] = await Promise.allSettled([
+      client.redis.do(["SET", "batched:k", "v"]),
+      client.redis.doCached(["SET", "batched:k", "w"]),
+      client.redis.do(["HGET", "batched:k", "f"]),
+      client.redis.doCached(["GET", "batched"]),
+    ]);
+    assert.deepEqual(ok, { status: "fulfilled", value: "OK" });
+    assert.ok(refused.status === "rejected" && refused.reason instanceof AttacheError && refused.reason.code === "invalid_argument");
+    assert.ok(replyError.status === "rejected" && replyError.reason instanceof RedisReplyError && /WRONGTYPE/.test(replyError.reason.message));
+    assert.deepEqual(cachedGet, { status: "fulfilled", value: { value: Buffer.from("300"), cacheHit: false } });
+    assert.equal(cli("GET", "batched:k"), "v");
+    // 300 INCRs crossed the socket in a few Batch RPCs, not 300 calls.
+    assert.match(cli("INFO", "commandstats"), /cmdstat_incr:calls=300,/);
+  });
+
   test("subscribe receives messages and unsubscribes on close", async () => {
     const a = await client.redis.subscribe({ channels: ["events"] });
     const b = await client.redis.subscribe({ patterns: ["ev*"] });

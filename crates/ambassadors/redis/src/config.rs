@@ -14,9 +14,12 @@ pub struct Config {
     /// or `unix:///path/to/redis.sock[?db=N&password=...]`. Unset, the module
     /// answers FAILED_PRECONDITION. `ATTACHE_REDIS_URL` sets it.
     pub url: Option<String>,
-    /// Multiplexed connections shared by every caller. Concurrent commands
-    /// are pipelined onto them; two keep one busy writer from delaying the
-    /// rest.
+    /// Multiplexed connections shared by every caller; concurrent commands
+    /// are pipelined onto them. With one (the default), commands reach
+    /// Redis in the order attache received them, as on a single client
+    /// connection; with more, concurrent calls may be reordered. Redis runs
+    /// commands on one thread, so one pipelined connection already keeps it
+    /// busy.
     pub connections: usize,
     /// Connections that may be held at once for blocking commands (BLPOP,
     /// XREAD BLOCK, ...) and MULTI/EXEC transactions; beyond this such calls
@@ -67,7 +70,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             url: None,
-            connections: 2,
+            connections: 1,
             max_dedicated_connections: 32,
             connect_timeout: Duration::from_secs(2),
             command_timeout: Duration::from_secs(5),

@@ -46,6 +46,11 @@ pub mod __buffa {
         reg.register_json_any(super::__DO_CACHED_RESPONSE_JSON_ANY);
         reg.register_json_any(super::__M_GET_CACHED_REQUEST_JSON_ANY);
         reg.register_json_any(super::__M_GET_CACHED_RESPONSE_JSON_ANY);
+        reg.register_json_any(super::__BATCH_REQUEST_JSON_ANY);
+        reg.register_json_any(super::__BATCH_CALL_JSON_ANY);
+        reg.register_json_any(super::__BATCH_RESPONSE_JSON_ANY);
+        reg.register_json_any(super::__BATCH_RESULT_JSON_ANY);
+        reg.register_json_any(super::__CALL_ERROR_JSON_ANY);
         reg.register_json_any(super::__SUBSCRIBE_REQUEST_JSON_ANY);
         reg.register_json_any(super::__SUBSCRIBE_RESPONSE_JSON_ANY);
         reg.register_json_any(super::__SUBSCRIBED_JSON_ANY);
@@ -108,6 +113,26 @@ pub use self::__buffa::view::MGetCachedRequestOwnedView;
 pub use self::__buffa::view::MGetCachedResponseView;
 #[doc(inline)]
 pub use self::__buffa::view::MGetCachedResponseOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::BatchRequestView;
+#[doc(inline)]
+pub use self::__buffa::view::BatchRequestOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::BatchCallView;
+#[doc(inline)]
+pub use self::__buffa::view::BatchCallOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::BatchResponseView;
+#[doc(inline)]
+pub use self::__buffa::view::BatchResponseOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::BatchResultView;
+#[doc(inline)]
+pub use self::__buffa::view::BatchResultOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::CallErrorView;
+#[doc(inline)]
+pub use self::__buffa::view::CallErrorOwnedView;
 #[doc(inline)]
 pub use self::__buffa::view::SubscribeRequestView;
 #[doc(inline)]

@@ -92,6 +92,116 @@ pub mod value {
         }
     }
 }
+pub mod batch_call {
+    #[allow(unused_imports)]
+    use super::*;
+    #[derive(Clone, PartialEq, Debug)]
+    pub enum Call {
+        Do(::buffa::alloc::boxed::Box<super::super::super::DoRequest>),
+        DoCached(::buffa::alloc::boxed::Box<super::super::super::DoCachedRequest>),
+    }
+    impl ::buffa::Oneof for Call {}
+    impl From<super::super::super::DoRequest> for Call {
+        fn from(v: super::super::super::DoRequest) -> Self {
+            Self::Do(::buffa::alloc::boxed::Box::new(v))
+        }
+    }
+    impl From<super::super::super::DoRequest> for ::core::option::Option<Call> {
+        fn from(v: super::super::super::DoRequest) -> Self {
+            Self::Some(Call::from(v))
+        }
+    }
+    impl From<super::super::super::DoCachedRequest> for Call {
+        fn from(v: super::super::super::DoCachedRequest) -> Self {
+            Self::DoCached(::buffa::alloc::boxed::Box::new(v))
+        }
+    }
+    impl From<super::super::super::DoCachedRequest> for ::core::option::Option<Call> {
+        fn from(v: super::super::super::DoCachedRequest) -> Self {
+            Self::Some(Call::from(v))
+        }
+    }
+    impl ::serde::Serialize for Call {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::core::result::Result<S::Ok, S::Error> {
+            use ::serde::ser::SerializeMap;
+            let mut map = s.serialize_map(Some(1))?;
+            match self {
+                Self::Do(v) => {
+                    map.serialize_entry("do", &**v)?;
+                }
+                Self::DoCached(v) => {
+                    map.serialize_entry("doCached", &**v)?;
+                }
+            }
+            map.end()
+        }
+    }
+}
+pub mod batch_result {
+    #[allow(unused_imports)]
+    use super::*;
+    #[derive(Clone, PartialEq, Debug)]
+    pub enum Result {
+        Do(::buffa::alloc::boxed::Box<super::super::super::DoResponse>),
+        DoCached(::buffa::alloc::boxed::Box<super::super::super::DoCachedResponse>),
+        Error(::buffa::alloc::boxed::Box<super::super::super::CallError>),
+    }
+    impl ::buffa::Oneof for Result {}
+    impl From<super::super::super::DoResponse> for Result {
+        fn from(v: super::super::super::DoResponse) -> Self {
+            Self::Do(::buffa::alloc::boxed::Box::new(v))
+        }
+    }
+    impl From<super::super::super::DoResponse> for ::core::option::Option<Result> {
+        fn from(v: super::super::super::DoResponse) -> Self {
+            Self::Some(Result::from(v))
+        }
+    }
+    impl From<super::super::super::DoCachedResponse> for Result {
+        fn from(v: super::super::super::DoCachedResponse) -> Self {
+            Self::DoCached(::buffa::alloc::boxed::Box::new(v))
+        }
+    }
+    impl From<super::super::super::DoCachedResponse> for ::core::option::Option<Result> {
+        fn from(v: super::super::super::DoCachedResponse) -> Self {
+            Self::Some(Result::from(v))
+        }
+    }
+    impl From<super::super::super::CallError> for Result {
+        fn from(v: super::super::super::CallError) -> Self {
+            Self::Error(::buffa::alloc::boxed::Box::new(v))
+        }
+    }
+    impl From<super::super::super::CallError> for ::core::option::Option<Result> {
+        fn from(v: super::super::super::CallError) -> Self {
+            Self::Some(Result::from(v))
+        }
+    }
+    impl ::serde::Serialize for Result {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::core::result::Result<S::Ok, S::Error> {
+            use ::serde::ser::SerializeMap;
+            let mut map = s.serialize_map(Some(1))?;
+            match self {
+                Self::Do(v) => {
+                    map.serialize_entry("do", &**v)?;
+                }
+                Self::DoCached(v) => {
+                    map.serialize_entry("doCached", &**v)?;
+                }
+                Self::Error(v) => {
+                    map.serialize_entry("error", &**v)?;
+                }
+            }
+            map.end()
+        }
+    }
+}
 pub mod subscribe_response {
     #[allow(unused_imports)]
     use super::*;

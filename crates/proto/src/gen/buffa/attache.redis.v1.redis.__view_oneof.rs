@@ -36,6 +36,45 @@ pub mod value {
         ),
     }
 }
+pub mod batch_call {
+    #[allow(unused_imports)]
+    use super::*;
+    #[derive(Clone, Debug)]
+    pub enum Call<'a> {
+        Do(
+            ::buffa::alloc::boxed::Box<
+                super::super::super::super::__buffa::view::DoRequestView<'a>,
+            >,
+        ),
+        DoCached(
+            ::buffa::alloc::boxed::Box<
+                super::super::super::super::__buffa::view::DoCachedRequestView<'a>,
+            >,
+        ),
+    }
+}
+pub mod batch_result {
+    #[allow(unused_imports)]
+    use super::*;
+    #[derive(Clone, Debug)]
+    pub enum Result<'a> {
+        Do(
+            ::buffa::alloc::boxed::Box<
+                super::super::super::super::__buffa::view::DoResponseView<'a>,
+            >,
+        ),
+        DoCached(
+            ::buffa::alloc::boxed::Box<
+                super::super::super::super::__buffa::view::DoCachedResponseView<'a>,
+            >,
+        ),
+        Error(
+            ::buffa::alloc::boxed::Box<
+                super::super::super::super::__buffa::view::CallErrorView<'a>,
+            >,
+        ),
+    }
+}
 pub mod subscribe_response {
     #[allow(unused_imports)]
     use super::*;

@@ -30,6 +30,14 @@ pub type OwnedMGetCachedRequestView = ::buffa::view::OwnedView<
 pub type OwnedMGetCachedResponseView = ::buffa::view::OwnedView<
     crate::attache::redis::v1::__buffa::view::MGetCachedResponseView<'static>,
 >;
+///Shorthand for `OwnedView<BatchRequestView<'static>>`.
+pub type OwnedBatchRequestView = ::buffa::view::OwnedView<
+    crate::attache::redis::v1::__buffa::view::BatchRequestView<'static>,
+>;
+///Shorthand for `OwnedView<BatchResponseView<'static>>`.
+pub type OwnedBatchResponseView = ::buffa::view::OwnedView<
+    crate::attache::redis::v1::__buffa::view::BatchResponseView<'static>,
+>;
 ///Shorthand for `OwnedView<SubscribeRequestView<'static>>`.
 pub type OwnedSubscribeRequestView = ::buffa::view::OwnedView<
     crate::attache::redis::v1::__buffa::view::SubscribeRequestView<'static>,
@@ -174,6 +182,40 @@ for ::buffa::view::OwnedView<
         )
     }
 }
+impl ::connectrpc::Encodable<crate::attache::redis::v1::BatchResponse>
+for crate::attache::redis::v1::__buffa::view::BatchResponseView<'_> {
+    fn encode(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::buffa::bytes::Bytes, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body(self, codec)
+    }
+}
+impl ::connectrpc::Encodable<crate::attache::redis::v1::BatchResponse>
+for ::buffa::view::OwnedView<
+    crate::attache::redis::v1::__buffa::view::BatchResponseView<'static>,
+> {
+    fn encode(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::buffa::bytes::Bytes, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body(self.reborrow(), codec)
+    }
+    /// An `OwnedView` still holds the buffer it was decoded from, so
+    /// its large fields can be handed to the response body by
+    /// reference count instead of copied. The bare view impl above
+    /// cannot do this: it has borrows but no buffer to name.
+    fn encode_segments(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::connectrpc::EncodedBody, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body_segments(
+            self.reborrow(),
+            self.bytes(),
+            codec,
+        )
+    }
+}
 impl ::connectrpc::Encodable<crate::attache::redis::v1::SubscribeResponse>
 for crate::attache::redis::v1::__buffa::view::SubscribeResponseView<'_> {
     fn encode(
@@ -234,6 +276,12 @@ pub const REDIS_SERVICE_M_GET_CACHED_SPEC: ::connectrpc::Spec = ::connectrpc::Sp
         ::connectrpc::StreamType::Unary,
     )
     .with_idempotency_level(::connectrpc::IdempotencyLevel::NoSideEffects);
+/// Static [`Spec`](::connectrpc::Spec) for the `Batch` RPC, as seen by the server; the generated client passes it with [`origin`](::connectrpc::Spec::origin) `Client` (compare across sides with [`Spec::same_method`](::connectrpc::Spec::same_method)).
+pub const REDIS_SERVICE_BATCH_SPEC: ::connectrpc::Spec = ::connectrpc::Spec::server(
+        "/attache.redis.v1.RedisService/Batch",
+        ::connectrpc::StreamType::Unary,
+    )
+    .with_idempotency_level(::connectrpc::IdempotencyLevel::Unknown);
 /// Static [`Spec`](::connectrpc::Spec) for the `Subscribe` RPC, as seen by the server; the generated client passes it with [`origin`](::connectrpc::Spec::origin) `Client` (compare across sides with [`Spec::same_method`](::connectrpc::Spec::same_method)).
 pub const REDIS_SERVICE_SUBSCRIBE_SPEC: ::connectrpc::Spec = ::connectrpc::Spec::server(
         "/attache.redis.v1.RedisService/Subscribe",
@@ -388,6 +436,32 @@ pub trait RedisService: Send + Sync + 'static {
         Output = ::connectrpc::ServiceResult<
             impl ::connectrpc::Encodable<
                 crate::attache::redis::v1::MGetCachedResponse,
+            > + Send + use<'a, Self>,
+        >,
+    > + Send;
+    /// Batch runs many independent Do and DoCached calls in one RPC, each
+    /// with its own result (a failed call does not fail the others). SDKs use
+    /// it to auto-pipeline: calls made in the same event-loop tick travel
+    /// together, so the cost of one RPC is shared by all of them.
+    ///
+    /// `'a` lets the response body borrow from `&self` (e.g. server-resident state).
+    ///
+    /// `request` is borrowed from the request body and is valid for the
+    /// duration of the call; message fields are read directly on it
+    /// (zero-copy). The response cannot borrow from `request` — use
+    /// `.to_owned_message()` (or copy the specific fields) for anything
+    /// returned, stored, or moved into `tokio::spawn`.
+    fn batch<'a>(
+        &'a self,
+        ctx: ::connectrpc::RequestContext,
+        request: ::connectrpc::ServiceRequest<
+            '_,
+            crate::attache::redis::v1::BatchRequest,
+        >,
+    ) -> impl ::std::future::Future<
+        Output = ::connectrpc::ServiceResult<
+            impl ::connectrpc::Encodable<
+                crate::attache::redis::v1::BatchResponse,
             > + Send + use<'a, Self>,
         >,
     > + Send;
@@ -564,6 +638,33 @@ impl<S: RedisService> RedisServiceExt for S {
                 },
             )
             .with_spec(REDIS_SERVICE_M_GET_CACHED_SPEC)
+            .route_view(
+                REDIS_SERVICE_SERVICE_NAME,
+                "Batch",
+                {
+                    let svc = ::std::sync::Arc::clone(&self);
+                    ::connectrpc::view_handler_fn(move |
+                        ctx,
+                        req: ::buffa::view::OwnedView<
+                            crate::attache::redis::v1::__buffa::view::BatchRequestView<
+                                'static,
+                            >,
+                        >,
+                        format|
+                    {
+                        let svc = ::std::sync::Arc::clone(&svc);
+                        async move {
+                            let sreq = ::connectrpc::ServiceRequest::<
+                                crate::attache::redis::v1::BatchRequest,
+                            >::from_parts(req.reborrow(), req.bytes());
+                            svc.batch(ctx, sreq)
+                                .await?
+                                .encode::<crate::attache::redis::v1::BatchResponse>(format)
+                        }
+                    })
+                },
+            )
+            .with_spec(REDIS_SERVICE_BATCH_SPEC)
             .route_view_server_stream::<
                 _,
                 _,
@@ -670,6 +771,12 @@ impl<T: RedisService> ::connectrpc::Dispatcher for RedisServiceServer<T> {
                         .with_spec(REDIS_SERVICE_M_GET_CACHED_SPEC),
                 )
             }
+            "Batch" => {
+                Some(
+                    ::connectrpc::dispatcher::codegen::MethodDescriptor::unary(false)
+                        .with_spec(REDIS_SERVICE_BATCH_SPEC),
+                )
+            }
             "Subscribe" => {
                 Some(
                     ::connectrpc::dispatcher::codegen::MethodDescriptor::server_streaming()
@@ -769,6 +876,26 @@ impl<T: RedisService> ::connectrpc::Dispatcher for RedisServiceServer<T> {
                     svc.m_get_cached(ctx, req)
                         .await?
                         .encode::<crate::attache::redis::v1::MGetCachedResponse>(format)
+                })
+            }
+            "Batch" => {
+                let svc = ::std::sync::Arc::clone(&self.inner);
+                Box::pin(async move {
+                    let body = ::connectrpc::dispatcher::codegen::request_proto_bytes::<
+                        crate::attache::redis::v1::BatchRequest,
+                    >(request.encoded()?, format)?;
+                    let req: crate::attache::redis::v1::__buffa::view::BatchRequestView<
+                        '_,
+                    > = ::connectrpc::dispatcher::codegen::decode_borrowed_request_view(
+                        &body,
+                        ctx.decode_options(),
+                    )?;
+                    let req = ::connectrpc::ServiceRequest::<
+                        crate::attache::redis::v1::BatchRequest,
+                    >::from_parts(&req, &body);
+                    svc.batch(ctx, req)
+                        .await?
+                        .encode::<crate::attache::redis::v1::BatchResponse>(format)
                 })
             }
             _ => ::connectrpc::dispatcher::codegen::unimplemented_unary(path),
@@ -1076,6 +1203,43 @@ where
                 &self.config,
                 REDIS_SERVICE_M_GET_CACHED_SPEC
                     .with_origin(::connectrpc::SpecOrigin::Client),
+                request,
+                options,
+            )
+            .await
+    }
+    /// Call the Batch RPC. Sends a request to /attache.redis.v1.RedisService/Batch.
+    pub async fn batch(
+        &self,
+        request: crate::attache::redis::v1::BatchRequest,
+    ) -> Result<
+        ::connectrpc::client::UnaryResponse<
+            ::buffa::view::OwnedView<
+                crate::attache::redis::v1::__buffa::view::BatchResponseView<'static>,
+            >,
+        >,
+        ::connectrpc::ConnectError,
+    > {
+        self.batch_with_options(request, ::connectrpc::client::CallOptions::default())
+            .await
+    }
+    /// Call the Batch RPC with explicit per-call options. Options override [`ClientConfig`](::connectrpc::client::ClientConfig) defaults.
+    pub async fn batch_with_options(
+        &self,
+        request: crate::attache::redis::v1::BatchRequest,
+        options: ::connectrpc::client::CallOptions,
+    ) -> Result<
+        ::connectrpc::client::UnaryResponse<
+            ::buffa::view::OwnedView<
+                crate::attache::redis::v1::__buffa::view::BatchResponseView<'static>,
+            >,
+        >,
+        ::connectrpc::ConnectError,
+    > {
+        ::connectrpc::client::call_unary(
+                &self.transport,
+                &self.config,
+                REDIS_SERVICE_BATCH_SPEC.with_origin(::connectrpc::SpecOrigin::Client),
                 request,
                 options,
             )

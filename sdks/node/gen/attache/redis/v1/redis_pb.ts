@@ -10,7 +10,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file attache/redis/v1/redis.proto.
  */
 export const file_attache_redis_v1_redis: GenFile = /*@__PURE__*/
-  fileDesc("ChxhdHRhY2hlL3JlZGlzL3YxL3JlZGlzLnByb3RvEhBhdHRhY2hlLnJlZGlzLnYxIsgCCgVWYWx1ZRIOCgRudWxsGAEgASgISAASDgoEYnVsaxgCIAEoDEgAEhAKBnNpbXBsZRgDIAEoCUgAEhEKB2ludGVnZXIYBCABKANIABIPCgVlcnJvchgFIAEoCUgAEigKBWFycmF5GAYgASgLMhcuYXR0YWNoZS5yZWRpcy52MS5BcnJheUgAEiQKA21hcBgHIAEoCzIVLmF0dGFjaGUucmVkaXMudjEuTWFwSAASJgoDc2V0GAggASgLMhcuYXR0YWNoZS5yZWRpcy52MS5BcnJheUgAEhAKBmRvdWJsZRgJIAEoAUgAEhEKB2Jvb2xlYW4YCiABKAhIABIUCgpiaWdfbnVtYmVyGAsgASgJSAASLgoIdmVyYmF0aW0YDCABKAsyGi5hdHRhY2hlLnJlZGlzLnYxLlZlcmJhdGltSABCBgoEa2luZCIwCgVBcnJheRInCgZ2YWx1ZXMYASADKAsyFy5hdHRhY2hlLnJlZGlzLnYxLlZhbHVlIjIKA01hcBIrCgdlbnRyaWVzGAEgAygLMhouYXR0YWNoZS5yZWRpcy52MS5NYXBFbnRyeSJYCghNYXBFbnRyeRIkCgNrZXkYASABKAsyFy5hdHRhY2hlLnJlZGlzLnYxLlZhbHVlEiYKBXZhbHVlGAIgASgLMhcuYXR0YWNoZS5yZWRpcy52MS5WYWx1ZSIoCghWZXJiYXRpbRIOCgZmb3JtYXQYASABKAkSDAoEdGV4dBgCIAEoDCIXCgdDb21tYW5kEgwKBGFyZ3MYASADKAwiGQoJRG9SZXF1ZXN0EgwKBGFyZ3MYASADKAwiNAoKRG9SZXNwb25zZRImCgVyZXBseRgBIAEoCzIXLmF0dGFjaGUucmVkaXMudjEuVmFsdWUiPQoORG9NdWx0aVJlcXVlc3QSKwoIY29tbWFuZHMYASADKAsyGS5hdHRhY2hlLnJlZGlzLnYxLkNvbW1hbmQiOwoPRG9NdWx0aVJlc3BvbnNlEigKB3JlcGxpZXMYASADKAsyFy5hdHRhY2hlLnJlZGlzLnYxLlZhbHVlIi8KD0RvQ2FjaGVkUmVxdWVzdBIMCgRhcmdzGAEgAygMEg4KBnR0bF9tcxgCIAEoBCJNChBEb0NhY2hlZFJlc3BvbnNlEiYKBXJlcGx5GAEgASgLMhcuYXR0YWNoZS5yZWRpcy52MS5WYWx1ZRIRCgljYWNoZV9oaXQYAiABKAgiMQoRTUdldENhY2hlZFJlcXVlc3QSDAoEa2V5cxgBIAMoDBIOCgZ0dGxfbXMYAiABKAQiUQoSTUdldENhY2hlZFJlc3BvbnNlEicKBnZhbHVlcxgBIAMoCzIXLmF0dGFjaGUucmVkaXMudjEuVmFsdWUSEgoKY2FjaGVfaGl0cxgCIAEoDSI2ChBTdWJzY3JpYmVSZXF1ZXN0EhAKCGNoYW5uZWxzGAEgAygJEhAKCHBhdHRlcm5zGAIgAygJIn4KEVN1YnNjcmliZVJlc3BvbnNlEjIKCnN1YnNjcmliZWQYASABKAsyHC5hdHRhY2hlLnJlZGlzLnYxLlN1YnNjcmliZWRIABIsCgdtZXNzYWdlGAIgASgLMhkuYXR0YWNoZS5yZWRpcy52MS5NZXNzYWdlSABCBwoFZXZlbnQiMAoKU3Vic2NyaWJlZBIQCghjaGFubmVscxgBIAMoCRIQCghwYXR0ZXJucxgCIAMoCSI8CgdNZXNzYWdlEg8KB2NoYW5uZWwYASABKAkSDwoHcGF0dGVybhgCIAEoCRIPCgdwYXlsb2FkGAMgASgMMq0DCgxSZWRpc1NlcnZpY2USPwoCRG8SGy5hdHRhY2hlLnJlZGlzLnYxLkRvUmVxdWVzdBocLmF0dGFjaGUucmVkaXMudjEuRG9SZXNwb25zZRJOCgdEb011bHRpEiAuYXR0YWNoZS5yZWRpcy52MS5Eb011bHRpUmVxdWVzdBohLmF0dGFjaGUucmVkaXMudjEuRG9NdWx0aVJlc3BvbnNlElYKCERvQ2FjaGVkEiEuYXR0YWNoZS5yZWRpcy52MS5Eb0NhY2hlZFJlcXVlc3QaIi5hdHRhY2hlLnJlZGlzLnYxLkRvQ2FjaGVkUmVzcG9uc2UiA5ACARJcCgpNR2V0Q2FjaGVkEiMuYXR0YWNoZS5yZWRpcy52MS5NR2V0Q2FjaGVkUmVxdWVzdBokLmF0dGFjaGUucmVkaXMudjEuTUdldENhY2hlZFJlc3BvbnNlIgOQAgESVgoJU3Vic2NyaWJlEiIuYXR0YWNoZS5yZWRpcy52MS5TdWJzY3JpYmVSZXF1ZXN0GiMuYXR0YWNoZS5yZWRpcy52MS5TdWJzY3JpYmVSZXNwb25zZTABYgZwcm90bzM");
+  fileDesc("ChxhdHRhY2hlL3JlZGlzL3YxL3JlZGlzLnByb3RvEhBhdHRhY2hlLnJlZGlzLnYxIsgCCgVWYWx1ZRIOCgRudWxsGAEgASgISAASDgoEYnVsaxgCIAEoDEgAEhAKBnNpbXBsZRgDIAEoCUgAEhEKB2ludGVnZXIYBCABKANIABIPCgVlcnJvchgFIAEoCUgAEigKBWFycmF5GAYgASgLMhcuYXR0YWNoZS5yZWRpcy52MS5BcnJheUgAEiQKA21hcBgHIAEoCzIVLmF0dGFjaGUucmVkaXMudjEuTWFwSAASJgoDc2V0GAggASgLMhcuYXR0YWNoZS5yZWRpcy52MS5BcnJheUgAEhAKBmRvdWJsZRgJIAEoAUgAEhEKB2Jvb2xlYW4YCiABKAhIABIUCgpiaWdfbnVtYmVyGAsgASgJSAASLgoIdmVyYmF0aW0YDCABKAsyGi5hdHRhY2hlLnJlZGlzLnYxLlZlcmJhdGltSABCBgoEa2luZCIwCgVBcnJheRInCgZ2YWx1ZXMYASADKAsyFy5hdHRhY2hlLnJlZGlzLnYxLlZhbHVlIjIKA01hcBIrCgdlbnRyaWVzGAEgAygLMhouYXR0YWNoZS5yZWRpcy52MS5NYXBFbnRyeSJYCghNYXBFbnRyeRIkCgNrZXkYASABKAsyFy5hdHRhY2hlLnJlZGlzLnYxLlZhbHVlEiYKBXZhbHVlGAIgASgLMhcuYXR0YWNoZS5yZWRpcy52MS5WYWx1ZSIoCghWZXJiYXRpbRIOCgZmb3JtYXQYASABKAkSDAoEdGV4dBgCIAEoDCIXCgdDb21tYW5kEgwKBGFyZ3MYASADKAwiGQoJRG9SZXF1ZXN0EgwKBGFyZ3MYASADKAwiNAoKRG9SZXNwb25zZRImCgVyZXBseRgBIAEoCzIXLmF0dGFjaGUucmVkaXMudjEuVmFsdWUiPQoORG9NdWx0aVJlcXVlc3QSKwoIY29tbWFuZHMYASADKAsyGS5hdHRhY2hlLnJlZGlzLnYxLkNvbW1hbmQiOwoPRG9NdWx0aVJlc3BvbnNlEigKB3JlcGxpZXMYASADKAsyFy5hdHRhY2hlLnJlZGlzLnYxLlZhbHVlIi8KD0RvQ2FjaGVkUmVxdWVzdBIMCgRhcmdzGAEgAygMEg4KBnR0bF9tcxgCIAEoBCJNChBEb0NhY2hlZFJlc3BvbnNlEiYKBXJlcGx5GAEgASgLMhcuYXR0YWNoZS5yZWRpcy52MS5WYWx1ZRIRCgljYWNoZV9oaXQYAiABKAgiMQoRTUdldENhY2hlZFJlcXVlc3QSDAoEa2V5cxgBIAMoDBIOCgZ0dGxfbXMYAiABKAQiUQoSTUdldENhY2hlZFJlc3BvbnNlEicKBnZhbHVlcxgBIAMoCzIXLmF0dGFjaGUucmVkaXMudjEuVmFsdWUSEgoKY2FjaGVfaGl0cxgCIAEoDSI6CgxCYXRjaFJlcXVlc3QSKgoFY2FsbHMYASADKAsyGy5hdHRhY2hlLnJlZGlzLnYxLkJhdGNoQ2FsbCJ2CglCYXRjaENhbGwSKQoCZG8YASABKAsyGy5hdHRhY2hlLnJlZGlzLnYxLkRvUmVxdWVzdEgAEjYKCWRvX2NhY2hlZBgCIAEoCzIhLmF0dGFjaGUucmVkaXMudjEuRG9DYWNoZWRSZXF1ZXN0SABCBgoEY2FsbCI/Cg1CYXRjaFJlc3BvbnNlEi4KB3Jlc3VsdHMYASADKAsyHS5hdHRhY2hlLnJlZGlzLnYxLkJhdGNoUmVzdWx0IqoBCgtCYXRjaFJlc3VsdBIqCgJkbxgBIAEoCzIcLmF0dGFjaGUucmVkaXMudjEuRG9SZXNwb25zZUgAEjcKCWRvX2NhY2hlZBgCIAEoCzIiLmF0dGFjaGUucmVkaXMudjEuRG9DYWNoZWRSZXNwb25zZUgAEiwKBWVycm9yGAMgASgLMhsuYXR0YWNoZS5yZWRpcy52MS5DYWxsRXJyb3JIAEIICgZyZXN1bHQiKgoJQ2FsbEVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCSI2ChBTdWJzY3JpYmVSZXF1ZXN0EhAKCGNoYW5uZWxzGAEgAygJEhAKCHBhdHRlcm5zGAIgAygJIn4KEVN1YnNjcmliZVJlc3BvbnNlEjIKCnN1YnNjcmliZWQYASABKAsyHC5hdHRhY2hlLnJlZGlzLnYxLlN1YnNjcmliZWRIABIsCgdtZXNzYWdlGAIgASgLMhkuYXR0YWNoZS5yZWRpcy52MS5NZXNzYWdlSABCBwoFZXZlbnQiMAoKU3Vic2NyaWJlZBIQCghjaGFubmVscxgBIAMoCRIQCghwYXR0ZXJucxgCIAMoCSI8CgdNZXNzYWdlEg8KB2NoYW5uZWwYASABKAkSDwoHcGF0dGVybhgCIAEoCRIPCgdwYXlsb2FkGAMgASgMMvcDCgxSZWRpc1NlcnZpY2USPwoCRG8SGy5hdHRhY2hlLnJlZGlzLnYxLkRvUmVxdWVzdBocLmF0dGFjaGUucmVkaXMudjEuRG9SZXNwb25zZRJOCgdEb011bHRpEiAuYXR0YWNoZS5yZWRpcy52MS5Eb011bHRpUmVxdWVzdBohLmF0dGFjaGUucmVkaXMudjEuRG9NdWx0aVJlc3BvbnNlElYKCERvQ2FjaGVkEiEuYXR0YWNoZS5yZWRpcy52MS5Eb0NhY2hlZFJlcXVlc3QaIi5hdHRhY2hlLnJlZGlzLnYxLkRvQ2FjaGVkUmVzcG9uc2UiA5ACARJcCgpNR2V0Q2FjaGVkEiMuYXR0YWNoZS5yZWRpcy52MS5NR2V0Q2FjaGVkUmVxdWVzdBokLmF0dGFjaGUucmVkaXMudjEuTUdldENhY2hlZFJlc3BvbnNlIgOQAgESSAoFQmF0Y2gSHi5hdHRhY2hlLnJlZGlzLnYxLkJhdGNoUmVxdWVzdBofLmF0dGFjaGUucmVkaXMudjEuQmF0Y2hSZXNwb25zZRJWCglTdWJzY3JpYmUSIi5hdHRhY2hlLnJlZGlzLnYxLlN1YnNjcmliZVJlcXVlc3QaIy5hdHRhY2hlLnJlZGlzLnYxLlN1YnNjcmliZVJlc3BvbnNlMAFiBnByb3RvMw");
 
 /**
  * Value is one RESP3 reply.
@@ -394,6 +394,135 @@ export const MGetCachedResponseSchema: GenMessage<MGetCachedResponse> = /*@__PUR
   messageDesc(file_attache_redis_v1_redis, 13);
 
 /**
+ * @generated from message attache.redis.v1.BatchRequest
+ */
+export type BatchRequest = Message$1<"attache.redis.v1.BatchRequest"> & {
+  /**
+   * @generated from field: repeated attache.redis.v1.BatchCall calls = 1;
+   */
+  calls: BatchCall[];
+};
+
+/**
+ * Describes the message attache.redis.v1.BatchRequest.
+ * Use `create(BatchRequestSchema)` to create a new message.
+ */
+export const BatchRequestSchema: GenMessage<BatchRequest> = /*@__PURE__*/
+  messageDesc(file_attache_redis_v1_redis, 14);
+
+/**
+ * BatchCall is one call of a Batch.
+ *
+ * @generated from message attache.redis.v1.BatchCall
+ */
+export type BatchCall = Message$1<"attache.redis.v1.BatchCall"> & {
+  /**
+   * @generated from oneof attache.redis.v1.BatchCall.call
+   */
+  call: {
+    /**
+     * @generated from field: attache.redis.v1.DoRequest do = 1;
+     */
+    value: DoRequest;
+    case: "do";
+  } | {
+    /**
+     * @generated from field: attache.redis.v1.DoCachedRequest do_cached = 2;
+     */
+    value: DoCachedRequest;
+    case: "doCached";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message attache.redis.v1.BatchCall.
+ * Use `create(BatchCallSchema)` to create a new message.
+ */
+export const BatchCallSchema: GenMessage<BatchCall> = /*@__PURE__*/
+  messageDesc(file_attache_redis_v1_redis, 15);
+
+/**
+ * @generated from message attache.redis.v1.BatchResponse
+ */
+export type BatchResponse = Message$1<"attache.redis.v1.BatchResponse"> & {
+  /**
+   * One result per call, in the order of the request.
+   *
+   * @generated from field: repeated attache.redis.v1.BatchResult results = 1;
+   */
+  results: BatchResult[];
+};
+
+/**
+ * Describes the message attache.redis.v1.BatchResponse.
+ * Use `create(BatchResponseSchema)` to create a new message.
+ */
+export const BatchResponseSchema: GenMessage<BatchResponse> = /*@__PURE__*/
+  messageDesc(file_attache_redis_v1_redis, 16);
+
+/**
+ * BatchResult is the outcome of one call of a Batch.
+ *
+ * @generated from message attache.redis.v1.BatchResult
+ */
+export type BatchResult = Message$1<"attache.redis.v1.BatchResult"> & {
+  /**
+   * @generated from oneof attache.redis.v1.BatchResult.result
+   */
+  result: {
+    /**
+     * @generated from field: attache.redis.v1.DoResponse do = 1;
+     */
+    value: DoResponse;
+    case: "do";
+  } | {
+    /**
+     * @generated from field: attache.redis.v1.DoCachedResponse do_cached = 2;
+     */
+    value: DoCachedResponse;
+    case: "doCached";
+  } | {
+    /**
+     * @generated from field: attache.redis.v1.CallError error = 3;
+     */
+    value: CallError;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message attache.redis.v1.BatchResult.
+ * Use `create(BatchResultSchema)` to create a new message.
+ */
+export const BatchResultSchema: GenMessage<BatchResult> = /*@__PURE__*/
+  messageDesc(file_attache_redis_v1_redis, 17);
+
+/**
+ * CallError is a call that failed as a whole RPC would have: `code` is the
+ * Connect code name (e.g. "invalid_argument", "unavailable").
+ *
+ * @generated from message attache.redis.v1.CallError
+ */
+export type CallError = Message$1<"attache.redis.v1.CallError"> & {
+  /**
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * @generated from field: string message = 2;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message attache.redis.v1.CallError.
+ * Use `create(CallErrorSchema)` to create a new message.
+ */
+export const CallErrorSchema: GenMessage<CallError> = /*@__PURE__*/
+  messageDesc(file_attache_redis_v1_redis, 18);
+
+/**
  * @generated from message attache.redis.v1.SubscribeRequest
  */
 export type SubscribeRequest = Message$1<"attache.redis.v1.SubscribeRequest"> & {
@@ -417,7 +546,7 @@ export type SubscribeRequest = Message$1<"attache.redis.v1.SubscribeRequest"> & 
  * Use `create(SubscribeRequestSchema)` to create a new message.
  */
 export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*/
-  messageDesc(file_attache_redis_v1_redis, 14);
+  messageDesc(file_attache_redis_v1_redis, 19);
 
 /**
  * @generated from message attache.redis.v1.SubscribeResponse
@@ -450,7 +579,7 @@ export type SubscribeResponse = Message$1<"attache.redis.v1.SubscribeResponse"> 
  * Use `create(SubscribeResponseSchema)` to create a new message.
  */
 export const SubscribeResponseSchema: GenMessage<SubscribeResponse> = /*@__PURE__*/
-  messageDesc(file_attache_redis_v1_redis, 15);
+  messageDesc(file_attache_redis_v1_redis, 20);
 
 /**
  * Subscribed confirms the subscriptions of a Subscribe call.
@@ -474,7 +603,7 @@ export type Subscribed = Message$1<"attache.redis.v1.Subscribed"> & {
  * Use `create(SubscribedSchema)` to create a new message.
  */
 export const SubscribedSchema: GenMessage<Subscribed> = /*@__PURE__*/
-  messageDesc(file_attache_redis_v1_redis, 16);
+  messageDesc(file_attache_redis_v1_redis, 21);
 
 /**
  * Message is one message published on a channel.
@@ -505,7 +634,7 @@ export type Message = Message$1<"attache.redis.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_attache_redis_v1_redis, 17);
+  messageDesc(file_attache_redis_v1_redis, 22);
 
 /**
  * RedisService runs Redis/Valkey commands for every app process on the host
@@ -563,6 +692,19 @@ export const RedisService: GenService<{
     methodKind: "unary";
     input: typeof MGetCachedRequestSchema;
     output: typeof MGetCachedResponseSchema;
+  },
+  /**
+   * Batch runs many independent Do and DoCached calls in one RPC, each
+   * with its own result (a failed call does not fail the others). SDKs use
+   * it to auto-pipeline: calls made in the same event-loop tick travel
+   * together, so the cost of one RPC is shared by all of them.
+   *
+   * @generated from rpc attache.redis.v1.RedisService.Batch
+   */
+  batch: {
+    methodKind: "unary";
+    input: typeof BatchRequestSchema;
+    output: typeof BatchResponseSchema;
   },
   /**
    * Subscribe streams messages published to channels or patterns. Every app
