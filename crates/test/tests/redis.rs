@@ -273,7 +273,7 @@ async fn a_batch_gives_each_call_its_own_result() {
             ttl_ms: 60_000,
             ..Default::default()
         }))),
-        call(Call::Do(Box::new(DoRequest::default()))),
+        call(Call::Do(Box::default())),
         BatchCall::default(),
     ];
     let results = client.batch(BatchRequest { calls, ..Default::default() }).await.unwrap().into_owned().results;
