@@ -1,6 +1,6 @@
 """Turns the JSON the benchmark clients printed into bench/results/:
 one markdown file and one PNG chart per benchmark, with the machine and the
-exact command. Usage: report.py RAW_DIR RESULTS_DIR COMMAND"""
+exact command. Usage: report.py RAW_DIR RESULTS_DIR COMMAND [SECTIONS]"""
 import json
 import os
 import platform
@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 raw, out, command = sys.argv[1], sys.argv[2], sys.argv[3]
+sections = (sys.argv[4] if len(sys.argv) > 4 else "transport,password,redis").split(",")
 os.makedirs(out, exist_ok=True)
 today = date.today().isoformat()
 
@@ -40,94 +41,184 @@ def load(name):
 
 
 # Transport ---------------------------------------------------------------
-rows = [load(f"transport-{c}.json") for c in ("rust", "node", "php")]
-lines = [
-    f"# Transport: a trivial unary call over the Unix socket ({today})",
-    "",
-    "SidecarService.GetInfo, sequential calls on one connection, beside a raw",
-    "Unix-socket echo of 32 bytes from the same language (the floor). Rust uses",
-    "the generated connectrpc client (gRPC and Connect over h2c, tokio), and a",
-    "blocking hand-written Connect HTTP/1.1 call (`connect h1 blocking`: the least",
-    "a client can do, so its distance from the floor is the sidecar's own share);",
-    "Node the SDK (Connect binary over HTTP/1.1), PHP the SDK (Connect JSON over",
-    "HTTP/1.1 via curl; `new connection` = a fresh client per call, as a",
-    "short-lived PHP request would).",
-    "",
-    "| client | floor p50 | floor p99 | attache p50 | attache p99 | p50 over floor | p99 over floor |",
-    "|---|---:|---:|---:|---:|---:|---:|",
-]
-chart = []
-for r in rows:
-    f = r["floor"]
-    variants = [(k, v) for k, v in r.items() if k.startswith("attache")]
-    for key, a in variants:
-        label = r["client"] + ("" if key == "attache" else " " + key.replace("attache_", "").replace("_", " "))
-        lines.append(
-            f"| {label} | {f['p50_us']:.1f} µs | {f['p99_us']:.1f} µs | {a['p50_us']:.1f} µs | {a['p99_us']:.1f} µs "
-            f"| {a['p50_us'] - f['p50_us']:+.1f} µs | {a['p99_us'] - f['p99_us']:+.1f} µs |"
-        )
-        chart.append((label, f["p50_us"], a["p50_us"], a["p99_us"]))
-lines += ["", "Targets (issue 2): Rust client p50 ≤ 50 µs, Node ≤ 100 µs over the floor.", "", "## Machine", machine, "## Command", f"`{command}`", ""]
-with open(os.path.join(out, f"{today}-transport.md"), "w") as fh:
-    fh.write("\n".join(lines))
+def transport():
+    rows = [load(f"transport-{c}.json") for c in ("rust", "node", "php")]
+    lines = [
+        f"# Transport: a trivial unary call over the Unix socket ({today})",
+        "",
+        "SidecarService.GetInfo, sequential calls on one connection, beside a raw",
+        "Unix-socket echo of 32 bytes from the same language (the floor). Rust uses",
+        "the generated connectrpc client (gRPC and Connect over h2c, tokio), and a",
+        "blocking hand-written Connect HTTP/1.1 call (`connect h1 blocking`: the least",
+        "a client can do, so its distance from the floor is the sidecar's own share);",
+        "Node the SDK (Connect binary over HTTP/1.1), PHP the SDK (Connect JSON over",
+        "HTTP/1.1 via curl; `new connection` = a fresh client per call, as a",
+        "short-lived PHP request would).",
+        "",
+        "| client | floor p50 | floor p99 | attache p50 | attache p99 | p50 over floor | p99 over floor |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    chart = []
+    for r in rows:
+        f = r["floor"]
+        variants = [(k, v) for k, v in r.items() if k.startswith("attache")]
+        for key, a in variants:
+            label = r["client"] + ("" if key == "attache" else " " + key.replace("attache_", "").replace("_", " "))
+            lines.append(
+                f"| {label} | {f['p50_us']:.1f} µs | {f['p99_us']:.1f} µs | {a['p50_us']:.1f} µs | {a['p99_us']:.1f} µs "
+                f"| {a['p50_us'] - f['p50_us']:+.1f} µs | {a['p99_us'] - f['p99_us']:+.1f} µs |"
+            )
+            chart.append((label, f["p50_us"], a["p50_us"], a["p99_us"]))
+    lines += ["", "Targets (issue 2): Rust client p50 ≤ 50 µs, Node ≤ 100 µs over the floor.", "", "## Machine", machine, "## Command", f"`{command}`", ""]
+    with open(os.path.join(out, f"{today}-transport.md"), "w") as fh:
+        fh.write("\n".join(lines))
 
-fig, ax = plt.subplots(figsize=(9, 4.5))
-labels = [c[0] for c in chart]
-x = range(len(chart))
-ax.bar([i - 0.27 for i in x], [c[1] for c in chart], 0.27, label="socket echo floor p50")
-ax.bar([i for i in x], [c[2] for c in chart], 0.27, label="attache p50")
-ax.bar([i + 0.27 for i in x], [c[3] for c in chart], 0.27, label="attache p99")
-ax.set_xticks(list(x), labels, rotation=15)
-ax.set_yscale("log")
-ax.set_ylabel("µs per call, log scale (lower is better)")
-ax.set_title("Trivial unary call over the Unix socket")
-ax.legend()
-fig.tight_layout()
-fig.savefig(os.path.join(out, f"{today}-transport.png"), dpi=110)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    labels = [c[0] for c in chart]
+    x = range(len(chart))
+    ax.bar([i - 0.27 for i in x], [c[1] for c in chart], 0.27, label="socket echo floor p50")
+    ax.bar([i for i in x], [c[2] for c in chart], 0.27, label="attache p50")
+    ax.bar([i + 0.27 for i in x], [c[3] for c in chart], 0.27, label="attache p99")
+    ax.set_xticks(list(x), labels, rotation=15)
+    ax.set_yscale("log")
+    ax.set_ylabel("µs per call, log scale (lower is better)")
+    ax.set_title("Trivial unary call over the Unix socket")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, f"{today}-transport.png"), dpi=110)
+
 
 # Password offload ----------------------------------------------------------
-pw = load("password.json")
-by = {r["name"]: r for r in pw["results"]}
-lines = [
-    f"# Password hashing from Node, {pw['concurrency']} hashes in flight ({today})",
-    "",
-    "bcrypt cost 10 and argon2id with OWASP parameters (m=19456 KiB, t=2, p=1),",
-    "through attache (its default pool: one thread per core), in-process with",
-    "pure-JS bcryptjs, and with native addons on libuv's thread pool. The",
-    "event-loop delay is `perf_hooks.monitorEventLoopDelay` while the hashes run.",
-    "",
-    "| how | hashes/s | event-loop delay p99 | max |",
-    "|---|---:|---:|---:|",
-]
-for r in pw["results"]:
-    lines.append(f"| {r['name']} | {r['hashes_per_s']:.1f} | {r['loop_delay_p99_ms']:.1f} ms | {r['loop_delay_max_ms']:.1f} ms |")
-ratios = []
-for algo in ("bcrypt-10", "argon2id"):
-    two, one = by[f"{algo} attache"], by[f"{algo} attache (1 worker)"]
-    ratios.append(f"- {algo}: attache on 2 cores is **{two['hashes_per_s'] / one['hashes_per_s']:.2f}×** one core's rate (target ≥ 1.8×); event-loop delay p99 **{two['loop_delay_p99_ms']:.1f} ms** (target ≤ 5 ms).")
-js = by["bcrypt-10 bcryptjs (in-process)"]
-ratios.append(f"- bcrypt-10 through attache vs bcryptjs: **{by['bcrypt-10 attache']['hashes_per_s'] / js['hashes_per_s']:.1f}×** the throughput; loop delay p99 {by['bcrypt-10 attache']['loop_delay_p99_ms']:.1f} ms vs {js['loop_delay_p99_ms']:.1f} ms.")
-native = by["bcrypt-10 bcrypt (native, libuv pool)"]
-ratios.append(f"- bcrypt-10 through attache vs native bcrypt: **{by['bcrypt-10 attache']['hashes_per_s'] / native['hashes_per_s']:.2f}×** the throughput.")
-nra = by["argon2id @node-rs/argon2 (libuv pool)"]
-ratios.append(f"- argon2id through attache vs @node-rs/argon2: **{by['argon2id attache']['hashes_per_s'] / nra['hashes_per_s']:.2f}×** the throughput.")
-lines += ["", "## Ratios", *ratios, "", "## Machine", machine, "## Command", f"`{command}`", ""]
-with open(os.path.join(out, f"{today}-password.md"), "w") as fh:
-    fh.write("\n".join(lines))
+def password():
+    pw = load("password.json")
+    by = {r["name"]: r for r in pw["results"]}
+    lines = [
+        f"# Password hashing from Node, {pw['concurrency']} hashes in flight ({today})",
+        "",
+        "bcrypt cost 10 and argon2id with OWASP parameters (m=19456 KiB, t=2, p=1),",
+        "through attache (its default pool: one thread per core), in-process with",
+        "pure-JS bcryptjs, and with native addons on libuv's thread pool. The",
+        "event-loop delay is `perf_hooks.monitorEventLoopDelay` while the hashes run.",
+        "",
+        "| how | hashes/s | event-loop delay p99 | max |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in pw["results"]:
+        lines.append(f"| {r['name']} | {r['hashes_per_s']:.1f} | {r['loop_delay_p99_ms']:.1f} ms | {r['loop_delay_max_ms']:.1f} ms |")
+    ratios = []
+    for algo in ("bcrypt-10", "argon2id"):
+        two, one = by[f"{algo} attache"], by[f"{algo} attache (1 worker)"]
+        ratios.append(f"- {algo}: attache on 2 cores is **{two['hashes_per_s'] / one['hashes_per_s']:.2f}×** one core's rate (target ≥ 1.8×); event-loop delay p99 **{two['loop_delay_p99_ms']:.1f} ms** (target ≤ 5 ms).")
+    js = by["bcrypt-10 bcryptjs (in-process)"]
+    ratios.append(f"- bcrypt-10 through attache vs bcryptjs: **{by['bcrypt-10 attache']['hashes_per_s'] / js['hashes_per_s']:.1f}×** the throughput; loop delay p99 {by['bcrypt-10 attache']['loop_delay_p99_ms']:.1f} ms vs {js['loop_delay_p99_ms']:.1f} ms.")
+    native = by["bcrypt-10 bcrypt (native, libuv pool)"]
+    ratios.append(f"- bcrypt-10 through attache vs native bcrypt: **{by['bcrypt-10 attache']['hashes_per_s'] / native['hashes_per_s']:.2f}×** the throughput.")
+    nra = by["argon2id @node-rs/argon2 (libuv pool)"]
+    ratios.append(f"- argon2id through attache vs @node-rs/argon2: **{by['argon2id attache']['hashes_per_s'] / nra['hashes_per_s']:.2f}×** the throughput.")
+    lines += ["", "## Ratios", *ratios, "", "## Machine", machine, "## Command", f"`{command}`", ""]
+    with open(os.path.join(out, f"{today}-password.md"), "w") as fh:
+        fh.write("\n".join(lines))
 
-fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.8))
-names = [r["name"] for r in pw["results"]]
-a1.barh(names, [r["hashes_per_s"] for r in pw["results"]], color="tab:blue")
-a1.set_xlabel("hashes/s (higher is better)")
-a1.invert_yaxis()
-a2.barh(names, [r["loop_delay_p99_ms"] for r in pw["results"]], color="tab:orange")
-a2.set_xscale("log")
-a2.set_xlabel("event-loop delay p99, ms, log scale (lower is better)")
-for i, r in enumerate(pw["results"]):
-    a2.text(r["loop_delay_p99_ms"], i, f" {r['loop_delay_p99_ms']:.1f}", va="center")
-a2.invert_yaxis()
-a2.set_yticks([])
-fig.suptitle(f"Password hashing from Node, {pw['concurrency']} in flight")
-fig.tight_layout()
-fig.savefig(os.path.join(out, f"{today}-password.png"), dpi=110)
-print("\n\n".join(open(os.path.join(out, f"{today}-{n}.md")).read() for n in ("transport", "password")))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.8))
+    names = [r["name"] for r in pw["results"]]
+    a1.barh(names, [r["hashes_per_s"] for r in pw["results"]], color="tab:blue")
+    a1.set_xlabel("hashes/s (higher is better)")
+    a1.invert_yaxis()
+    a2.barh(names, [r["loop_delay_p99_ms"] for r in pw["results"]], color="tab:orange")
+    a2.set_xscale("log")
+    a2.set_xlabel("event-loop delay p99, ms, log scale (lower is better)")
+    for i, r in enumerate(pw["results"]):
+        a2.text(r["loop_delay_p99_ms"], i, f" {r['loop_delay_p99_ms']:.1f}", va="center")
+    a2.invert_yaxis()
+    a2.set_yticks([])
+    fig.suptitle(f"Password hashing from Node, {pw['concurrency']} in flight")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, f"{today}-password.png"), dpi=110)
+
+
+# Redis ---------------------------------------------------------------------
+def redis():
+    node, rust, php = load("redis-node.json"), load("redis-rust.json"), load("redis-php.json")
+    by = {r["name"]: r for r in node["results"]}
+    direct = by["ioredis direct"]
+    lines = [
+        f"# Redis through attache vs the client a Node or PHP app would use ({today})",
+        "",
+        f"## Node: {node['callers']} concurrent callers, {node['keys'] // 1000}k keys, Zipf(0.99) reads, 5% writes, {node['seconds']} s each",
+        "",
+        "One Node process. ioredis talks to Redis directly (one connection; with and",
+        "without its auto-pipelining option); attache is called through the Node SDK,",
+        "whose calls of one event-loop tick travel in one Batch RPC. DoCached reads",
+        "are served from attache's cache (filled beforehand with every key, as a",
+        "long-running sidecar's would be; writes invalidate). Redis commands are",
+        "counted by `INFO commandstats` over the measured period.",
+        "",
+        "| client | ops/s | vs ioredis | p50 | p99 | Redis commands / op | Redis read commands / read |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in node["results"]:
+        lines.append(
+            f"| {r['name']} | {r['ops_per_s']:,.0f} | {r['ops_per_s'] / direct['ops_per_s']:.2f}× | {r['p50_us']:,.0f} µs "
+            f"| {r['p99_us']:,.0f} µs | {r['redis_commands_per_op']:.3f} | {r['redis_read_commands_per_read']:.3f} |"
+        )
+    lat = node["latency"]
+    lines += [
+        "",
+        "## One caller at a time (sequential GET of one key)",
+        "",
+        "| client | p50 | p99 |",
+        "|---|---:|---:|",
+        f"| Node, ioredis GET | {lat['ioredis_get']['p50_us']:.0f} µs | {lat['ioredis_get']['p99_us']:.0f} µs |",
+        f"| Node, attache Do GET | {lat['attache_do_get']['p50_us']:.0f} µs | {lat['attache_do_get']['p99_us']:.0f} µs |",
+        f"| Node, attache DoCached hit | {lat['attache_cache_hit']['p50_us']:.0f} µs | {lat['attache_cache_hit']['p99_us']:.0f} µs |",
+        f"| Rust, DoCached hit (generated client, Connect h2c) | {rust['cache_hit_connect_h2']['p50_us']:.0f} µs | {rust['cache_hit_connect_h2']['p99_us']:.0f} µs |",
+        f"| Rust, DoCached hit (blocking Connect HTTP/1.1) | {rust['cache_hit_connect_h1_blocking']['p50_us']:.0f} µs | {rust['cache_hit_connect_h1_blocking']['p99_us']:.0f} µs |",
+        "",
+        f"## PHP: {php['workers']} short-lived workers, a new connection (or client) per request, {php['seconds']:.0f} s each",
+        "",
+        "Each request connects, does one operation (same key distribution and",
+        "write share) and disconnects, as a PHP-FPM request does.",
+        "",
+        "| client | requests/s | p50 | p99 | Redis commands / request |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in php["results"]:
+        lines.append(f"| {r['name']} | {r['requests_per_s']:,.0f} | {r['p50_us']:,.0f} µs | {r['p99_us']:,.0f} µs | {r['redis_commands_per_request']:.3f} |")
+    cached, do = by["attache DoCached"], by["attache Do"]
+    lines += [
+        "",
+        "## Against the targets (issue 3)",
+        f"- DoCached ops/s vs ioredis direct: **{cached['ops_per_s'] / direct['ops_per_s']:.2f}×** (target ≥ 3×).",
+        f"- Redis read commands per app read with DoCached: **{cached['redis_read_commands_per_read']:.3f}** (target ≤ 0.1).",
+        f"- Uncached Do p50 vs ioredis p50 under load: **{do['p50_us'] / direct['p50_us']:.2f}×** (target ≤ 1.3×); one caller at a time: {lat['attache_do_get']['p50_us'] / lat['ioredis_get']['p50_us']:.2f}×.",
+        f"- Cache-hit p50 from Node: **{lat['attache_cache_hit']['p50_us']:.0f} µs** (target ≤ 60 µs); from Rust (blocking HTTP/1.1): {rust['cache_hit_connect_h1_blocking']['p50_us']:.0f} µs.",
+        "",
+        "## Machine",
+        machine,
+        "## Command",
+        f"`{command}`",
+        "",
+    ]
+    with open(os.path.join(out, f"{today}-redis.md"), "w") as fh:
+        fh.write("\n".join(lines))
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    names = [r["name"] for r in node["results"]]
+    a1.barh(names, [r["ops_per_s"] for r in node["results"]], color="tab:blue")
+    a1.set_xlabel("ops/s from Node, 64 callers (higher is better)")
+    a1.invert_yaxis()
+    a2.barh(names, [r["redis_commands_per_op"] for r in node["results"]], color="tab:green")
+    a2.set_xlabel("Redis commands per app operation (lower is better)")
+    a2.invert_yaxis()
+    a2.set_yticks([])
+    fig.suptitle("Redis: Zipf(0.99) reads, 5% writes, 100k keys")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, f"{today}-redis.png"), dpi=110)
+
+
+done = []
+for name, section in (("transport", transport), ("password", password), ("redis", redis)):
+    if name in sections:
+        section()
+        done.append(name)
+print("\n\n".join(open(os.path.join(out, f"{today}-{n}.md")).read() for n in done))

@@ -23,3 +23,11 @@ try {
 } catch (Attache\InvalidArgumentException $e) {
     $say("verify(garbage)     -> " . get_class($e) . " [{$e->errorCode}]: {$e->getMessage()}");
 }
+
+// Redis: the value the Node app read is already in the sidecar's cache, so
+// this short-lived PHP process gets a hit on its first read.
+$t = hrtime(true);
+$read = $attache->redis->doCached(['GET', 'demo:user:42:name']);
+$say(sprintf('redis doCached(GET)  -> %s (cache hit: %s, %.2f ms; cached by the Node app)', $read['value'], json_encode($read['cacheHit']), (hrtime(true) - $t) / 1e6));
+$attache->redis->set('demo:user:42:name', 'Grace');
+$say("redis set(name)      -> Grace (Redis invalidates the cached value)");
