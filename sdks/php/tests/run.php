@@ -196,6 +196,32 @@ check('redis subscribe delivers messages until the callback says stop', function
     expect($cli('PUBSUB', 'NUMSUB', 'events') === "events\n0", 'unsubscribed after the callback stopped');
 });
 
+check('a persistent connection survives a sidecar restart', function () use ($binary, $dir, $env) {
+    $other = "$dir/other.sock";
+    $start = function () use ($binary, $other, $env) {
+        $p = proc_open([$binary, 'run', '--socket', $other, '--admin', 'off'], [0 => ['file', '/dev/null', 'r']], $pipes, null, $env);
+        for ($i = 0; $i < 500 && !file_exists($other); $i++) {
+            usleep(20_000);
+        }
+        return $p;
+    };
+    $stop = function ($p) {
+        proc_terminate($p, 15);
+        while (proc_get_status($p)['running']) {
+            usleep(20_000);
+        }
+    };
+    $p = $start();
+    // Separate clients in one process share the persistent connection, as
+    // requests of one PHP-FPM worker do.
+    (new Client($other))->info();
+    $stop($p);
+    $p = $start();
+    $info = (new Client($other))->info();
+    expect($info['version'] !== '', 'answered after the restart');
+    $stop($p);
+});
+
 check('the sidecar exits 0 on SIGTERM and removes its socket', function () use ($process, $socket) {
     proc_terminate($process, 15);
     $deadline = microtime(true) + 10;
