@@ -42,7 +42,11 @@ pub(crate) async fn handle(
     Ok(match req.uri().path() {
         "/healthz" => reply(StatusCode::OK, text, "ok\n".into()),
         "/readyz" if state.is_ready() => reply(StatusCode::OK, text, "ready\n".into()),
-        "/readyz" => reply(StatusCode::SERVICE_UNAVAILABLE, text, "not ready (starting, draining, or a module's backend is down; see /)\n".into()),
+        "/readyz" => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            text,
+            "not ready (starting, draining, or a module's backend is down; see /)\n".into(),
+        ),
         "/metrics" => {
             let mut body = String::new();
             match prometheus_client::encoding::text::encode(&mut body, &state.registry) {

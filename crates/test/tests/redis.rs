@@ -531,11 +531,17 @@ async fn subscribers_share_one_subscription_and_a_slow_one_is_dropped_alone() {
 #[tokio::test]
 async fn the_last_subscriber_leaving_unsubscribes_on_redis() {
     let redis = RedisServer::start();
-    let (_sidecar, client) = start(&redis, |_| {}).await;
+    let (_sidecar, client) = start(&redis, |c| c.redis.max_subscribers = 1).await;
     let mut stream =
         client.subscribe(SubscribeRequest { channels: vec!["c".into()], ..Default::default() }).await.unwrap();
     next_event(&mut stream).await.unwrap();
     assert_eq!(redis.cli(&["PUBSUB", "NUMSUB", "c"]), "c\n1");
+    // One more is over redis.max_subscribers.
+    let mut over =
+        client.subscribe(SubscribeRequest { channels: vec!["d".into()], ..Default::default() }).await.unwrap();
+    let err = next_event(&mut over).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::ResourceExhausted);
+    assert!(err.message.unwrap().contains("max_subscribers"));
     drop(stream);
     let until = Instant::now() + Duration::from_secs(2);
     while redis.cli(&["PUBSUB", "NUMSUB", "c"]) != "c\n0" {

@@ -43,6 +43,8 @@ pub struct Config {
     /// Messages a subscriber may fall behind before it is ended with
     /// RESOURCE_EXHAUSTED (so one slow subscriber never delays the others).
     pub subscriber_queue: usize,
+    /// Subscribe streams open at once; beyond this RESOURCE_EXHAUSTED.
+    pub max_subscribers: usize,
     /// Client-side cache for DoCached and MGetCached.
     pub cache: CacheConfig,
     /// Admission: requests in flight and requests queued behind them.
@@ -77,6 +79,7 @@ impl Default for Config {
             reconnect_min: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(5),
             subscriber_queue: 1024,
+            max_subscribers: 10_000,
             cache: CacheConfig::default(),
             limits: Limits { max_in_flight: 4096, max_queued: 4096 },
         }
@@ -103,8 +106,8 @@ impl Config {
         if self.connections == 0 {
             return Err("redis.connections must be at least 1".into());
         }
-        if self.subscriber_queue == 0 {
-            return Err("redis.subscriber_queue must be at least 1".into());
+        if self.subscriber_queue == 0 || self.max_subscribers == 0 {
+            return Err("redis.subscriber_queue and redis.max_subscribers must be at least 1".into());
         }
         if self.reconnect_min.is_zero() || self.reconnect_min > self.reconnect_max {
             return Err("redis.reconnect_min must be above zero and at most redis.reconnect_max".into());

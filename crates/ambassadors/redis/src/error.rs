@@ -30,6 +30,8 @@ pub enum Error {
         "this subscriber fell {0} messages behind (redis.subscriber_queue) and was dropped; consume faster and subscribe again"
     )]
     SubscriberTooSlow(usize),
+    #[error("{0} subscriptions are open, the limit (redis.max_subscribers); close some or raise it")]
+    TooManySubscribers(usize),
     #[error("the subscription was lost: {0}; messages published meanwhile are lost, subscribe again")]
     SubscriptionLost(String),
     #[error("the redis module is shutting down")]
@@ -46,7 +48,9 @@ impl Error {
                 Kind::Unavailable
             }
             Error::DeadlineExceeded => Kind::DeadlineExceeded,
-            Error::DedicatedExhausted(_) | Error::SubscriberTooSlow(_) => Kind::ResourceExhausted,
+            Error::DedicatedExhausted(_) | Error::SubscriberTooSlow(_) | Error::TooManySubscribers(_) => {
+                Kind::ResourceExhausted
+            }
         }
     }
 

@@ -72,6 +72,7 @@ pub struct Hub {
     address: Address,
     connect_timeout: Duration,
     queue: usize,
+    max_subscribers: usize,
     state: Mutex<State>,
     connecting: tokio::sync::Mutex<()>,
 }
@@ -109,11 +110,12 @@ impl Drop for Subscription {
 }
 
 impl Hub {
-    pub fn new(address: Address, connect_timeout: Duration, queue: usize) -> Arc<Self> {
+    pub fn new(address: Address, connect_timeout: Duration, queue: usize, max_subscribers: usize) -> Arc<Self> {
         Arc::new(Self {
             address,
             connect_timeout,
             queue,
+            max_subscribers,
             state: Mutex::default(),
             connecting: tokio::sync::Mutex::new(()),
         })
@@ -136,6 +138,9 @@ impl Hub {
         }
         if channels.iter().chain(&patterns).any(|c| c.is_empty()) {
             return Err(Error::InvalidArgument("channel and pattern names must not be empty".into()));
+        }
+        if self.lock().subscribers.len() >= self.max_subscribers {
+            return Err(Error::TooManySubscribers(self.max_subscribers));
         }
         let connection =
             tokio::time::timeout_at(deadline, self.connection()).await.map_err(|_| Error::DeadlineExceeded)??;

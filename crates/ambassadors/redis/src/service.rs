@@ -82,7 +82,7 @@ impl Service {
         });
         let pipeline = Pipeline::start(address.clone(), &config, cache.clone(), stop.clone());
         let dedicated = Dedicated::new(address.clone(), config.max_dedicated_connections, config.connect_timeout);
-        let hub = Hub::new(address, config.connect_timeout, config.subscriber_queue);
+        let hub = Hub::new(address, config.connect_timeout, config.subscriber_queue, config.max_subscribers);
         let inner =
             Inner { config, pipeline, dedicated, hub, cache, flights: Group::new(), stop, metrics: Metrics::default() };
         Ok(Self { inner: Arc::new(inner) })
