@@ -58,6 +58,14 @@ pub(crate) fn to_pb(value: &Value) -> pb::Value {
     pb::Value { kind: Some(kind), ..Default::default() }
 }
 
+fn do_response(reply: &Value) -> pb::DoResponse {
+    pb::DoResponse { reply: to_pb(reply).into(), ..Default::default() }
+}
+
+fn do_cached_response(cached: &attache_redis::Cached) -> pb::DoCachedResponse {
+    pb::DoCachedResponse { reply: to_pb(&cached.value).into(), cache_hit: cached.hit, ..Default::default() }
+}
+
 fn array(items: &[Value]) -> pb::Array {
     pb::Array { values: items.iter().map(to_pb).collect(), ..Default::default() }
 }
@@ -75,7 +83,7 @@ impl pb::RedisService for Redis {
     ) -> ServiceResult<pb::DoResponse> {
         let service = self.service()?;
         let reply = service.r#do(args(request.args.iter().copied()), ctx.deadline()).await.map_err(reject)?;
-        Response::ok(pb::DoResponse { reply: to_pb(&reply).into(), ..Default::default() })
+        Response::ok(do_response(&reply))
     }
 
     async fn do_multi(
@@ -99,11 +107,7 @@ impl pb::RedisService for Redis {
             .do_cached(args(request.args.iter().copied()), ttl(request.ttl_ms), ctx.deadline())
             .await
             .map_err(reject)?;
-        Response::ok(pb::DoCachedResponse {
-            reply: to_pb(&cached.value).into(),
-            cache_hit: cached.hit,
-            ..Default::default()
-        })
+        Response::ok(do_cached_response(&cached))
     }
 
     async fn m_get_cached(
@@ -135,21 +139,14 @@ impl pb::RedisService for Redis {
         // to Redis in one write.
         let results = futures::future::join_all(calls.into_iter().map(|call| async move {
             let outcome = match call.call {
-                Some(Call::Do(d)) => {
-                    service.r#do(args(d.args.iter().map(Vec::as_slice)), deadline).await.map(|reply| {
-                        Outcome::Do(Box::new(pb::DoResponse { reply: to_pb(&reply).into(), ..Default::default() }))
-                    })
-                }
+                Some(Call::Do(d)) => service
+                    .r#do(args(d.args.iter().map(Vec::as_slice)), deadline)
+                    .await
+                    .map(|reply| Outcome::Do(Box::new(do_response(&reply)))),
                 Some(Call::DoCached(d)) => service
                     .do_cached(args(d.args.iter().map(Vec::as_slice)), ttl(d.ttl_ms), deadline)
                     .await
-                    .map(|cached| {
-                        Outcome::DoCached(Box::new(pb::DoCachedResponse {
-                            reply: to_pb(&cached.value).into(),
-                            cache_hit: cached.hit,
-                            ..Default::default()
-                        }))
-                    }),
+                    .map(|cached| Outcome::DoCached(Box::new(do_cached_response(&cached)))),
                 None => Err(attache_redis::Error::InvalidArgument("a batch call sets neither do nor do_cached".into())),
             };
             let outcome = outcome.unwrap_or_else(|e| {

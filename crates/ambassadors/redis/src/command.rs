@@ -42,6 +42,9 @@ pub fn route(args: &[Bytes]) -> Result<Route, Error> {
 pub fn route_group(commands: &[Vec<Bytes>]) -> Result<Route, Error> {
     let mut route = Route::Shared;
     let mut open = 0i32;
+    // WATCH state outlives the call on a reused dedicated connection unless
+    // an EXEC or DISCARD (or UNWATCH) clears it.
+    let mut watching = false;
     for args in commands {
         let name = name(args)?;
         refuse_connection_state(&name, args)?;
@@ -58,14 +61,27 @@ pub fn route_group(commands: &[Vec<Bytes>]) -> Result<Route, Error> {
                     return Err(Error::InvalidArgument(format!("{name} without MULTI")));
                 }
                 open -= 1;
+                watching = false;
             }
-            "WATCH" | "UNWATCH" => route = Route::Dedicated,
+            "WATCH" => {
+                watching = true;
+                route = Route::Dedicated;
+            }
+            "UNWATCH" => {
+                watching = false;
+                route = Route::Dedicated;
+            }
             _ if is_blocking(&name, args) => route = Route::Dedicated,
             _ => {}
         }
     }
     if open != 0 {
         return Err(Error::InvalidArgument("MULTI without EXEC or DISCARD in the same DoMulti".into()));
+    }
+    if watching {
+        return Err(Error::InvalidArgument(
+            "WATCH must be followed by MULTI ... EXEC (or UNWATCH) in the same DoMulti".into(),
+        ));
     }
     Ok(route)
 }
@@ -190,6 +206,8 @@ mod tests {
         assert!(route_group(&[args(&["MULTI"]), args(&["INCR", "a"])]).is_err());
         assert!(route_group(&[args(&["EXEC"])]).is_err());
         assert!(route_group(&[args(&["MULTI"]), args(&["MULTI"])]).is_err());
+        assert!(route_group(&[args(&["WATCH", "a"]), args(&["GET", "a"])]).is_err());
+        assert!(route_group(&[args(&["WATCH", "a"]), args(&["UNWATCH"])]).is_ok());
     }
 
     #[test]
