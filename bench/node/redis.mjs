@@ -2,7 +2,7 @@
 // 5% writes, for a fixed time each: ioredis direct, ioredis with its
 // auto-pipelining, attache Do, attache DoCached (reads; writes through Do).
 // Reports ops/s, latency p50/p99 and the commands Redis processed per app
-// operation (INFO commandstats). Then lone-caller latency: a cache hit
+// operation (INFO commandstats), pooled over interleaved rounds. Then lone-caller latency: a cache hit
 // through attache vs a GET with ioredis.
 // Usage: node redis.mjs ATTACHE_SOCKET REDIS_URL SECONDS  -> JSON on stdout.
 import Redis from "ioredis";
@@ -86,83 +86,99 @@ async function workload(seconds, read, write) {
   return { ops, reads, samples };
 }
 
-async function measure(name, read, write) {
-  await workload(WARMUP_SECONDS, read, write);
-  await admin.config("RESETSTAT");
-  const started = performance.now();
-  const { ops, reads, samples } = await workload(SECONDS, read, write);
-  const seconds = (performance.now() - started) / 1000;
-  const calls = await commandStats();
-  const total = Object.values(calls).reduce((a, b) => a + b, 0);
-  const readPath = ["get", "mget", "pttl", "multi", "exec"].reduce((a, c) => a + (calls[c] ?? 0), 0);
-  const result = {
-    name,
-    ops,
-    seconds,
-    ops_per_s: ops / seconds,
-    ...percentiles(samples),
-    redis_commands_per_op: total / ops,
-    redis_read_commands_per_read: readPath / reads,
-    commandstats: calls,
-  };
-  console.error(
-    `${name.padEnd(32)} ${result.ops_per_s.toFixed(0).padStart(7)} ops/s  p50 ${result.p50_us.toFixed(0)} µs  p99 ${result.p99_us.toFixed(0)} µs  ` +
-      `${result.redis_commands_per_op.toFixed(3)} redis cmds/op, ${result.redis_read_commands_per_read.toFixed(3)} per read`,
-  );
-  return result;
+// The machine's speed drifts by tens of percent over minutes, so modes are
+// measured in interleaved rounds and each mode's rounds are pooled: every
+// mode sees the same slow and fast moments.
+const ROUNDS = 5;
+
+async function measureAll(modes) {
+  for (const m of modes) await workload(WARMUP_SECONDS / modes.length + 1, m.read, m.write);
+  const totals = new Map(modes.map((m) => [m.name, { ops: 0, reads: 0, seconds: 0, samples: [], calls: {} }]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const m of modes) {
+      const t = totals.get(m.name);
+      await m.before?.();
+      await admin.config("RESETSTAT");
+      const started = performance.now();
+      const { ops, reads, samples } = await workload(SECONDS / ROUNDS, m.read, m.write);
+      t.seconds += (performance.now() - started) / 1000;
+      t.ops += ops;
+      t.reads += reads;
+      for (const s of samples) t.samples.push(s);
+      for (const [c, n] of Object.entries(await commandStats())) t.calls[c] = (t.calls[c] ?? 0) + n;
+    }
+  }
+  return modes.map((m) => {
+    const t = totals.get(m.name);
+    const total = Object.values(t.calls).reduce((a, b) => a + b, 0);
+    const readPath = ["get", "mget", "pttl", "multi", "exec"].reduce((a, c) => a + (t.calls[c] ?? 0), 0);
+    const result = {
+      name: m.name,
+      ops: t.ops,
+      seconds: t.seconds,
+      ops_per_s: t.ops / t.seconds,
+      ...percentiles(t.samples),
+      redis_commands_per_op: total / t.ops,
+      redis_read_commands_per_read: readPath / t.reads,
+      commandstats: t.calls,
+    };
+    console.error(
+      `${m.name.padEnd(32)} ${result.ops_per_s.toFixed(0).padStart(7)} ops/s  p50 ${result.p50_us.toFixed(0)} µs  p99 ${result.p99_us.toFixed(0)} µs  ` +
+        `${result.redis_commands_per_op.toFixed(3)} redis cmds/op, ${result.redis_read_commands_per_read.toFixed(3)} per read`,
+    );
+    return result;
+  });
 }
 
 // BENCH_ONLY=name,name runs just those (for profiling).
 const only = process.env.BENCH_ONLY?.split(",");
-const wanted = (name) => !only || only.includes(name);
-const results = [];
-if (wanted("ioredis direct")) {
-  const direct = new Redis(redisUrl);
-  results.push(await measure("ioredis direct", (k) => direct.get(k), (k, v) => direct.set(k, v)));
-  direct.disconnect();
-}
-if (wanted("ioredis auto-pipelining")) {
-  const auto = new Redis(redisUrl, { enableAutoPipelining: true });
-  results.push(await measure("ioredis auto-pipelining", (k) => auto.get(k), (k, v) => auto.set(k, v)));
-  auto.disconnect();
-}
+const direct = new Redis(redisUrl);
+const auto = new Redis(redisUrl, { enableAutoPipelining: true });
 const attache = new Attache({ socket });
-if (wanted("attache Do")) results.push(await measure("attache Do", (k) => attache.redis.do(["GET", k]), (k, v) => attache.redis.do(["SET", k, v])));
 // The cache of a long-running sidecar is warm: fill it with every key
-// first (MGetCached in chunks), as a deployment would be after a while.
-if (wanted("attache DoCached")) {
+// (MGetCached in chunks), as a deployment's would be after a while. Again
+// before each of its rounds, or the other modes' writes in between would
+// count as its misses.
+async function warmCache() {
   for (let start = 0; start < KEYS; start += 500) {
     await attache.redis.mgetCached(Array.from({ length: 500 }, (_, i) => `key:${start + i}`), { ttlMs: 600_000 });
   }
 }
-if (wanted("attache DoCached")) results.push(
-  await measure(
-    "attache DoCached",
-    (k) => attache.redis.doCached(["GET", k], { ttlMs: 600_000 }),
-    (k, v) => attache.redis.do(["SET", k, v]),
-  ),
-);
+const modes = [
+  { name: "ioredis direct", read: (k) => direct.get(k), write: (k, v) => direct.set(k, v) },
+  { name: "ioredis auto-pipelining", read: (k) => auto.get(k), write: (k, v) => auto.set(k, v) },
+  { name: "attache Do", read: (k) => attache.redis.do(["GET", k]), write: (k, v) => attache.redis.do(["SET", k, v]) },
+  {
+    name: "attache DoCached",
+    read: (k) => attache.redis.doCached(["GET", k], { ttlMs: 600_000 }),
+    write: (k, v) => attache.redis.do(["SET", k, v]),
+    before: warmCache,
+  },
+].filter((m) => !only || only.includes(m.name));
+const results = await measureAll(modes);
+auto.disconnect();
 
-// Lone caller: sequential calls, one at a time.
-async function lone(n, call) {
-  for (let i = 0; i < n / 10; i++) await call();
-  const samples = [];
-  for (let i = 0; i < n; i++) {
-    const t = process.hrtime.bigint();
-    await call();
-    samples.push(Number(process.hrtime.bigint() - t));
-  }
-  return percentiles(samples);
-}
-const direct = new Redis(redisUrl);
+// Lone caller: sequential calls, one at a time, interleaved in rounds too.
 await attache.redis.doCached(["GET", "key:0"], { ttlMs: 600_000 });
-const latency = {
-  ioredis_get: await lone(20_000, () => direct.get("key:0")),
-  attache_do_get: await lone(20_000, () => attache.redis.do(["GET", "key:0"])),
-  attache_cache_hit: await lone(20_000, async () => {
+const lone = {
+  ioredis_get: () => direct.get("key:0"),
+  attache_do_get: () => attache.redis.do(["GET", "key:0"]),
+  attache_cache_hit: async () => {
     if (!(await attache.redis.doCached(["GET", "key:0"], { ttlMs: 600_000 })).cacheHit) throw new Error("expected a hit");
-  }),
+  },
 };
+const loneSamples = Object.fromEntries(Object.keys(lone).map((k) => [k, []]));
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [name, call] of Object.entries(lone)) {
+    for (let i = 0; i < 400; i++) await call();
+    for (let i = 0; i < 4000; i++) {
+      const t = process.hrtime.bigint();
+      await call();
+      loneSamples[name].push(Number(process.hrtime.bigint() - t));
+    }
+  }
+}
+const latency = Object.fromEntries(Object.entries(loneSamples).map(([k, v]) => [k, percentiles(v)]));
 console.error(`lone caller: ${JSON.stringify(latency)}`);
 direct.disconnect();
 admin.disconnect();
