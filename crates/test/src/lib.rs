@@ -112,6 +112,7 @@ pub struct RedisServer {
     dir: tempfile::TempDir,
     port: u16,
     url: String,
+    password: Option<String>,
 }
 
 impl RedisServer {
@@ -119,22 +120,31 @@ impl RedisServer {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testing/redis").join(name)
     }
 
-    fn run_start(dir: &Path, port: Option<u16>) -> String {
+    fn run_start(dir: &Path, port: Option<u16>, args: &[&str]) -> String {
         let mut command = std::process::Command::new(Self::script("start"));
-        command.arg(dir);
-        if let Some(port) = port {
-            command.arg(port.to_string());
-        }
+        command.arg(dir).arg(port.map(|p| p.to_string()).unwrap_or_default()).args(args);
         let out = command.output().expect("run testing/redis/start (is redis-server installed? testing/redis/install)");
         assert!(out.status.success(), "testing/redis/start failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).expect("utf-8 url").trim().to_string()
     }
 
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts one with extra `redis-server` arguments, e.g.
+    /// `["--requirepass", "s3cret"]` (which `cli` then uses too).
+    pub fn start_with(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = Self::run_start(dir.path(), None);
+        let url = Self::run_start(dir.path(), None, args);
         let port = url.rsplit(':').next().and_then(|p| p.split('/').next()).and_then(|p| p.parse().ok()).expect("port");
-        Self { dir, port, url }
+        let password = args.iter().position(|a| *a == "--requirepass").map(|i| args[i + 1].to_string());
+        Self { dir, port, url, password }
+    }
+
+    /// The server's Unix socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("redis.sock")
     }
 
     /// `redis://127.0.0.1:PORT/0`
@@ -155,16 +165,17 @@ impl RedisServer {
     /// Starts it again on the same port.
     pub fn restart(&self) {
         self.stop();
-        Self::run_start(self.dir.path(), Some(self.port));
+        Self::run_start(self.dir.path(), Some(self.port), &[]);
     }
 
     /// Runs `redis-cli` against the server: the independent client.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = std::process::Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .expect("run redis-cli");
+        let mut command = std::process::Command::new("redis-cli");
+        command.args(["-p", &self.port.to_string()]);
+        if let Some(password) = &self.password {
+            command.args(["-a", password, "--no-auth-warning"]);
+        }
+        let out = command.args(args).output().expect("run redis-cli");
         assert!(out.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim_end().to_string()
     }

@@ -150,6 +150,56 @@ async fn without_a_url_the_module_says_how_to_configure_it() {
 }
 
 #[tokio::test]
+async fn credentials_database_and_unix_sockets_from_the_url() {
+    let redis = RedisServer::start_with(&["--requirepass", "s3cret"]);
+    let url = format!("redis://:s3cret@127.0.0.1:{}/2", redis.port());
+    let (_sidecar, client) = start(&redis, |c| c.redis.url = Some(url)).await;
+    r#do(&client, &["SET", "where", "db2"]).await.unwrap();
+    assert_eq!(redis.cli(&["-n", "2", "GET", "where"]), "db2");
+    assert_eq!(redis.cli(&["-n", "0", "EXISTS", "where"]), "0");
+
+    let socket = format!("unix://{}?db=2&password=s3cret", redis.socket().display());
+    let (_sidecar, client) = start(&redis, |c| c.redis.url = Some(socket)).await;
+    assert_eq!(r#do(&client, &["GET", "where"]).await.unwrap(), bulk("db2"));
+
+    // A wrong password: the module keeps failing fast, saying why.
+    let wrong = format!("redis://:nope@127.0.0.1:{}/0", redis.port());
+    let sidecar = Sidecar::start_with(|c| c.redis.url = Some(wrong)).await;
+    let client = sidecar.redis(Protocol::Connect).await;
+    let until = Instant::now() + Duration::from_secs(5);
+    let err = loop {
+        let err = r#do(&client, &["PING"]).await.unwrap_err();
+        if err.message.as_deref().is_some_and(|m| m.contains("WRONGPASS")) || Instant::now() > until {
+            break err;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(err.code, ErrorCode::Unavailable);
+    assert!(err.message.as_deref().unwrap().contains("WRONGPASS"), "{err:?}");
+    assert!(!err.message.unwrap().contains("nope"), "the password leaked into an error");
+}
+
+#[tokio::test]
+async fn a_server_that_refuses_tracking_is_read_through_uncached() {
+    // As some managed services do: CLIENT is not available.
+    let redis = RedisServer::start_with(&["--rename-command", "CLIENT", ""]);
+    let (_sidecar, client) = start(&redis, |_| {}).await;
+    redis.cli(&["SET", "k", "1"]);
+    assert_eq!(cached(&client, &["GET", "k"], 60_000).await.unwrap(), (bulk("1"), false));
+    assert_eq!(cached(&client, &["GET", "k"], 60_000).await.unwrap(), (bulk("1"), false));
+    redis.cli(&["SET", "k", "2"]);
+    // No invalidation exists here, so nothing may be cached at all.
+    assert_eq!(cached(&client, &["GET", "k"], 60_000).await.unwrap(), (bulk("2"), false));
+    let many = client
+        .m_get_cached(MGetCachedRequest { keys: args(&["k", "none"]), ..Default::default() })
+        .await
+        .unwrap()
+        .into_owned();
+    assert_eq!(many.cache_hits, 0);
+    assert_eq!(many.values.iter().map(kind).collect::<Vec<_>>(), [&bulk("2"), &Kind::Null(true)]);
+}
+
+#[tokio::test]
 async fn a_write_by_another_client_invalidates_the_cached_value() {
     let redis = RedisServer::start();
     let (_sidecar, client) = start(&redis, |_| {}).await;
