@@ -101,25 +101,24 @@ impl Pipeline {
 
     /// Sends encoded commands and waits for their `replies`.
     pub async fn call(&self, payload: Bytes, replies: usize, deadline: Instant) -> Result<Vec<Value>, Error> {
-        self.call_tracked(payload, replies, None, deadline).await.map(|(replies, _)| replies)
+        self.call_with_fill(payload, replies, None, deadline).await
     }
 
     /// Like [`call`](Self::call), for reads that may be cached: `fill`
     /// runs (only on a connection that tracks reads) with the replies
-    /// before anything read after them is processed, and the result says
-    /// whether the connection tracks.
-    pub async fn call_tracked(
+    /// before anything read after them is processed.
+    pub async fn call_with_fill(
         &self,
         payload: Bytes,
         replies: usize,
         fill: Option<Fill>,
         deadline: Instant,
-    ) -> Result<(Vec<Value>, bool), Error> {
+    ) -> Result<Vec<Value>, Error> {
         let (conn, tracking) = self.pick()?;
         let fill = if tracking { fill } else { None };
         let wait = self.command_timeout.min(deadline.saturating_duration_since(Instant::now()));
         match conn.call(payload, replies, fill, wait).await {
-            Ok(replies) => Ok((replies, tracking)),
+            Ok(replies) => Ok(replies),
             Err(Error::Timeout(_)) if wait < self.command_timeout => Err(Error::DeadlineExceeded),
             Err(Error::Timeout(after)) => {
                 // Replies come in order: everything behind the late one is

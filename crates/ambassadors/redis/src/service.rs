@@ -62,7 +62,9 @@ pub struct CachedMany {
 /// What a fetch stores: one entry for the whole read, or (MGET) one GET
 /// entry per key.
 enum Entries {
-    One(Bytes),
+    /// The read itself, depending on all its keys.
+    Whole,
+    /// The GET of each key (for an MGET).
     PerKey(Vec<Bytes>),
 }
 
@@ -183,9 +185,10 @@ impl Service {
         }
         let ttl = self.ttl(ttl);
         let deadline = deadline_of(deadline);
-        let fetch = self.inner.flights.run(command.clone(), || {
-            self.fetch(cache, command.clone(), keys, Entries::One(command.clone()), ttl, deadline)
-        });
+        let fetch = self
+            .inner
+            .flights
+            .run(command.clone(), || self.fetch(cache, command.clone(), keys, Entries::Whole, ttl, deadline));
         let (value, role) = tokio::time::timeout_at(deadline, fetch).await.map_err(|_| Error::DeadlineExceeded)?;
         self.count_miss(role);
         Ok(Cached { value: value?, hit: false })
@@ -212,6 +215,7 @@ impl Service {
         deadline: Instant,
     ) -> Result<Arc<Value>, Error> {
         let mut payload = bytes::BytesMut::from(&read[..]);
+        let command = read;
         for key in &keys {
             resp::encode(&[Bytes::from_static(b"PTTL"), key.clone()], &mut payload);
         }
@@ -223,7 +227,7 @@ impl Service {
                 return;
             }
             match entries {
-                Entries::One(command) => {
+                Entries::Whole => {
                     let ttl = pttls.iter().try_fold(ttl, local_ttl);
                     if let Some(ttl) = ttl {
                         fill_cache.insert(command, keys, Arc::new(value.clone()), ttl, connection);
@@ -240,7 +244,7 @@ impl Service {
                 }
             }
         });
-        let (replies, _) = self.inner.pipeline.call_tracked(payload.freeze(), replies, Some(fill), deadline).await?;
+        let replies = self.inner.pipeline.call_with_fill(payload.freeze(), replies, Some(fill), deadline).await?;
         self.update_gauges(cache);
         Ok(Arc::new(replies.into_iter().next().unwrap_or(Value::Nil)))
     }
