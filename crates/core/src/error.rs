@@ -17,6 +17,9 @@ pub enum Kind {
     Unavailable,
     /// The module is not configured.
     FailedPrecondition,
+    /// A valid request for something this build does not do (an output
+    /// format not compiled in, say).
+    Unimplemented,
     /// The caller's deadline passed before the work could finish.
     DeadlineExceeded,
     /// The caller went away.
@@ -33,6 +36,7 @@ impl Kind {
             Kind::ResourceExhausted => "resource_exhausted",
             Kind::Unavailable => "unavailable",
             Kind::FailedPrecondition => "failed_precondition",
+            Kind::Unimplemented => "unimplemented",
             Kind::DeadlineExceeded => "deadline_exceeded",
             Kind::Cancelled => "canceled",
             Kind::Internal => "internal",

@@ -1,0 +1,203 @@
+use std::sync::Arc;
+use std::time::Instant;
+
+use attache_pool::Pool;
+use prometheus_client::registry::Registry;
+
+use crate::decode::{decode, jpeg_shrink};
+use crate::encode::{Encoding, encode};
+use crate::plan::{Geometry, Gravity, Plan, plan};
+use crate::probe::{Format, Info, exif_upright, probe};
+use crate::{Config, Error};
+
+/// One output the caller wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub geometry: Geometry,
+    pub gravity: Gravity,
+    /// `None` keeps the input's format.
+    pub format: Option<Format>,
+    /// 0 means `image.default_quality`.
+    pub quality: u8,
+    pub progressive: bool,
+    /// Keep EXIF (its orientation reset, the pixels being upright). The
+    /// ICC profile is always kept when it fits the output.
+    pub keep_metadata: bool,
+    /// RGBA for `contain` padding and for flattening alpha into JPEG.
+    pub background: [u8; 4],
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            geometry: Geometry::default(),
+            gravity: Gravity::default(),
+            format: None,
+            quality: 0,
+            progressive: false,
+            keep_metadata: false,
+            background: [255, 255, 255, 255],
+        }
+    }
+}
+
+/// An encoded result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub data: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    pub format: Format,
+}
+
+/// Resizes and probes images on a dedicated pool. Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    pool: Pool,
+}
+
+impl Service {
+    /// Starts the image threads; as for passwords, admission bounds the work
+    /// in flight and the pool's queue also holds abandoned jobs.
+    pub fn new(config: Config) -> std::io::Result<Self> {
+        let capacity = config.limits.max_in_flight + config.limits.max_queued;
+        let pool = Pool::new("image", config.workers, capacity, config.nice)?;
+        Ok(Self { inner: Arc::new(Inner { config, pool }) })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        self.inner.pool.metrics().register(registry);
+    }
+
+    /// Reads the header only; no pixel is decoded and no thread is used.
+    pub fn probe(&self, input: &[u8]) -> Result<Info, Error> {
+        self.check_size(input)?;
+        probe(input)
+    }
+
+    pub async fn resize(&self, input: Vec<u8>, options: Options, deadline: Option<Instant>) -> Result<Output, Error> {
+        let mut outputs = self.resize_many(input, vec![options], deadline).await?;
+        Ok(outputs.remove(0))
+    }
+
+    /// Decodes `input` once and produces every output from it. Everything
+    /// that can be refused from the header is refused here, before the job
+    /// takes a place in the queue.
+    pub async fn resize_many(
+        &self,
+        input: Vec<u8>,
+        outputs: Vec<Options>,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Output>, Error> {
+        let config = &self.inner.config;
+        if outputs.is_empty() || outputs.len() > config.max_outputs {
+            return Err(Error::InvalidParams(format!(
+                "ask for 1 to {} outputs (image.max_outputs), not {}",
+                config.max_outputs,
+                outputs.len()
+            )));
+        }
+        if let Some(q) = outputs.iter().map(|o| o.quality).find(|&q| q > 100) {
+            return Err(Error::InvalidParams(format!(
+                "quality {q} is out of range; use 1 to 100, or 0 for the default"
+            )));
+        }
+        let info = self.probe(&input)?;
+        if info.pixels() > config.max_source_pixels {
+            return Err(Error::TooLarge(format!(
+                "the image is {}x{} ({:.1} megapixels), over the limit of {:.1} megapixels (image.max_source_pixels)",
+                info.width,
+                info.height,
+                info.pixels() as f64 / 1e6,
+                config.max_source_pixels as f64 / 1e6
+            )));
+        }
+        let max = (config.max_output_width, config.max_output_height);
+        let plans =
+            outputs.iter().map(|o| plan(info.oriented_size(), o.geometry, max)).collect::<Result<Vec<_>, _>>()?;
+        let default_quality = config.default_quality;
+        self.inner.pool.run(deadline, move || process(&input, &info, &outputs, &plans, default_quality)).await?
+    }
+}
+
+/// The whole pipeline, on a pool thread: decode once (a JPEG at the
+/// smallest scale every output allows), then per output resample, turn
+/// upright, crop or pad, and encode.
+fn process(
+    input: &[u8],
+    info: &Info,
+    outputs: &[Options],
+    plans: &[Plan],
+    default_quality: u8,
+) -> Result<Vec<Output>, Error> {
+    let transposed = info.orientation >= 5;
+    let stored = |(w, h): (u32, u32)| if transposed { (h, w) } else { (w, h) };
+    let largest = plans.iter().map(|p| p.resize).fold((1, 1), |a, b| (a.0.max(b.0), a.1.max(b.1)));
+    let shrink = if info.format == Format::Jpeg { jpeg_shrink((info.width, info.height), stored(largest)) } else { 1 };
+    let decoded = decode(input, info, shrink)?;
+    let exif = info.exif.as_deref().map(exif_upright);
+    outputs
+        .iter()
+        .zip(plans)
+        .map(|(options, plan)| {
+            let (w, h) = stored(plan.resize);
+            let mut img = decoded.pixels.resize(w, h)?.orient(info.orientation);
+            if let Some((cw, ch)) = plan.crop {
+                let (x, y) = match options.gravity {
+                    Gravity::Entropy => img.entropy_crop(cw, ch),
+                    g => g.offset((img.width, img.height), (cw, ch)),
+                };
+                img = img.crop(x, y, cw, ch);
+            }
+            if let Some((pw, ph)) = plan.pad {
+                let (x, y) = options.gravity.offset((pw, ph), (img.width, img.height));
+                img = img.pad(pw, ph, x, y, options.background);
+            }
+            let format = options.format.unwrap_or(info.format);
+            if format == Format::Jpeg {
+                img = img.flatten(options.background);
+            }
+            let encoding = Encoding {
+                format,
+                quality: if options.quality == 0 { default_quality } else { options.quality },
+                progressive: options.progressive,
+                icc: decoded.icc.as_deref(),
+                exif: exif.as_deref().filter(|_| options.keep_metadata),
+            };
+            let data = encode(&img, &encoding)?;
+            Ok(Output { data, width: img.width, height: img.height, format })
+        })
+        .collect()
+}
+
+impl Service {
+    fn check_size(&self, input: &[u8]) -> Result<(), Error> {
+        let max = self.inner.config.max_input();
+        if input.len() > max {
+            return Err(Error::TooLarge(format!(
+                "the input is {} bytes, over the limit of {max} bytes (image.max_input_bytes)",
+                input.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl attache_core::Module for Service {
+    fn name(&self) -> &'static str {
+        "image"
+    }
+
+    fn shutdown(&self) {
+        self.inner.pool.shutdown();
+    }
+}
