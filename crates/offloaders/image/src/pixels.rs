@@ -87,7 +87,7 @@ impl Pixels {
     }
 
     /// Converts to RGB(A) so a colour can be painted on grey pixels.
-    fn to_colour(self) -> Pixels {
+    fn into_colour(self) -> Pixels {
         let data = match self.channels {
             1 => self.data.iter().flat_map(|&g| [g, g, g]).collect(),
             2 => self.data.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0], p[1]]).collect(),
@@ -109,7 +109,7 @@ impl Pixels {
     /// `background` (RGBA), adding colour and alpha channels as needed.
     pub fn pad(self, width: u32, height: u32, x: u32, y: u32, background: [u8; 4]) -> Pixels {
         let grey = background[0] == background[1] && background[1] == background[2];
-        let mut img = if grey { self } else { self.to_colour() };
+        let mut img = if grey { self } else { self.into_colour() };
         if background[3] != 255 {
             img = img.with_alpha();
         }
@@ -135,7 +135,7 @@ impl Pixels {
             return self;
         }
         let grey = background[0] == background[1] && background[1] == background[2];
-        let img = if grey { self } else { self.to_colour() };
+        let img = if grey { self } else { self.into_colour() };
         let blend = |v: u8, bg: u8, a: u8| {
             ((u32::from(v) * u32::from(a) + u32::from(bg) * (255 - u32::from(a)) + 127) / 255) as u8
         };
