@@ -338,7 +338,8 @@ mod tests {
 
     fn tiff_with_orientation(big: bool, value: u16) -> Vec<u8> {
         let mut t = Vec::new();
-        let (w16, w32): (fn(u16) -> [u8; 2], fn(u32) -> [u8; 4]) =
+        type Writers = (fn(u16) -> [u8; 2], fn(u32) -> [u8; 4]);
+        let (w16, w32): Writers =
             if big { (u16::to_be_bytes, u32::to_be_bytes) } else { (u16::to_le_bytes, u32::to_le_bytes) };
         t.extend_from_slice(if big { b"MM\0*" } else { b"II*\0" });
         t.extend_from_slice(&w32(8));
