@@ -52,6 +52,12 @@ impl App {
             service.register_metrics(registry.sub_registry_with_label(("module".into(), "redis".into())));
             modules.redis = Some(service);
         }
+        if config.image.enabled {
+            let service = attache_image::Service::new(config.image.clone())
+                .map_err(|source| Error::Module { module: "image", source })?;
+            service.register_metrics(registry.sub_registry_with_label(("module".into(), "image".into())));
+            modules.image = Some(service);
+        }
         let server = Server::bind(&config.server, &config.admin).await?;
         Ok(Self { server, modules, registry })
     }
@@ -88,6 +94,9 @@ impl App {
             }
             if let Some(r) = &modules.redis {
                 r.shutdown();
+            }
+            if let Some(i) = &modules.image {
+                i.shutdown();
             }
         })
         .await;

@@ -34,6 +34,8 @@ pub struct Config {
     pub password: attache_password::Config,
     /// The Redis/Valkey ambassador.
     pub redis: attache_redis::Config,
+    /// The image offloader.
+    pub image: attache_image::Config,
 }
 
 /// Log output.
@@ -70,6 +72,7 @@ impl Config {
         self.admin.parse().map_err(Error::Invalid)?;
         self.password.validate().map_err(Error::Invalid)?;
         self.redis.validate().map_err(Error::Invalid)?;
+        self.image.validate().map_err(Error::Invalid)?;
         Ok(())
     }
 }

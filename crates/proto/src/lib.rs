@@ -23,6 +23,12 @@ pub mod attache {
             include!("gen/connect/attache.redis.v1.mod.rs");
         }
     }
+    pub mod image {
+        pub mod v1 {
+            include!("gen/buffa/attache.image.v1.mod.rs");
+            include!("gen/connect/attache.image.v1.mod.rs");
+        }
+    }
     pub mod password {
         pub mod v1 {
             include!("gen/buffa/attache.password.v1.mod.rs");

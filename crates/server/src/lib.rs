@@ -16,6 +16,7 @@ mod admission;
 mod config;
 mod edge;
 mod error;
+mod image;
 mod listener;
 mod metrics;
 mod password;

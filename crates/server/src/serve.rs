@@ -4,6 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use attache_proto::attache::image::v1::{
+    IMAGE_SERVICE_PROBE_SPEC, IMAGE_SERVICE_RESIZE_MANY_SPEC, IMAGE_SERVICE_RESIZE_SPEC, IMAGE_SERVICE_SERVICE_NAME,
+};
 use attache_proto::attache::password::v1::PASSWORD_SERVICE_SERVICE_NAME;
 use attache_proto::attache::redis::v1::REDIS_SERVICE_SERVICE_NAME;
 use attache_proto::attache::sidecar::v1::SIDECAR_SERVICE_SERVICE_NAME;
@@ -19,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminState};
 use crate::edge::Edge;
+use crate::image::Image;
 use crate::listener::{PeerPolicy, UnixSocket};
 use crate::metrics::Metrics;
 use crate::password::Password;
@@ -32,6 +36,7 @@ use crate::{AdminConfig, AdminListen, Config, Error};
 pub struct Modules {
     pub password: Option<attache_password::Service>,
     pub redis: Option<attache_redis::Service>,
+    pub image: Option<attache_image::Service>,
 }
 
 impl Modules {
@@ -44,6 +49,9 @@ impl Modules {
         if let Some(r) = &self.redis {
             limits.push(("redis", r.config().limits));
         }
+        if let Some(i) = &self.image {
+            limits.push(("image", i.config().limits));
+        }
         limits
     }
 
@@ -54,6 +62,9 @@ impl Modules {
         }
         if let Some(r) = &self.redis {
             all.push(("redis", Arc::new(r.clone())));
+        }
+        if let Some(i) = &self.image {
+            all.push(("image", Arc::new(i.clone())));
         }
         all
     }
@@ -128,15 +139,32 @@ impl Server {
         let router = Arc::new(Sidecar { modules: enabled }).register_service(Router::new());
         let router = Arc::new(Password(modules.password.clone())).register_service(router);
         let router = Arc::new(Redis(modules.redis.clone())).register_service(router);
+        let router = Arc::new(Image(modules.image.clone())).register_service(router);
+        let max = usize::try_from(self.config.max_request_bytes.as_u64()).unwrap_or(usize::MAX);
+        // Images are bigger than anything else we take: their routes admit
+        // image.max_input_bytes, base64-inflated for Connect's JSON form.
+        let image_max = modules.image.as_ref().map_or(max, |i| {
+            let input = usize::try_from(i.config().max_input_bytes.as_u64()).unwrap_or(usize::MAX);
+            max.max(input.saturating_mul(4) / 3 + (1 << 20))
+        });
+        let image_limits =
+            connectrpc::Limits::default().with_max_request_body_size(image_max).with_max_message_size(image_max);
+        let router = [IMAGE_SERVICE_RESIZE_SPEC, IMAGE_SERVICE_RESIZE_MANY_SPEC, IMAGE_SERVICE_PROBE_SPEC]
+            .iter()
+            .fold(router, |router, spec| router.with_route_limits(spec.procedure, image_limits));
         let (router, health) = connectrpc_health::install_static(
             router,
-            [SIDECAR_SERVICE_SERVICE_NAME, PASSWORD_SERVICE_SERVICE_NAME, REDIS_SERVICE_SERVICE_NAME],
+            [
+                SIDECAR_SERVICE_SERVICE_NAME,
+                PASSWORD_SERVICE_SERVICE_NAME,
+                REDIS_SERVICE_SERVICE_NAME,
+                IMAGE_SERVICE_SERVICE_NAME,
+            ],
         );
         let reflector = connectrpc_reflection::Reflector::from_descriptor_set_bytes(attache_proto::FILE_DESCRIPTOR_SET)
             .expect("the embedded descriptor set is generated with the code and always parses");
         let router = connectrpc_reflection::install(router, reflector);
 
-        let max = usize::try_from(self.config.max_request_bytes.as_u64()).unwrap_or(usize::MAX);
         let service = ConnectRpcService::new(router)
             .with_limits(connectrpc::Limits::default().with_max_request_body_size(max).with_max_message_size(max))
             .with_deadline_policy(

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use attache_config::Config;
+use attache_proto::attache::image::v1::ImageServiceClient;
 use attache_proto::attache::password::v1::PasswordServiceClient;
 use attache_proto::attache::redis::v1::RedisServiceClient;
 use attache_proto::attache::sidecar::v1::SidecarServiceClient;
@@ -89,6 +90,12 @@ impl Sidecar {
         let uri: http::Uri = "http://localhost".parse().unwrap();
         let conn = Http2Connection::connect_unix(&self.socket, uri.clone()).await.expect("connect to the socket");
         RedisServiceClient::new(conn.shared(1024), ClientConfig::new(uri).with_protocol(protocol))
+    }
+
+    pub async fn image(&self, protocol: Protocol) -> ImageServiceClient<SharedHttp2Connection> {
+        let uri: http::Uri = "http://localhost".parse().unwrap();
+        let conn = Http2Connection::connect_unix(&self.socket, uri.clone()).await.expect("connect to the socket");
+        ImageServiceClient::new(conn.shared(1024), ClientConfig::new(uri).with_protocol(protocol))
     }
 
     /// Signals shutdown and waits for the drain to finish.

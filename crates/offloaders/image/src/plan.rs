@@ -57,7 +57,7 @@ impl Gravity {
     /// The offset of a `inner`-long span inside an `outer`-long one.
     pub(crate) fn offset(self, outer: (u32, u32), inner: (u32, u32)) -> (u32, u32) {
         let (ax, ay) = self.anchors();
-        let along = |anchor: u32, outer: u32, inner: u32| (outer.saturating_sub(inner)) * anchor / 2;
+        let along = |anchor: u32, outer: u32, inner: u32| (outer.saturating_sub(inner) * anchor).div_ceil(2);
         (along(ax, outer.0, inner.0), along(ay, outer.1, inner.1))
     }
 }
