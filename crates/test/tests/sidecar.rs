@@ -213,17 +213,25 @@ async fn get_info_names_the_version_and_the_serving_modules() {
     let sidecar = Sidecar::start().await;
     let info = sidecar.sidecar().await.get_info(Default::default()).await.unwrap().into_owned();
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
-    assert_eq!(info.modules, vec!["password".to_string()]);
+    assert_eq!(info.modules, vec!["password".to_string(), "image".to_string()]);
 }
 
 #[tokio::test]
 async fn disabled_module_is_failed_precondition_with_a_fix() {
-    let sidecar = Sidecar::start_with(|c| c.password.enabled = false).await;
+    let sidecar = Sidecar::start_with(|c| {
+        c.password.enabled = false;
+        c.image.enabled = false;
+    })
+    .await;
     let info = sidecar.sidecar().await.get_info(Default::default()).await.unwrap().into_owned();
     assert!(info.modules.is_empty());
     let err = sidecar.password(Protocol::Grpc).await.hash(hash_request("x")).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::FailedPrecondition);
     assert!(err.message.unwrap().contains("password.enabled = true"));
+    let request = attache_proto::attache::image::v1::ProbeRequest::default();
+    let err = sidecar.image(Protocol::Grpc).await.probe(request).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::FailedPrecondition);
+    assert!(err.message.unwrap().contains("image.enabled = true"));
 }
 
 #[tokio::test]
@@ -300,7 +308,7 @@ async fn the_optional_tcp_listener_serves_the_same_api() {
         .unwrap();
     let (status, _, body) = http1_tcp(addr, request).await;
     assert_eq!(status, 200);
-    assert!(String::from_utf8_lossy(&body).contains(r#""modules":["password"]"#));
+    assert!(String::from_utf8_lossy(&body).contains(r#""modules":["password","image"]"#));
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ import { AttacheError } from "./errors.js";
 import { Transport } from "./transport.js";
 import { type CallOptions, type Defaults, withPolicy } from "./policy.js";
 import { RedisClient } from "./redis.js";
+import { ImageClient } from "./image.js";
 
 export { AttacheError, type ErrorCode } from "./errors.js";
 
@@ -30,6 +31,8 @@ export interface AttacheOptions {
 
 export type { CallOptions } from "./policy.js";
 export { RedisClient, RedisReplyError, type RedisArg, type RedisValue, type SetOptions, type CachedOptions, type Subscription, type PubSubMessage } from "./redis.js";
+
+export { ImageClient, type ResizeOptions, type ResizedImage, type ImageInfo, type Fit, type Gravity, type ImageFormat } from "./image.js";
 
 export type Algorithm = "argon2id" | "bcrypt" | "scrypt";
 
@@ -103,6 +106,8 @@ export class Attache {
   readonly password: PasswordClient;
   /** Redis/Valkey through the sidecar's shared pipelined connections and cache. */
   readonly redis: RedisClient;
+  /** Image resizing on the sidecar's image threads. */
+  readonly image: ImageClient;
   readonly socket: string;
   private readonly transport: Transport;
   private readonly defaults: Defaults;
@@ -117,6 +122,7 @@ export class Attache {
     this.transport = new Transport({ socket: this.socket, maxConnections: options.maxConnections ?? 128, idleMs: 30_000 });
     this.password = new PasswordClient(this.transport, defaults);
     this.redis = new RedisClient(this.transport, defaults);
+    this.image = new ImageClient(this.transport, defaults);
     this.defaults = defaults;
   }
 
