@@ -17,6 +17,8 @@ final class Client
     public readonly PasswordClient $password;
     /** Redis/Valkey through the sidecar's shared connections and cache. */
     public readonly RedisClient $redis;
+    /** Image resizing on the sidecar's image threads. */
+    public readonly ImageClient $image;
     public readonly string $socket;
     private readonly Transport $transport;
 
@@ -32,6 +34,7 @@ final class Client
         $this->transport = new Transport($this->socket, $timeoutMs, $retries);
         $this->password = new PasswordClient($this->transport);
         $this->redis = new RedisClient($this->transport);
+        $this->image = new ImageClient($this->transport);
     }
 
     /**

@@ -11,6 +11,7 @@ use Attache\Client;
 use Attache\DeadlineExceededException;
 use Attache\InvalidArgumentException;
 use Attache\RedisReplyError;
+use Attache\ResourceExhaustedException;
 use Attache\UnavailableException;
 
 $binary = getenv('ATTACHE_BIN') ?: __DIR__ . '/../../../target/debug/attache';
@@ -86,7 +87,7 @@ $attache = new Client($socket);
 check('info reports the version and modules', function () use ($attache) {
     $info = $attache->info();
     expect(preg_match('/^\d+\.\d+\.\d+/', $info['version']) === 1, 'version ' . $info['version']);
-    expect($info['modules'] === ['password', 'redis'], 'modules ' . json_encode($info['modules']));
+    expect($info['modules'] === ['password', 'redis', 'image'], 'modules ' . json_encode($info['modules']));
 });
 
 check('hash and verify round trip under the policy', function () use ($attache) {
@@ -194,6 +195,26 @@ check('redis subscribe delivers messages until the callback says stop', function
         usleep(20_000);
     }
     expect($cli('PUBSUB', 'NUMSUB', 'events') === "events\n0", 'unsubscribed after the callback stopped');
+});
+
+$fixtures = __DIR__ . '/../../../target/images';
+check('image resize returns what PHP itself reads back', function () use ($attache, $fixtures) {
+    $input = file_get_contents("$fixtures/bench_2725x2225.jpg");
+    $out = $attache->image->resize($input, ['width' => 720, 'height' => 588, 'fit' => 'cover', 'quality' => 80]);
+    expect([$out->width, $out->height, $out->format] === [720, 588, 'jpeg'], "resized to {$out->width}x{$out->height} {$out->format}");
+    expect($out->inputBytes === strlen($input) && $out->outputBytes === strlen($out->data), 'byte counts');
+    // PHP's own header reader, independent of attache.
+    $size = getimagesizefromstring($out->data);
+    expect($size[0] === 720 && $size[1] === 588 && $size['mime'] === 'image/jpeg', 'getimagesize ' . json_encode($size));
+    $webp = $attache->image->resize(file_get_contents("$fixtures/alpha.png"), ['width' => 100, 'format' => 'webp']);
+    expect(getimagesizefromstring($webp->data)['mime'] === 'image/webp', 'webp output');
+    $set = $attache->image->resizeMany($input, [['width' => 200], ['width' => 64, 'height' => 64, 'format' => 'png']]);
+    expect(array_map(fn ($o) => [$o->width, $o->height, $o->format], $set) === [[200, 163, 'jpeg'], [64, 64, 'png']], 'resizeMany');
+    $probe = $attache->image->probe(file_get_contents("$fixtures/orientation_6.jpg"));
+    expect($probe['orientation'] === 6 && $probe['uprightWidth'] === 451 && $probe['colorSpace'] === 'srgb', 'probe ' . json_encode($probe));
+    expectThrows(InvalidArgumentException::class, fn () => $attache->image->resize('not an image', ['width' => 10]), 'not a JPEG, PNG or WebP');
+    expectThrows(ResourceExhaustedException::class, fn () => $attache->image->resize(file_get_contents("$fixtures/bomb.png"), ['width' => 10]), 'max_source_pixels');
+    expectThrows(InvalidArgumentException::class, fn () => $attache->image->resize($input, ['fit' => 'squash']), 'unknown fit');
 });
 
 check('a persistent connection survives a sidecar restart', function () use ($binary, $dir, $env) {
