@@ -1,6 +1,6 @@
 // The Node half of the demo: hashes through attache, verifies, upgrades a
 // legacy bcrypt hash, and shows the event loop stays free while 32 hashes run.
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import bcryptjs from "bcryptjs";
 import { Attache, AttacheError } from "@attache/sdk";
@@ -61,6 +61,21 @@ for await (const m of orders) {
 }
 const counts = await Promise.all(Array.from({ length: 100 }, () => attache.redis.incr("demo:visits")));
 say(`redis 100 concurrent incr() -> last ${Math.max(...counts)} (sent as one Batch RPC, one pipelined write)`);
+
+// Images: resized on the sidecar's image threads (shrink-on-load JPEG
+// decode, Lanczos3), so the event loop only moves bytes.
+const photo = readFileSync(new URL("../../target/images/bench_2725x2225.jpg", import.meta.url));
+t = performance.now();
+const thumb = await attache.image.resize(photo, { width: 720, height: 588, fit: "cover", quality: 80 });
+say(`image.resize(2725x2225 JPEG, 720x588 cover) -> ${thumb.width}x${thumb.height} ${thumb.format}, ${photo.length} -> ${thumb.data.length} bytes (${ms(t)})`);
+await loopDelayDuring("16 photo resizes via attache", () =>
+  Promise.all(Array.from({ length: 16 }, () => attache.image.resize(photo, { width: 720, height: 588, format: "webp" }))));
+try {
+  await attache.image.resize(readFileSync(new URL("../../target/images/bomb.png", import.meta.url)), { width: 100 });
+} catch (err) {
+  if (!(err instanceof AttacheError)) throw err;
+  say(`image.resize(3.8 KB PNG bomb) -> AttacheError ${err.code}: ${err.message}`);
+}
 
 attache.close();
 // Hand the hash to the PHP half of the demo.

@@ -31,3 +31,17 @@ $read = $attache->redis->doCached(['GET', 'demo:user:42:name']);
 $say(sprintf('redis doCached(GET)  -> %s (cache hit: %s, %.2f ms; cached by the Node app)', $read['value'], json_encode($read['cacheHit']), (hrtime(true) - $t) / 1e6));
 $attache->redis->set('demo:user:42:name', 'Grace');
 $say("redis set(name)      -> Grace (Redis invalidates the cached value)");
+
+// Images: a thumbnail set from one upload, decoded once on the sidecar.
+$upload = file_get_contents(__DIR__ . '/../../target/images/orientation_6.jpg');
+$probe = $attache->image->probe($upload);
+$say(sprintf('image probe()        -> %dx%d stored, EXIF orientation %d, upright %dx%d',
+    $probe['width'], $probe['height'], $probe['orientation'], $probe['uprightWidth'], $probe['uprightHeight']));
+$t = hrtime(true);
+$set = $attache->image->resizeMany($upload, [
+    ['width' => 400],
+    ['width' => 160, 'height' => 160, 'fit' => 'cover', 'gravity' => 'entropy', 'format' => 'webp'],
+    ['width' => 64, 'height' => 64, 'format' => 'png'],
+]);
+$say(sprintf('image resizeMany()   -> %s (upright, %.1f ms)', implode(', ', array_map(
+    fn ($o) => "{$o->width}x{$o->height} {$o->format} " . strlen($o->data) . ' B', $set)), (hrtime(true) - $t) / 1e6));
