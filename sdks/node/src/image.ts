@@ -1,5 +1,6 @@
 // Image resizing on the sidecar's image threads: the event loop only sends
-// bytes and receives bytes.
+// bytes and receives bytes. The image is field 1 of every request and goes
+// to the socket uncopied (Transport.unary's `bulk`).
 import {
   ColorSpace as PbColorSpace,
   Fit as PbFit,
@@ -144,18 +145,18 @@ export class ImageClient {
 
   /** Resizes `image` (JPEG, PNG or WebP bytes), e.g. `resize(buf, { width: 720, fit: "cover" })`. */
   async resize(image: Uint8Array, options: ResizeOptions & CallOptions = {}): Promise<ResizedImage> {
-    const request = { image, ...toOptions(options) };
+    const request = toOptions(options);
     const reply = await withPolicy(this.defaults, options, (timeoutMs) =>
-      this.transport.unary(ImageService.method.resize, request, timeoutMs, options.signal),
+      this.transport.unary(ImageService.method.resize, request, timeoutMs, options.signal, image),
     );
     return toResult(reply);
   }
 
   /** Several outputs (a thumbnail set) from one input, decoded once; results in order. */
   async resizeMany(image: Uint8Array, outputs: ResizeOptions[], options: CallOptions = {}): Promise<ResizedImage[]> {
-    const request = { image, outputs: outputs.map(toOptions) };
+    const request = { outputs: outputs.map(toOptions) };
     const reply = await withPolicy(this.defaults, options, (timeoutMs) =>
-      this.transport.unary(ImageService.method.resizeMany, request, timeoutMs, options.signal),
+      this.transport.unary(ImageService.method.resizeMany, request, timeoutMs, options.signal, image),
     );
     return reply.outputs.map(toResult);
   }
@@ -163,7 +164,7 @@ export class ImageClient {
   /** What the header says (format, size, orientation, ...); no pixel is decoded. */
   async probe(image: Uint8Array, options: CallOptions = {}): Promise<ImageInfo> {
     const r = await withPolicy(this.defaults, options, (timeoutMs) =>
-      this.transport.unary(ImageService.method.probe, { image }, timeoutMs, options.signal),
+      this.transport.unary(ImageService.method.probe, {}, timeoutMs, options.signal, image),
     );
     const spaces: Record<number, ImageInfo["colorSpace"]> = {
       [PbColorSpace.SRGB]: "srgb",

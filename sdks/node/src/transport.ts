@@ -58,14 +58,17 @@ class Connection {
     this.socket.on("close", () => this.fail(Object.assign(new Error("connection closed by the sidecar"), { code: "ECONNRESET" })));
   }
 
-  request(payload: Buffer): Promise<Reply> {
+  request(payload: Uint8Array[]): Promise<Reply> {
     clearTimeout(this.idleTimer);
     // Busy connections keep the process alive; idle ones do not (as
     // http.Agent's free sockets), so a script may exit without close().
     this.socket.ref();
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
-      this.socket.write(payload);
+      // One writev for the parts, none of them copied.
+      this.socket.cork();
+      for (const part of payload) this.socket.write(part);
+      this.socket.uncork();
     });
   }
 
@@ -156,6 +159,19 @@ class Connection {
   }
 }
 
+/** The tag and length that start a length-delimited protobuf field. */
+function bytesFieldPrefix(field: number, length: number): Uint8Array {
+  const out = [(field << 3) | 2];
+  for (let n = length; ; n = Math.floor(n / 128)) {
+    if (n < 128) {
+      out.push(n);
+      break;
+    }
+    out.push((n % 128) | 128);
+  }
+  return Uint8Array.from(out);
+}
+
 /** Connect unary calls over a pool of Unix-socket connections. */
 export class Transport {
   private readonly idle: Connection[] = [];
@@ -174,13 +190,15 @@ export class Transport {
     input: MessageInitShape<I>,
     timeoutMs: number,
     signal?: AbortSignal,
+    bulk?: Uint8Array,
   ): Promise<MessageShape<O>> {
     const body = toBinary(method.input, create(method.input, input));
-    const head =
-      headOf(method) + `connect-timeout-ms: ${Math.max(1, Math.floor(timeoutMs))}\r\ncontent-length: ${body.length}\r\n\r\n`;
-    const payload = Buffer.allocUnsafe(head.length + body.length);
-    payload.write(head, 0, "latin1");
-    payload.set(body, head.length);
+    // `bulk` is the request's field 1 (bytes), written as is: protobuf-es
+    // copies byte by byte (~2.7 ms for a 1.4 MB photo, on the event loop).
+    const parts: Uint8Array[] = bulk ? [bytesFieldPrefix(1, bulk.length), bulk, body] : [body];
+    const length = parts.reduce((n, p) => n + p.length, 0);
+    const head = headOf(method) + `connect-timeout-ms: ${Math.max(1, Math.floor(timeoutMs))}\r\ncontent-length: ${length}\r\n\r\n`;
+    const payload = [Buffer.from(head, "latin1"), ...parts];
 
     const connection = await this.acquire();
     let timer: NodeJS.Timeout | undefined;
