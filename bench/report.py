@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 raw, out, command = sys.argv[1], sys.argv[2], sys.argv[3]
-sections = (sys.argv[4] if len(sys.argv) > 4 else "transport,password,redis").split(",")
+sections = (sys.argv[4] if len(sys.argv) > 4 else "transport,password,redis,image").split(",")
 os.makedirs(out, exist_ok=True)
 today = date.today().isoformat()
 
@@ -222,8 +222,102 @@ def redis():
     fig.savefig(os.path.join(out, f"{today}-redis.png"), dpi=110)
 
 
+def image():
+    runs = [json.loads(l) for l in open(os.path.join(raw, "image.jsonl")) if l.strip()]
+    cases = [("jpeg_720", "2725×2225 JPEG → 720×588 JPEG q80 (sharp's benchmark case)"),
+             ("jpeg_thumb", "4000×3000 JPEG → 400×300 JPEG q80 (thumbnail)"),
+             ("png_alpha", "1600×1200 PNG with alpha → 400×300 PNG")]
+    modes = [("attache", "attache (Node SDK → sidecar)"), ("sharp", "sharp 0.35.5 in-process (libvips 8.18)"),
+             ("jimp", "jimp 1.6.1 in-process (pure JS)")]
+    mib = lambda b: f"{b / 2**20:.0f} MiB"
+
+    def pooled(mode, case):
+        rs = [r for r in runs if r["mode"] == mode and r["case"] == case]
+        rs_sorted = sorted(r["p50_ms"] for r in rs)
+        return {
+            "images_per_s": sum(r["images"] for r in rs) / sum(r["seconds"] for r in rs),
+            "p50_ms": rs_sorted[len(rs_sorted) // 2],
+            "p99_ms": max(r["p99_ms"] for r in rs),
+            "loop_p99_ms": sorted(r["loop_delay_p99_ms"] for r in rs)[len(rs) // 2],
+            "loop_p99_worst_ms": max(r["loop_delay_p99_ms"] for r in rs),
+            "work_rss": max((r["sidecar_peak_rss"] or r["node_peak_rss"]) for r in rs),
+            "node_rss": max(r["node_peak_rss"] for r in rs),
+            "images": sum(r["images"] for r in rs),
+            "output_bytes": rs[-1]["output_bytes"],
+            "input_bytes": rs[-1]["input_bytes"],
+        }
+
+    table = {(m, c): pooled(m, c) for m, _ in modes for c, _ in cases}
+    lines = [
+        f"# Image resizing from Node: attache vs sharp vs jimp ({today})",
+        "",
+        "One Node process per (library, case) run, 4 images in flight, the same",
+        "input bytes every time (sharp's operation cache off, as different uploads",
+        "would be). attache is called through the Node SDK; sharp runs libvips on",
+        "libuv's thread pool; jimp decodes and resizes in JavaScript. Each run is",
+        "repeated in 3 rounds interleaved with the others and pooled (images/s over",
+        "all rounds, median p50, worst p99 and RSS; the event-loop delay p99 is the",
+        "median of the rounds' with the worst round's in brackets). Event-loop delay:",
+        "how late a 1 ms timer fires while the images are processed. Peak RSS is",
+        "the peak resident memory of the process doing the work during the run:",
+        "the sidecar for attache (its high-water mark reset before the run), the",
+        "Node process for sharp and jimp; the Node client's own peak is beside it.",
+        "Inputs are mosaics of real photographs (scikit-image's sample data, made",
+        "by testing/images/fixtures.py), so they have a camera image's detail.",
+        "",
+    ]
+    for case, title in cases:
+        sharp = table[("sharp", case)]
+        lines += [f"## {title}", "",
+                  f"Input {table[('attache', case)]['input_bytes'] / 1e6:.2f} MB.", "",
+                  "| library | images/s | vs sharp | p50 | p99 | event-loop delay p99 | peak RSS (worker) | peak RSS (Node) | output |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for mode, label in modes:
+            r = table[(mode, case)]
+            lines.append(
+                f"| {label} | {r['images_per_s']:.1f} | {r['images_per_s'] / sharp['images_per_s']:.2f}× | {r['p50_ms']:.0f} ms "
+                f"| {r['p99_ms']:.0f} ms | {r['loop_p99_ms']:.1f} ms ({r['loop_p99_worst_ms']:.1f}) | {mib(r['work_rss'])} | {mib(r['node_rss'])} | {r['output_bytes'] / 1e3:.0f} kB |"
+            )
+        lines.append("")
+    a, sh_ = table[("attache", "jpeg_720")], table[("sharp", "jpeg_720")]
+    lines += [
+        "## Against the targets (issue 4)",
+        *[f"- {title.split(' (')[0]}: attache **{table[('attache', c)]['images_per_s'] / table[('sharp', c)]['images_per_s']:.2f}×** sharp's images/s "
+          f"(target ≥ 1.0×), event-loop delay p99 **{table[('attache', c)]['loop_p99_ms']:.1f} ms** (worst round {table[('attache', c)]['loop_p99_worst_ms']:.1f}; target ≤ 5 ms), "
+          f"peak RSS {mib(table[('attache', c)]['work_rss'])} vs sharp's {mib(table[('sharp', c)]['work_rss'])} (target ≤ sharp's)."
+          for c, title in cases],
+        "",
+        "## Machine",
+        machine,
+        "## Command",
+        f"`{command}`",
+        "",
+    ]
+    with open(os.path.join(out, f"{today}-image.md"), "w") as fh:
+        fh.write("\n".join(lines))
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.5))
+    colors = {"attache": "tab:blue", "sharp": "tab:orange", "jimp": "tab:gray"}
+    x = range(len(cases))
+    for i, (mode, label) in enumerate(modes):
+        off = [v + (i - 1) * 0.27 for v in x]
+        axes[0].bar(off, [table[(mode, c)]["images_per_s"] for c, _ in cases], 0.27, label=label, color=colors[mode])
+        axes[1].bar(off, [table[(mode, c)]["loop_p99_ms"] for c, _ in cases], 0.27, color=colors[mode])
+        axes[2].bar(off, [table[(mode, c)]["work_rss"] / 2**20 for c, _ in cases], 0.27, color=colors[mode])
+    for ax, ylabel, log in ((axes[0], "images/s (higher is better)", True), (axes[1], "event-loop delay p99, ms (lower is better)", True),
+                            (axes[2], "peak RSS of the worker, MiB (lower is better)", False)):
+        ax.set_xticks(list(x), [c for c, _ in cases])
+        ax.set_ylabel(ylabel)
+        if log:
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Image resizing from Node, 4 in flight")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, f"{today}-image.png"), dpi=110)
+
+
 done = []
-for name, section in (("transport", transport), ("password", password), ("redis", redis)):
+for name, section in (("transport", transport), ("password", password), ("redis", redis), ("image", image)):
     if name in sections:
         section()
         done.append(name)
