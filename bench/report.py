@@ -310,9 +310,9 @@ def image():
         ax.set_ylabel(ylabel)
         if log:
             ax.set_yscale("log")
-    axes[0].legend(fontsize=8)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=9)
     fig.suptitle("Image resizing from Node, 4 in flight")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(os.path.join(out, f"{today}-image.png"), dpi=110)
 
 

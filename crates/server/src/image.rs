@@ -112,7 +112,7 @@ fn options(
         geometry: Geometry { width, height, fit: fit(fit_value)?, without_enlargement },
         gravity: gravity(gravity_value)?,
         format: format(format_value)?,
-        quality: u8::try_from(quality).unwrap_or(u8::MAX),
+        quality,
         progressive,
         keep_metadata,
         background: background(background_value)?,

@@ -17,8 +17,8 @@ pub struct Options {
     pub gravity: Gravity,
     /// `None` keeps the input's format.
     pub format: Option<Format>,
-    /// 0 means `image.default_quality`.
-    pub quality: u8,
+    /// 1..=100; 0 means `image.default_quality`.
+    pub quality: u32,
     pub progressive: bool,
     /// Keep EXIF (its orientation reset, the pixels being upright). The
     /// ICC profile is always kept when it fits the output.
@@ -168,7 +168,7 @@ fn process(
             }
             let encoding = Encoding {
                 format,
-                quality: if options.quality == 0 { default_quality } else { options.quality },
+                quality: if options.quality == 0 { default_quality } else { options.quality.min(100) as u8 },
                 progressive: options.progressive,
                 icc: decoded.icc.as_deref(),
                 exif: exif.as_deref().filter(|_| options.keep_metadata),
@@ -199,5 +199,59 @@ impl attache_core::Module for Service {
 
     fn shutdown(&self) {
         self.inner.pool.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pixels::Pixels;
+    use crate::plan::{Fit, Geometry};
+
+    /// A 40x20 RGB PNG made by our own encoder.
+    fn png() -> Vec<u8> {
+        let pixels = Pixels::new(40, 20, 3, (0..40 * 20 * 3).map(|i| (i % 251) as u8).collect());
+        let encoding = Encoding { format: Format::Png, quality: 80, progressive: false, icc: None, exif: None };
+        encode(&pixels, &encoding).unwrap()
+    }
+
+    fn service(configure: impl FnOnce(&mut Config)) -> Service {
+        let mut config = Config { workers: 1, nice: 0, ..Config::default() };
+        configure(&mut config);
+        Service::new(config).unwrap()
+    }
+
+    fn thumb() -> Options {
+        Options {
+            geometry: Geometry { width: 10, height: 10, fit: Fit::Cover, without_enlargement: false },
+            ..Options::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn resizes_and_converts() {
+        let out = service(|_| {}).resize(png(), Options { format: Some(Format::Jpeg), ..thumb() }, None).await.unwrap();
+        assert_eq!((out.width, out.height, out.format), (10, 10, Format::Jpeg));
+        assert!(out.data.starts_with(&[0xFF, 0xD8, 0xFF]));
+    }
+
+    #[tokio::test]
+    async fn limits_are_checked_before_the_pool() {
+        let small = service(|c| c.max_source_pixels = 799);
+        let err = small.resize(png(), thumb(), None).await.unwrap_err();
+        assert!(matches!(err, Error::TooLarge(ref m) if m.contains("40x20")), "{err}");
+        let tiny_input = service(|c| c.max_input_bytes = bytesize::ByteSize::b(10));
+        assert!(matches!(tiny_input.resize(png(), thumb(), None).await, Err(Error::TooLarge(_))));
+        let svc = service(|c| c.max_outputs = 2);
+        let err = svc.resize_many(png(), vec![thumb(); 3], None).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidParams(_)), "{err}");
+        let err = svc.resize(png(), Options { quality: 1000, ..thumb() }, None).await.unwrap_err();
+        assert!(err.to_string().contains("quality 1000"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_expired_deadline_is_not_started() {
+        let past = Instant::now() - std::time::Duration::from_millis(5);
+        assert_eq!(service(|_| {}).resize(png(), thumb(), Some(past)).await, Err(Error::DeadlineExceeded));
     }
 }
