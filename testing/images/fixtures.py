@@ -18,9 +18,9 @@ import sys
 import zipfile
 import zlib
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
-VERSION = "2"
+VERSION = "3"
 SKIMAGE = "scikit-image==0.26.0"
 PHOTOS = ["astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png",
           "camera.png", "logo.png", "grass.png", "gravel.png", "brick.png", "hubble_deep_field.jpg",
@@ -125,6 +125,9 @@ def main(out):
     astronaut.save(p("photo.jpg"), quality=92)
     astronaut.save(p("photo_progressive.jpg"), quality=92, progressive=True)
     astronaut.save(p("photo.webp"), quality=90)
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    astronaut.save(p("icc.jpg"), quality=92, icc_profile=srgb)
+    astronaut.save(p("icc.png"), icc_profile=srgb)
     Image.open(os.path.join(src, "camera.png")).convert("L").save(p("gray.jpg"), quality=92)
     Image.open(os.path.join(src, "camera.png")).convert("L").save(p("gray.png"))
     coffee = Image.open(os.path.join(src, "coffee.png")).convert("RGB")

@@ -264,6 +264,25 @@ async fn metadata_is_stripped_unless_kept_and_then_says_upright() {
 }
 
 #[tokio::test]
+async fn an_icc_profile_travels_with_the_output_even_when_stripping() {
+    let (_sidecar, client) = start().await;
+    for name in ["icc.jpg", "icc.png"] {
+        let probe =
+            client.probe(ProbeRequest { image: fixture(name), ..Default::default() }).await.unwrap().into_owned();
+        assert!(probe.has_icc_profile, "{name}");
+        for format in [Format::FORMAT_JPEG, Format::FORMAT_PNG, Format::FORMAT_WEBP] {
+            let mut r = request(fixture(name), 100, 0, Fit::FIT_UNSPECIFIED);
+            r.format = format.into();
+            let out = resize(&client, r).await.unwrap();
+            assert_eq!(info(&out.image)["icc"], true, "{name} -> {format:?}");
+        }
+    }
+    // No profile in, none out.
+    let out = resize(&client, request(fixture("photo.jpg"), 100, 0, Fit::FIT_UNSPECIFIED)).await.unwrap();
+    assert_eq!(info(&out.image)["icc"], false);
+}
+
+#[tokio::test]
 async fn resize_many_decodes_once_for_a_thumbnail_set() {
     let (_sidecar, client) = start().await;
     let outputs = vec![
