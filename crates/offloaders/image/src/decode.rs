@@ -29,6 +29,22 @@ pub fn decode(data: &[u8], info: &Info, shrink: u32) -> Result<Decoded, Error> {
     }
 }
 
+/// The limits were checked against our own reading of the header; refuse a
+/// file whose decoder reads another size (two frame headers, say) rather
+/// than decode what was never checked.
+fn same_size(info: &Info, decoder: (usize, usize)) -> Result<(), Error> {
+    if decoder != (info.width as usize, info.height as usize) {
+        return Err(Error::corrupt(
+            info.format.name(),
+            format!(
+                "its headers disagree on the size ({}x{} and {}x{})",
+                info.width, info.height, decoder.0, decoder.1
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The largest JPEG shrink-on-load that leaves at least `target` pixels
 /// on both axes: the power of two at most the whole reduction, as libvips.
 pub fn jpeg_shrink(stored: (u32, u32), target: (u32, u32)) -> u32 {
@@ -42,7 +58,9 @@ fn jpeg(data: &[u8], info: &Info, shrink: u32) -> Result<Decoded, Error> {
     decompressor.set_scan_limit(MAX_JPEG_SCANS).map_err(fail)?;
     let scale = ScalingFactor::new(1, shrink as usize);
     decompressor.set_scaling_factor(scale).map_err(fail)?;
-    let header = decompressor.read_header(data).map_err(fail)?.scaled(scale);
+    let header = decompressor.read_header(data).map_err(fail)?;
+    same_size(info, (header.width, header.height))?;
+    let header = header.scaled(scale);
     let (format, channels) = match info.color_space {
         ColorSpace::Gray => (PixelFormat::GRAY, 1),
         ColorSpace::Srgb => (PixelFormat::RGB, 3),
@@ -85,6 +103,7 @@ fn png(data: &[u8], info: &Info) -> Result<Decoded, Error> {
     let mut decoder = png::Decoder::new_with_limits(Cursor::new(data), png::Limits { bytes: limit });
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     let mut reader = decoder.read_info().map_err(fail)?;
+    same_size(info, (reader.info().width as usize, reader.info().height as usize))?;
     let icc = reader.info().icc_profile.as_ref().map(|p| p.to_vec());
     let size = reader.output_buffer_size().ok_or_else(|| Error::TooLarge("the PNG is too large to decode".into()))?;
     let mut buffer = vec![0; size];
@@ -106,6 +125,7 @@ fn webp(data: &[u8], info: &Info) -> Result<Decoded, Error> {
     decoder.set_memory_limit(info.pixels() as usize * 4 + (8 << 20));
     let icc = decoder.icc_profile().map_err(fail)?;
     let (width, height) = decoder.dimensions();
+    same_size(info, (width as usize, height as usize))?;
     let channels = if decoder.has_alpha() { 4 } else { 3 };
     let size = decoder.output_buffer_size().ok_or_else(|| Error::TooLarge("the WebP is too large to decode".into()))?;
     let mut buffer = vec![0; size];
@@ -116,6 +136,7 @@ fn webp(data: &[u8], info: &Info) -> Result<Decoded, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encode::{Encoding, encode};
 
     #[test]
     fn shrink_on_load_leaves_at_least_the_target() {
@@ -124,6 +145,19 @@ mod tests {
         assert_eq!(jpeg_shrink((4000, 3000), (1000, 750)), 4);
         assert_eq!(jpeg_shrink((800, 600), (720, 540)), 1);
         assert_eq!(jpeg_shrink((800, 600), (1600, 1200)), 1);
+    }
+
+    #[test]
+    fn a_size_the_limits_did_not_see_is_refused() {
+        let pixels = Pixels::new(2, 1, 1, vec![0, 255]);
+        let encoding = Encoding { format: Format::Png, quality: 80, progressive: false, icc: None, exif: None };
+        let info = crate::probe::probe(&encode(&pixels, &encoding).unwrap()).unwrap();
+        assert_eq!(same_size(&info, (2, 1)), Ok(()));
+        let err = same_size(&info, (2000, 1000)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the PNG image is truncated or corrupt: its headers disagree on the size (2x1 and 2000x1000)"
+        );
     }
 
     #[test]
