@@ -20,7 +20,7 @@ import zlib
 
 from PIL import Image, ImageCms, ImageOps
 
-VERSION = "3"
+VERSION = "4"
 SKIMAGE = "scikit-image==0.26.0"
 PHOTOS = ["astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png",
           "camera.png", "logo.png", "grass.png", "gravel.png", "brick.png", "hubble_deep_field.jpg",
@@ -133,6 +133,10 @@ def main(out):
     coffee = Image.open(os.path.join(src, "coffee.png")).convert("RGB")
     coffee.save(p("coffee.png"))
     coffee.convert("CMYK").save(p("cmyk.jpg"), quality=95)
+    # Entropy gravity: the photo on the right of a flat canvas.
+    detail = Image.new("RGB", (1000, 400), (128, 128, 128))
+    detail.paste(coffee, (400, 0))
+    detail.save(p("entropy.png"))
     # Alpha: the photo fading out from the centre (scikit-image's logo has
     # an alpha channel, but an opaque one).
     alpha = coffee.convert("RGBA")

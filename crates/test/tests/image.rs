@@ -127,34 +127,44 @@ async fn every_fit_gives_the_documented_size_and_pillows_pixels() {
 #[tokio::test]
 async fn gravity_chooses_the_crop() {
     let (_sidecar, client) = start().await;
-    // 600x400 covered to 200x200 resamples to 300x200: only x moves.
+    // Each compass point and Pillow's centering for it, in two boxes whose
+    // crops fall on whole source pixels (Pillow crops before resampling):
+    // 600x400 covered to 200x200 resamples to 300x200 (x moves), to 150x50
+    // resamples to 150x100 (y moves).
     let cases = [
-        (Gravity::GRAVITY_WEST, "0,0.5"),
-        (Gravity::GRAVITY_EAST, "1,0.5"),
         (Gravity::GRAVITY_CENTRE, "0.5,0.5"),
-        (Gravity::GRAVITY_NORTH_WEST, "0,0"),
+        (Gravity::GRAVITY_NORTH, "0.5,0"),
+        (Gravity::GRAVITY_NORTH_EAST, "1,0"),
+        (Gravity::GRAVITY_EAST, "1,0.5"),
         (Gravity::GRAVITY_SOUTH_EAST, "1,1"),
+        (Gravity::GRAVITY_SOUTH, "0.5,1"),
+        (Gravity::GRAVITY_SOUTH_WEST, "0,1"),
+        (Gravity::GRAVITY_WEST, "0,0.5"),
+        (Gravity::GRAVITY_NORTH_WEST, "0,0"),
     ];
-    let mut crops = Vec::new();
-    for (gravity, centering) in cases {
-        let mut r = request(fixture("coffee.png"), 200, 200, Fit::FIT_COVER);
-        r.gravity = gravity.into();
-        let out = resize(&client, r).await.unwrap();
-        assert_eq!((out.width, out.height), (200, 200));
-        let db = psnr(&out.image, "coffee.png", &["--size", "200x200", "--centering", centering]);
-        assert!(db > 30.0, "{gravity:?}: PSNR {db} against Pillow's crop at {centering}");
-        crops.push(out.image);
+    for ((w, h), opposite) in [((200, 200), (3, 7)), ((150, 50), (1, 5))] {
+        let mut crops = Vec::new();
+        for (gravity, centering) in cases {
+            let mut r = request(fixture("coffee.png"), w, h, Fit::FIT_COVER);
+            r.gravity = gravity.into();
+            let out = resize(&client, r).await.unwrap();
+            assert_eq!((out.width, out.height), (w, h), "{gravity:?}");
+            let size = format!("{w}x{h}");
+            let db = psnr(&out.image, "coffee.png", &["--size", &size, "--centering", centering]);
+            assert!(db > 30.0, "{gravity:?} {size}: PSNR {db} against Pillow's crop at {centering}");
+            crops.push(out.image);
+        }
+        // The PSNR check would fail if gravity were ignored, but make it
+        // explicit: east and west (north and south) crops differ.
+        assert_ne!(crops[opposite.0], crops[opposite.1], "opposite sides of {w}x{h}");
     }
-    // West and east really differ (the check above would pass for neither
-    // if gravity were ignored, but make it explicit).
-    assert_ne!(crops[0], crops[1]);
-    // Tall crops move on y: north vs south of a 200x40 strip.
-    for gravity in [Gravity::GRAVITY_NORTH, Gravity::GRAVITY_SOUTH, Gravity::GRAVITY_ENTROPY] {
-        let mut r = request(fixture("coffee.png"), 200, 40, Fit::FIT_COVER);
-        r.gravity = gravity.into();
-        let out = resize(&client, r).await.unwrap();
-        assert_eq!((out.width, out.height), (200, 40), "{gravity:?}");
-    }
+    // Entropy keeps the detailed part: the photo on the right of a flat
+    // 1000x400 canvas, cropped to 600x400, is the photo.
+    let mut r = request(fixture("entropy.png"), 600, 400, Fit::FIT_COVER);
+    r.gravity = Gravity::GRAVITY_ENTROPY.into();
+    let out = resize(&client, r).await.unwrap();
+    let db = psnr(&out.image, "coffee.png", &["--size", "600x400", "--fit", "fill"]);
+    assert!(db > 40.0, "entropy crop: PSNR {db} against the photo alone");
     // Contain places the image by gravity on the background.
     let mut r = request(fixture("coffee.png"), 300, 300, Fit::FIT_CONTAIN);
     r.background = "#ff0000".into();
