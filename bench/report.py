@@ -35,6 +35,14 @@ machine = (
 )
 
 
+def write(name, lines):
+    """Writes RESULTS_DIR/<today>-<name>.md: `lines`, then the machine and
+    the command, so every report says where and how it was measured."""
+    lines = [*lines, "", "## Machine", machine, "## Command", f"`{command}`", ""]
+    with open(os.path.join(out, f"{today}-{name}.md"), "w") as fh:
+        fh.write("\n".join(lines))
+
+
 def load(name):
     with open(os.path.join(raw, name)) as f:
         return json.loads(f.read().strip().splitlines()[-1])
@@ -69,9 +77,8 @@ def transport():
                 f"| {a['p50_us'] - f['p50_us']:+.1f} µs | {a['p99_us'] - f['p99_us']:+.1f} µs |"
             )
             chart.append((label, f["p50_us"], a["p50_us"], a["p99_us"]))
-    lines += ["", "Targets (issue 2): Rust client p50 ≤ 50 µs, Node ≤ 100 µs over the floor.", "", "## Machine", machine, "## Command", f"`{command}`", ""]
-    with open(os.path.join(out, f"{today}-transport.md"), "w") as fh:
-        fh.write("\n".join(lines))
+    lines += ["", "Targets (issue 2): Rust client p50 ≤ 50 µs, Node ≤ 100 µs over the floor."]
+    write("transport", lines)
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
     labels = [c[0] for c in chart]
@@ -115,9 +122,8 @@ def password():
     ratios.append(f"- bcrypt-10 through attache vs native bcrypt: **{by['bcrypt-10 attache']['hashes_per_s'] / native['hashes_per_s']:.2f}×** the throughput.")
     nra = by["argon2id @node-rs/argon2 (libuv pool)"]
     ratios.append(f"- argon2id through attache vs @node-rs/argon2: **{by['argon2id attache']['hashes_per_s'] / nra['hashes_per_s']:.2f}×** the throughput.")
-    lines += ["", "## Ratios", *ratios, "", "## Machine", machine, "## Command", f"`{command}`", ""]
-    with open(os.path.join(out, f"{today}-password.md"), "w") as fh:
-        fh.write("\n".join(lines))
+    lines += ["", "## Ratios", *ratios]
+    write("password", lines)
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.8))
     names = [r["name"] for r in pw["results"]]
@@ -198,15 +204,8 @@ def redis():
         f"- Redis read commands per app read with DoCached: **{cached['redis_read_commands_per_read']:.3f}** (target ≤ 0.1).",
         f"- Uncached Do p50 vs ioredis p50 under load: **{do['p50_us'] / direct['p50_us']:.2f}×** (target ≤ 1.3×); one caller at a time: {lat['attache_do_get']['p50_us'] / lat['ioredis_get']['p50_us']:.2f}×.",
         f"- Cache-hit p50 from Node: **{lat['attache_cache_hit']['p50_us']:.0f} µs** (target ≤ 60 µs); from Rust (blocking HTTP/1.1): {rust['cache_hit_connect_h1_blocking']['p50_us']:.0f} µs.",
-        "",
-        "## Machine",
-        machine,
-        "## Command",
-        f"`{command}`",
-        "",
     ]
-    with open(os.path.join(out, f"{today}-redis.md"), "w") as fh:
-        fh.write("\n".join(lines))
+    write("redis", lines)
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.5))
     names = [r["name"] for r in node["results"]]
@@ -286,15 +285,8 @@ def image():
           f"(target ≥ 1.0×), event-loop delay p99 **{table[('attache', c)]['loop_p99_ms']:.1f} ms** (worst round {table[('attache', c)]['loop_p99_worst_ms']:.1f}; target ≤ 5 ms), "
           f"peak RSS {mib(table[('attache', c)]['work_rss'])} vs sharp's {mib(table[('sharp', c)]['work_rss'])} (target ≤ sharp's)."
           for c, title in cases],
-        "",
-        "## Machine",
-        machine,
-        "## Command",
-        f"`{command}`",
-        "",
     ]
-    with open(os.path.join(out, f"{today}-image.md"), "w") as fh:
-        fh.write("\n".join(lines))
+    write("image", lines)
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.5))
     colors = {"attache": "tab:blue", "sharp": "tab:orange", "jimp": "tab:gray"}

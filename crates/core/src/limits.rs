@@ -24,6 +24,14 @@ impl Limits {
     pub const fn default_max_queued() -> usize {
         256
     }
+
+    /// The queue of a module's CPU pool. Admission bounds the jobs in
+    /// flight, so it, not the pool, is where overload is refused; the pool
+    /// holds `max_queued` more to also keep jobs whose callers left (timed
+    /// out) until a worker drops them unstarted.
+    pub const fn pool_capacity(&self) -> usize {
+        self.max_in_flight + self.max_queued
+    }
 }
 
 impl Default for Limits {

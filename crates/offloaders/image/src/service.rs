@@ -62,11 +62,9 @@ struct Inner {
 }
 
 impl Service {
-    /// Starts the image threads; as for passwords, admission bounds the work
-    /// in flight and the pool's queue also holds abandoned jobs.
+    /// Starts the image threads (see `Limits::pool_capacity`).
     pub fn new(config: Config) -> std::io::Result<Self> {
-        let capacity = config.limits.max_in_flight + config.limits.max_queued;
-        let pool = Pool::new("image", config.workers, capacity, config.nice)?;
+        let pool = Pool::new("image", config.workers, config.limits.pool_capacity(), config.nice)?;
         Ok(Self { inner: Arc::new(Inner { config, pool }) })
     }
 

@@ -19,13 +19,9 @@ struct Inner {
 }
 
 impl Service {
-    /// Starts the hashing threads. Admission bounds the jobs in flight, so
-    /// it, not the pool, is where overload is refused; the pool's queue is
-    /// larger than that by `max_queued` to also hold jobs whose callers left
-    /// (timed out) until a worker drops them.
+    /// Starts the hashing threads (see `Limits::pool_capacity`).
     pub fn new(config: Config) -> std::io::Result<Self> {
-        let capacity = config.limits.max_in_flight + config.limits.max_queued;
-        let pool = Pool::new("password", config.workers, capacity, config.nice)?;
+        let pool = Pool::new("password", config.workers, config.limits.pool_capacity(), config.nice)?;
         Ok(Self { inner: Arc::new(Inner { config, pool }) })
     }
 
