@@ -95,7 +95,9 @@ impl Sidecar {
     pub async fn image(&self, protocol: Protocol) -> ImageServiceClient<SharedHttp2Connection> {
         let uri: http::Uri = "http://localhost".parse().unwrap();
         let conn = Http2Connection::connect_unix(&self.socket, uri.clone()).await.expect("connect to the socket");
-        ImageServiceClient::new(conn.shared(1024), ClientConfig::new(uri).with_protocol(protocol))
+        // Images are larger than the client's 4 MiB default allows.
+        let config = ClientConfig::new(uri).with_protocol(protocol).with_default_max_message_size(256 << 20);
+        ImageServiceClient::new(conn.shared(1024), config)
     }
 
     /// Signals shutdown and waits for the drain to finish.

@@ -403,6 +403,33 @@ async fn a_full_queue_is_refused_at_once() {
 }
 
 #[tokio::test]
+async fn images_larger_than_other_requests_are_accepted_up_to_their_own_limit() {
+    let sidecar = Sidecar::start_with(|c| c.image.max_input_bytes = bytesize::ByteSize::mib(24)).await;
+    // server.max_request_bytes (4 MiB) bounds every other call; a 12 MP
+    // photo as PNG (made by attache, and larger than 4 MiB as a reply too)
+    // is several times that.
+    let mut r = request(fixture("bench_4000x3000.jpg"), 0, 0, Fit::FIT_UNSPECIFIED);
+    r.format = Format::FORMAT_PNG.into();
+    let big = resize(&sidecar.image(Protocol::Grpc).await, r).await.unwrap().image;
+    assert!(big.len() > 16 << 20, "{} bytes", big.len());
+    for protocol in [Protocol::Grpc, Protocol::Connect] {
+        let client = sidecar.image(protocol).await;
+        let out = resize(&client, request(big.clone(), 400, 300, Fit::FIT_COVER)).await.unwrap();
+        assert_eq!((out.width, out.height, out.input_bytes), (400, 300, big.len() as u64), "{protocol:?}");
+        let db = psnr(&out.image, "bench_4000x3000.jpg", &["--size", "400x300"]);
+        assert!(db > 30.0, "{protocol:?}: PSNR {db}");
+    }
+    // Past image.max_input_bytes (16 MiB) the module refuses the 17 MiB PNG
+    // by name; far past it (6 MiB) the protocol layer does, before reading it.
+    for (limit, needle) in [(16, "image.max_input_bytes"), (6, "exceeds limit")] {
+        let sidecar = Sidecar::start_with(|c| c.image.max_input_bytes = bytesize::ByteSize::mib(limit)).await;
+        let client = sidecar.image(Protocol::Grpc).await;
+        let refused = resize(&client, request(big.clone(), 400, 300, Fit::FIT_COVER)).await;
+        assert_code(refused, ErrorCode::ResourceExhausted, needle);
+    }
+}
+
+#[tokio::test]
 async fn connect_json_carries_images_as_base64() {
     let sidecar = Sidecar::start().await;
     let image = fixture("alpha.png");
