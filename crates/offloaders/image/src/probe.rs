@@ -135,7 +135,9 @@ fn jpeg(data: &[u8]) -> Result<Info, Error> {
                     Some((marker, segment[0], u16_be(segment, 1).unwrap(), u16_be(segment, 3).unwrap(), segment[5]));
             }
             0xE1 if segment.starts_with(b"Exif\0\0") && exif.is_none() => exif = Some(segment[6..].to_vec()),
-            0xE2 if segment.starts_with(b"ICC_PROFILE\0") && segment.len() > 14 => {
+            // At most 255 chunks (the count is one byte): more is an attack
+            // on the reassembly, and what is past it is ignored.
+            0xE2 if segment.starts_with(b"ICC_PROFILE\0") && segment.len() > 14 && icc_chunks.len() < 255 => {
                 icc_chunks.push((segment[12], &segment[14..]));
             }
             0xEE if segment.starts_with(b"Adobe") => adobe = true,
@@ -380,6 +382,21 @@ mod tests {
         assert!(matches!(probe(b"\xFF\xD8\xFF\xE0\x00\x10JFIF"), Err(Error::Corrupt { format: "JPEG", .. })));
         assert!(matches!(probe(b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0"), Err(Error::Corrupt { format: "PNG", .. })));
         assert!(matches!(probe(b"RIFF\0\0\0\0WEBPVP8 "), Err(Error::Corrupt { format: "WebP", .. })));
+    }
+
+    #[test]
+    fn icc_reassembly_stops_at_255_chunks() {
+        let mut j = vec![0xFF, 0xD8];
+        for i in 0..1000u32 {
+            j.extend_from_slice(&[0xFF, 0xE2, 0, 20]);
+            j.extend_from_slice(b"ICC_PROFILE\0");
+            j.extend_from_slice(&[(i % 255) as u8 + 1, 255, 1, 2, 3, 4]);
+        }
+        j.extend_from_slice(&[0xFF, 0xC0, 0, 11, 8, 0, 10, 0, 20, 1, 1, 0x11, 0]);
+        j.extend_from_slice(&[0xFF, 0xDA, 0, 2]);
+        let info = probe(&j).unwrap();
+        assert_eq!((info.width, info.height), (20, 10));
+        assert_eq!(info.icc.map(|p| p.len()), Some(255 * 4));
     }
 
     #[test]
