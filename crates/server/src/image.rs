@@ -3,6 +3,7 @@
 use attache_image::{ColorSpace, Fit, Format, Geometry, Gravity, Info, Options, Output, Service};
 use attache_proto::attache::image::v1 as pb;
 use buffa::EnumValue;
+use bytes::Bytes;
 use connectrpc::{ConnectError, RequestContext, Response, ServiceRequest, ServiceResult};
 
 use crate::status::reject;
@@ -119,6 +120,18 @@ fn options(
     })
 }
 
+/// The image as a slice of the request's own buffer, so a large input is
+/// not copied on its way to the pool; a copy only if the view were to point
+/// elsewhere (`slice_ref` would panic).
+fn image_bytes(body: &Bytes, image: &[u8]) -> Bytes {
+    let (base, start) = (body.as_ptr() as usize, image.as_ptr() as usize);
+    if start >= base && start + image.len() <= base + body.len() {
+        body.slice_ref(image)
+    } else {
+        Bytes::copy_from_slice(image)
+    }
+}
+
 fn response(output: Output, input_bytes: usize) -> pb::ResizeResponse {
     pb::ResizeResponse {
         width: output.width,
@@ -176,7 +189,7 @@ impl pb::ImageService for Image {
             r.progressive,
             r.keep_metadata,
         )?;
-        let input = r.image.to_vec();
+        let input = image_bytes(request.bytes(), r.image);
         let input_bytes = input.len();
         let output = service.resize(input, options, ctx.deadline()).await.map_err(reject)?;
         Response::ok(response(output, input_bytes))
@@ -206,7 +219,7 @@ impl pb::ImageService for Image {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let input = request.image.to_vec();
+        let input = image_bytes(request.bytes(), request.image);
         let input_bytes = input.len();
         let outputs = service.resize_many(input, outputs, ctx.deadline()).await.map_err(reject)?;
         Response::ok(pb::ResizeManyResponse {
@@ -228,6 +241,16 @@ impl pb::ImageService for Image {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_image_is_shared_with_the_request_not_copied() {
+        let body = Bytes::from_static(b"headerIMAGEtrailer");
+        let shared = image_bytes(&body, &body[6..11]);
+        assert_eq!((&shared[..], shared.as_ptr()), (&b"IMAGE"[..], body[6..].as_ptr()));
+        let elsewhere = b"IMAGE".to_vec();
+        assert_eq!(&image_bytes(&body, &elsewhere)[..], b"IMAGE");
+        assert!(image_bytes(&body, &[]).is_empty());
+    }
 
     #[test]
     fn background_colours_parse() {

@@ -82,7 +82,14 @@ impl Service {
         probe(input)
     }
 
-    pub async fn resize(&self, input: Vec<u8>, options: Options, deadline: Option<Instant>) -> Result<Output, Error> {
+    /// `input` is any owned buffer (a `Vec<u8>`, or a slice of the request's
+    /// own `Bytes`, so the image is not copied on its way to the pool).
+    pub async fn resize(
+        &self,
+        input: impl AsRef<[u8]> + Send + 'static,
+        options: Options,
+        deadline: Option<Instant>,
+    ) -> Result<Output, Error> {
         let mut outputs = self.resize_many(input, vec![options], deadline).await?;
         Ok(outputs.remove(0))
     }
@@ -92,7 +99,7 @@ impl Service {
     /// takes a place in the queue.
     pub async fn resize_many(
         &self,
-        input: Vec<u8>,
+        input: impl AsRef<[u8]> + Send + 'static,
         outputs: Vec<Options>,
         deadline: Option<Instant>,
     ) -> Result<Vec<Output>, Error> {
@@ -109,7 +116,7 @@ impl Service {
                 "quality {q} is out of range; use 1 to 100, or 0 for the default"
             )));
         }
-        let info = self.probe(&input)?;
+        let info = self.probe(input.as_ref())?;
         if info.pixels() > config.max_source_pixels {
             return Err(Error::TooLarge(format!(
                 "the image is {}x{} ({:.1} megapixels), over the limit of {:.1} megapixels (image.max_source_pixels)",
@@ -123,7 +130,7 @@ impl Service {
         let plans =
             outputs.iter().map(|o| plan(info.oriented_size(), o.geometry, max)).collect::<Result<Vec<_>, _>>()?;
         let default_quality = config.default_quality;
-        self.inner.pool.run(deadline, move || process(&input, &info, &outputs, &plans, default_quality)).await?
+        self.inner.pool.run(deadline, move || process(input.as_ref(), &info, &outputs, &plans, default_quality)).await?
     }
 }
 
