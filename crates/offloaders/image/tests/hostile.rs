@@ -2,9 +2,8 @@
 //! fields overwritten, chunks cut out or repeated, and truncated, pushed
 //! through `probe` and the whole resize pipeline. Every answer must be an
 //! image or a bad-input/limit error: never a panic (which the pool would
-//! turn into `Internal`), never an internal error, never an allocation past
-//! the limits. Deterministic (a fixed xorshift seed), so a failure names
-//! the case that reproduces it.
+//! turn into `Internal`), never an internal error. Deterministic (a fixed
+//! xorshift seed), so a failure names the case that reproduces it.
 
 use attache_core::Kind;
 use attache_image::{Config, Fit, Format, Geometry, Options, Service};
