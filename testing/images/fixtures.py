@@ -20,7 +20,7 @@ import zlib
 
 from PIL import Image, ImageCms, ImageOps
 
-VERSION = "4"
+VERSION = "5"
 SKIMAGE = "scikit-image==0.26.0"
 PHOTOS = ["astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png",
           "camera.png", "logo.png", "grass.png", "gravel.png", "brick.png", "hubble_deep_field.jpg",
@@ -113,6 +113,17 @@ def bomb_jpeg(path, small, w, h):
     open(path, "wb").write(bytes(data))
 
 
+def many_scans(path, img, copies):
+    """A small progressive JPEG whose last scan is repeated `copies` times:
+    the shape of the files that make progressive decoding quadratic."""
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90, progressive=True)
+    data = buf.getvalue()
+    last = data.rindex(b"\xff\xda")
+    scan = data[last:data.rindex(b"\xff\xd9")]
+    open(path, "wb").write(data[:last] + scan * copies + b"\xff\xd9")
+
+
 def main(out):
     stamp = os.path.join(out, ".done")
     if os.path.exists(stamp) and open(stamp).read() == VERSION:
@@ -162,6 +173,7 @@ def main(out):
     # Hostile inputs.
     bomb_png(p("bomb.png"), 60000, 60000)
     bomb_jpeg(p("bomb.jpg"), open(p("photo.jpg"), "rb").read(), 65000, 65000)
+    many_scans(p("scans.jpg"), astronaut.resize((64, 64)), 600)
     data = open(p("photo.jpg"), "rb").read()
     open(p("truncated.jpg"), "wb").write(data[: len(data) // 2])
     data = open(p("photo.png"), "rb").read()

@@ -333,6 +333,11 @@ async fn hostile_inputs_get_clear_errors_and_the_process_stays_up() {
         "image.max_source_pixels",
     );
     assert_code(
+        resize(&client, request(fixture("scans.jpg"), 32, 0, Fit::FIT_COVER)).await,
+        ErrorCode::InvalidArgument,
+        "more than 500 scans",
+    );
+    assert_code(
         resize(&client, request(fixture("truncated.jpg"), 100, 0, Fit::FIT_COVER)).await,
         ErrorCode::InvalidArgument,
         "JPEG image is truncated or corrupt",
