@@ -130,20 +130,29 @@ impl Service {
         let plans =
             outputs.iter().map(|o| plan(info.oriented_size(), o.geometry, max)).collect::<Result<Vec<_>, _>>()?;
         let default_quality = config.default_quality;
-        self.inner.pool.run(deadline, move || process(input.as_ref(), &info, &outputs, &plans, default_quality)).await?
+        self.inner
+            .pool
+            .run(deadline, move || process(input.as_ref(), &info, &outputs, &plans, default_quality, deadline))
+            .await?
     }
 }
 
 /// The whole pipeline, on a pool thread: decode once (a JPEG at the
 /// smallest scale every output allows), then per output resample, turn
-/// upright, crop or pad, and encode.
+/// upright, crop or pad, and encode. Past the deadline, the outputs not
+/// yet begun are not made: nobody waits for them, and the thread is freed.
 fn process(
     input: &[u8],
     info: &Info,
     outputs: &[Options],
     plans: &[Plan],
     default_quality: u8,
+    deadline: Option<Instant>,
 ) -> Result<Vec<Output>, Error> {
+    let check_deadline = || match deadline {
+        Some(d) if Instant::now() >= d => Err(Error::DeadlineExceeded),
+        _ => Ok(()),
+    };
     let transposed = info.orientation >= 5;
     let stored = |(w, h): (u32, u32)| if transposed { (h, w) } else { (w, h) };
     let largest = plans.iter().map(|p| p.resize).fold((1, 1), |a, b| (a.0.max(b.0), a.1.max(b.1)));
@@ -154,6 +163,7 @@ fn process(
         .iter()
         .zip(plans)
         .map(|(options, plan)| {
+            check_deadline()?;
             let (w, h) = stored(plan.resize);
             let mut img = decoded.pixels.resize(w, h)?.orient(info.orientation);
             if let Some((cw, ch)) = plan.crop {
@@ -252,6 +262,18 @@ mod tests {
         assert!(matches!(err, Error::InvalidParams(_)), "{err}");
         let err = svc.resize(png(), Options { quality: 1000, ..thumb() }, None).await.unwrap_err();
         assert!(err.to_string().contains("quality 1000"), "{err}");
+    }
+
+    #[test]
+    fn outputs_not_begun_by_the_deadline_are_not_made() {
+        let input = png();
+        let info = probe(&input).unwrap();
+        let outputs = vec![thumb(); 3];
+        let plans: Vec<_> = outputs.iter().map(|o| plan((40, 20), o.geometry, (100, 100)).unwrap()).collect();
+        let past = Some(Instant::now());
+        assert_eq!(process(&input, &info, &outputs, &plans, 80, past), Err(Error::DeadlineExceeded));
+        let future = Some(Instant::now() + std::time::Duration::from_secs(60));
+        assert_eq!(process(&input, &info, &outputs, &plans, 80, future).unwrap().len(), 3);
     }
 
     #[tokio::test]
