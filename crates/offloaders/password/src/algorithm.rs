@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Argon2Params, BcryptParams, Ceilings, Config, ScryptParams};
+use crate::config::{Argon2Params, BcryptParams, Config, ScryptParams};
 use crate::{Error, argon, bcrypt_mcf, scrypt_phc};
 
 /// A password hashing algorithm attache can produce.
@@ -95,24 +95,6 @@ impl Recipe {
         }
     }
 
-    pub(crate) fn check_ceilings(&self, ceilings: &Ceilings) -> Result<(), Error> {
-        let over = |what: &str, value: u32, max: u32| {
-            if value > max { Err(Error::TooCostly(format!("{what} {value} (ceiling {max})"))) } else { Ok(()) }
-        };
-        match *self {
-            Recipe::Argon2 { params, .. } => {
-                over("argon2 memory_kib", params.memory_kib, ceilings.argon2_memory_kib)?;
-                over("argon2 iterations", params.iterations, ceilings.argon2_iterations)?;
-                over("argon2 parallelism", params.parallelism, ceilings.argon2_parallelism)
-            }
-            Recipe::Bcrypt(params) => over("bcrypt cost", params.cost, ceilings.bcrypt_cost),
-            Recipe::Scrypt(params) => {
-                over("scrypt log_n", params.log_n, ceilings.scrypt_log_n)?;
-                over("scrypt r*p", params.r.saturating_mul(params.p), ceilings.scrypt_rp)
-            }
-        }
-    }
-
     /// Whether a hash made with this recipe should be replaced under
     /// `config`'s policy.
     pub(crate) fn needs_rehash(&self, config: &Config) -> bool {
@@ -166,15 +148,5 @@ mod tests {
         );
         assert!(recipe.needs_rehash(&config));
         assert!(!Recipe::for_new_hash(&config, &HashOptions::default()).needs_rehash(&config));
-    }
-
-    #[test]
-    fn ceilings_refuse_costly_recipes() {
-        let ceilings = Ceilings::default();
-        assert!(Recipe::Bcrypt(BcryptParams { cost: 17 }).check_ceilings(&ceilings).is_err());
-        assert!(Recipe::Bcrypt(BcryptParams { cost: 16 }).check_ceilings(&ceilings).is_ok());
-        let huge =
-            Recipe::Argon2 { id: true, params: Argon2Params { memory_kib: 4_194_304, iterations: 1, parallelism: 1 } };
-        assert!(matches!(huge.check_ceilings(&ceilings), Err(Error::TooCostly(m)) if m.contains("memory_kib")));
     }
 }

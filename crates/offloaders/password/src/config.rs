@@ -2,7 +2,9 @@ use attache_core::Limits;
 use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 
-use crate::Algorithm;
+use crate::algorithm::Recipe;
+use crate::ceilings::Origin;
+use crate::{Algorithm, HashOptions};
 
 /// The password offloader's configuration: the policy new hashes follow
 /// (and that `needs_rehash` compares against), the size and cost ceilings,
@@ -62,6 +64,14 @@ impl Config {
         if self.limits.max_in_flight == 0 {
             return Err("password.limits.max_in_flight must be at least 1".into());
         }
+        // Every algorithm's policy, not just the chosen one: a request may
+        // pick another algorithm and hash with its configured costs.
+        for algorithm in [Algorithm::Argon2id, Algorithm::Bcrypt, Algorithm::Scrypt] {
+            let options = HashOptions { algorithm: Some(algorithm), ..HashOptions::default() };
+            Recipe::for_new_hash(self, &options)
+                .check_ceilings(&self.ceilings, Origin::Policy)
+                .map_err(|e| e.to_string())?;
+        }
         Ok(())
     }
 }
@@ -119,33 +129,65 @@ impl Default for ScryptParams {
 
 /// The most any one hash may cost. A request asking for more, or a stored
 /// hash whose parameters exceed these, is refused with `INVALID_ARGUMENT`
-/// before any work starts.
+/// from its parameters alone, before any memory is allocated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Ceilings {
-    /// Largest argon2 memory cost, in KiB.
-    pub argon2_memory_kib: u32,
-    /// Largest argon2 pass count.
+    /// Most memory one hash may allocate, for every memory-hard algorithm:
+    /// argon2 takes m KiB, scrypt 128·r·(N + p + 1) bytes.
+    pub memory: ByteSize,
+    /// Largest argon2 pass count; with `memory` it bounds argon2's time.
     pub argon2_iterations: u32,
     /// Largest argon2 lane count.
     pub argon2_parallelism: u32,
     /// Largest bcrypt cost.
     pub bcrypt_cost: u32,
-    /// Largest scrypt log2(N).
-    pub scrypt_log_n: u32,
-    /// Largest scrypt r * p product.
+    /// Largest scrypt r·p product. `memory` bounds N·r; p multiplies the
+    /// time without using more memory, so this with `memory` bounds
+    /// scrypt's time.
     pub scrypt_rp: u32,
 }
 
 impl Default for Ceilings {
     fn default() -> Self {
         Self {
-            argon2_memory_kib: 262_144,
+            // argon2's earlier 262144 KiB ceiling: room for the 19 MiB
+            // argon2id and 128 MiB scrypt defaults and stronger stored hashes.
+            memory: ByteSize::mib(256),
             argon2_iterations: 64,
             argon2_parallelism: 16,
             bcrypt_cost: 16,
-            scrypt_log_n: 20,
             scrypt_rp: 64,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ceilings::scrypt_memory;
+
+    #[test]
+    fn the_default_config_validates_up_to_the_byte() {
+        let config = Config::default();
+        assert_eq!(config.validate(), Ok(()));
+        // Validation checks the scrypt default though argon2id is the chosen algorithm.
+        let needed = scrypt_memory(config.scrypt).unwrap();
+        let at = |bytes| Config {
+            ceilings: Ceilings { memory: ByteSize::b(bytes), ..Ceilings::default() },
+            ..config.clone()
+        };
+        assert_eq!(at(needed).validate(), Ok(()));
+        assert!(at(needed - 1).validate().is_err());
+    }
+
+    #[test]
+    fn a_scrypt_default_over_the_memory_ceiling_names_both_settings() {
+        let config =
+            Config { ceilings: Ceilings { memory: ByteSize::mib(64), ..Ceilings::default() }, ..Config::default() };
+        let message = config.validate().unwrap_err();
+        assert!(message.starts_with("password.scrypt needs 128.0 MiB"), "{message}");
+        assert!(message.contains("above password.ceilings.memory (64.0 MiB)"), "{message}");
+        assert!(message.contains("lower password.scrypt.log_n or password.scrypt.r"), "{message}");
     }
 }

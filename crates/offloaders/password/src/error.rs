@@ -16,7 +16,8 @@ pub enum Error {
     UnknownFormat(String),
     #[error("the hash is malformed: {0}")]
     Malformed(String),
-    #[error("{0} exceeds the configured ceiling (password.ceilings); refusing to compute it")]
+    /// Names the cost, the `password.ceilings` setting it exceeds and what to do.
+    #[error("{0}")]
     TooCostly(String),
     #[error("invalid parameters: {0}")]
     InvalidParams(String),

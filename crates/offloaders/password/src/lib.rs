@@ -14,6 +14,7 @@
 mod algorithm;
 mod argon;
 mod bcrypt_mcf;
+mod ceilings;
 mod config;
 mod error;
 mod scrypt_phc;

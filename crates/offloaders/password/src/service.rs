@@ -5,6 +5,7 @@ use attache_pool::Pool;
 use prometheus_client::registry::Registry;
 
 use crate::algorithm::Recipe;
+use crate::ceilings::Origin;
 use crate::{Config, Error, HashOptions, Verification};
 
 /// Hashes and verifies passwords on a dedicated pool. Cheap to clone.
@@ -38,7 +39,7 @@ impl Service {
     pub async fn hash(&self, password: &str, options: HashOptions, deadline: Option<Instant>) -> Result<String, Error> {
         self.check_length(password)?;
         let recipe = Recipe::for_new_hash(&self.inner.config, &options);
-        recipe.check_ceilings(&self.inner.config.ceilings)?;
+        recipe.check_ceilings(&self.inner.config.ceilings, Origin::Request)?;
         let password = password.as_bytes().to_vec();
         let keep_kib = self.inner.config.argon2.memory_kib;
         self.inner.pool.run(deadline, move || recipe.hash(&password, keep_kib)).await?
@@ -49,7 +50,7 @@ impl Service {
     pub async fn verify(&self, password: &str, hash: &str, deadline: Option<Instant>) -> Result<Verification, Error> {
         self.check_length(password)?;
         let recipe = Recipe::of_hash(hash)?;
-        recipe.check_ceilings(&self.inner.config.ceilings)?;
+        recipe.check_ceilings(&self.inner.config.ceilings, Origin::Stored)?;
         let needs_rehash = recipe.needs_rehash(&self.inner.config);
         let (password, hash) = (password.as_bytes().to_vec(), hash.to_owned());
         let keep_kib = self.inner.config.argon2.memory_kib;
@@ -78,8 +79,26 @@ impl attache_core::Module for Service {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use crate::{Algorithm, Argon2Params, BcryptParams, ScryptParams};
+    use crate::{Algorithm, Argon2Params, BcryptParams, Ceilings, ScryptParams};
+
+    /// The hash from the finding: ln=20 and r=64 each passed the old
+    /// per-parameter ceilings, and verifying it allocated 8 GiB.
+    const SCRYPT_8_GIB: &str =
+        "$scrypt$ln=20,r=64,p=1$Wx4Mmi99TotqPB8OnYx7ag$DsTcYdPJuEYODGB68TmkS1iZEg+6DzCrHTPJJlIbcCE";
+
+    /// Refusals happen before the pool, so they take microseconds; computing
+    /// any of these hashes would take seconds and gigabytes.
+    const AT_ONCE: Duration = Duration::from_millis(200);
+
+    fn too_costly(result: Result<impl std::fmt::Debug, Error>) -> String {
+        match result {
+            Err(Error::TooCostly(message)) => message,
+            other => panic!("expected TooCostly, got {other:?}"),
+        }
+    }
 
     fn cheap() -> Config {
         Config {
@@ -137,6 +156,63 @@ mod tests {
             let err = service.verify("pw", bad, None).await.unwrap_err();
             assert_eq!(err.kind(), attache_core::Kind::InvalidArgument, "{bad}: {err}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_8_gib_scrypt_hash_is_refused_at_once() {
+        let config = Config { workers: 1, ..Config::default() };
+        // Fails fast, without the 8 GiB, should the check ever let it through.
+        assert!(Recipe::of_hash(SCRYPT_8_GIB).unwrap().check_ceilings(&config.ceilings, Origin::Stored).is_err());
+        let service = Service::new(config).unwrap();
+        let started = Instant::now();
+        let message = too_costly(service.verify("correct horse", SCRYPT_8_GIB, None).await);
+        assert!(started.elapsed() < AT_ONCE, "took {:?}", started.elapsed());
+        assert!(
+            message.starts_with(
+                "the stored scrypt hash needs 8.0 GiB of memory (128·r·(N+p+1) bytes with ln=20, r=64, p=1), \
+                 above password.ceilings.memory (256.0 MiB)"
+            ),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_8_gib_scrypt_override_is_refused_at_once() {
+        let options = HashOptions {
+            algorithm: Some(Algorithm::Scrypt),
+            scrypt: ScryptParams { log_n: 20, r: 64, p: 0 },
+            ..Default::default()
+        };
+        let config = Config { workers: 1, ..Config::default() };
+        assert!(Recipe::for_new_hash(&config, &options).check_ceilings(&config.ceilings, Origin::Request).is_err());
+        let service = Service::new(config).unwrap();
+        let started = Instant::now();
+        let message = too_costly(service.hash("pw", options, None).await);
+        assert!(started.elapsed() < AT_ONCE, "took {:?}", started.elapsed());
+        assert!(message.starts_with("the requested scrypt hash needs 8.0 GiB"), "{message}");
+        assert!(message.contains("password.ceilings.memory"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn argon2_over_the_memory_ceiling_is_refused_before_allocating() {
+        // 1 MiB of memory allowed: the cheap policy fits exactly.
+        let config =
+            Config { ceilings: Ceilings { memory: bytesize::ByteSize::mib(1), ..Ceilings::default() }, ..cheap() };
+        let service = Service::new(config).unwrap();
+        // m = u32::MAX KiB is 4 TiB: allocating it would abort the process.
+        let stored = format!("$argon2id$v=19$m={},t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", u32::MAX);
+        let started = Instant::now();
+        let message = too_costly(service.verify("pw", &stored, None).await);
+        assert!(started.elapsed() < AT_ONCE, "took {:?}", started.elapsed());
+        assert!(message.contains("above password.ceilings.memory (1.0 MiB)"), "{message}");
+        let options = HashOptions {
+            argon2: Argon2Params { memory_kib: 1025, iterations: 0, parallelism: 0 },
+            ..Default::default()
+        };
+        let message = too_costly(service.hash("pw", options, None).await);
+        assert!(message.contains("(m=1025 KiB), above password.ceilings.memory (1.0 MiB)"), "{message}");
+        let at_the_ceiling = HashOptions { argon2: Argon2Params { memory_kib: 1024, ..options.argon2 }, ..options };
+        assert!(service.hash("pw", at_the_ceiling, None).await.is_ok());
     }
 
     #[tokio::test]
