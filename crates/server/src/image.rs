@@ -230,10 +230,13 @@ impl pb::ImageService for Image {
 
     async fn probe(
         &self,
-        _ctx: RequestContext,
+        ctx: RequestContext,
         request: ServiceRequest<'_, pb::ProbeRequest>,
     ) -> ServiceResult<pb::ProbeResponse> {
-        let info = self.service()?.probe(request.image).map_err(reject)?;
+        let service = self.service()?;
+        // Parsed on the image pool, under the request's deadline.
+        let input = image_bytes(request.bytes(), request.image);
+        let info = service.probe(input, ctx.deadline()).await.map_err(reject)?;
         Response::ok(probe_response(info))
     }
 }

@@ -67,7 +67,8 @@ fn jpeg(data: &[u8], info: &Info, shrink: u32) -> Result<Decoded, Error> {
         ColorSpace::Cmyk => (PixelFormat::CMYK, 4),
     };
     let (width, height) = (header.width, header.height);
-    let mut pixels = vec![0; width * height * channels];
+    let size = width.checked_mul(height).and_then(|n| n.checked_mul(channels));
+    let mut pixels = vec![0; size.ok_or_else(|| Error::TooLarge("the JPEG is too large to decode".into()))?];
     let image = Image { pixels: pixels.as_mut_slice(), width, pitch: width * channels, height, format };
     decompressor.decompress(data, image).map_err(fail)?;
     let (width, height) = (width as u32, height as u32);
@@ -92,6 +93,14 @@ fn cmyk_to_rgb(cmyk: &[u8], adobe_inverted: bool) -> Vec<u8> {
         .collect()
 }
 
+/// `bytes_per_pixel` for each pixel the header declared, plus 8 MiB;
+/// saturating, as `max_source_pixels` may be set beyond what a `usize`
+/// can count on a 32-bit target.
+fn memory_limit(info: &Info, bytes_per_pixel: u64) -> usize {
+    let limit = info.pixels().saturating_mul(bytes_per_pixel).saturating_add(8 << 20);
+    usize::try_from(limit).unwrap_or(usize::MAX)
+}
+
 fn png(data: &[u8], info: &Info) -> Result<Decoded, Error> {
     let fail = |e: png::DecodingError| match e {
         png::DecodingError::LimitsExceeded => Error::TooLarge("the PNG needs more memory than its size allows".into()),
@@ -99,7 +108,7 @@ fn png(data: &[u8], info: &Info) -> Result<Decoded, Error> {
     };
     // The size was checked; this bounds what else a PNG can make us hold
     // (text chunks, a profile) to the pixels' own worst case plus 8 MiB.
-    let limit = info.pixels() as usize * 8 + (8 << 20);
+    let limit = memory_limit(info, 8);
     let mut decoder = png::Decoder::new_with_limits(Cursor::new(data), png::Limits { bytes: limit });
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     let mut reader = decoder.read_info().map_err(fail)?;
@@ -122,7 +131,7 @@ fn png(data: &[u8], info: &Info) -> Result<Decoded, Error> {
 fn webp(data: &[u8], info: &Info) -> Result<Decoded, Error> {
     let fail = |e: image_webp::DecodingError| Error::corrupt("WebP", e.to_string().to_lowercase());
     let mut decoder = image_webp::WebPDecoder::new(Cursor::new(data)).map_err(fail)?;
-    decoder.set_memory_limit(info.pixels() as usize * 4 + (8 << 20));
+    decoder.set_memory_limit(memory_limit(info, 4));
     let icc = decoder.icc_profile().map_err(fail)?;
     let (width, height) = decoder.dimensions();
     same_size(info, (width as usize, height as usize))?;

@@ -66,12 +66,16 @@ impl Info {
 }
 
 /// Identifies the format from the magic bytes and reads its header.
+///
+/// The input is hostile: every read goes through `get` or the helpers
+/// below, which answer `None` past the end, and every offset taken from the
+/// file is added with checks, so no input can make this panic.
 pub fn probe(data: &[u8]) -> Result<Info, Error> {
     if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
         jpeg(data)
     } else if data.starts_with(b"\x89PNG\r\n\x1a\n") {
         png(data)
-    } else if data.len() >= 12 && &data[0..4] == b"RIFF" && &data[8..12] == b"WEBP" {
+    } else if data.starts_with(b"RIFF") && data.get(8..12) == Some(b"WEBP") {
         webp(data)
     } else if data.is_empty() {
         Err(Error::NotAnImage("the input is empty".into()))
@@ -81,25 +85,40 @@ pub fn probe(data: &[u8]) -> Result<Info, Error> {
     }
 }
 
+/// The `N` bytes at `at`, or `None` if the input ends first.
+fn bytes<const N: usize>(data: &[u8], at: usize) -> Option<[u8; N]> {
+    data.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
 fn u16_be(data: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes(data.get(at..at + 2)?.try_into().ok()?))
+    bytes(data, at).map(u16::from_be_bytes)
+}
+
+fn u16_le(data: &[u8], at: usize) -> Option<u16> {
+    bytes(data, at).map(u16::from_le_bytes)
 }
 
 fn u32_be(data: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
+    bytes(data, at).map(u32::from_be_bytes)
 }
 
 fn u32_le(data: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?))
+    bytes(data, at).map(u32::from_le_bytes)
 }
 
 fn u24_le(data: &[u8], at: usize) -> Option<u32> {
-    let b = data.get(at..at + 3)?;
-    Some(u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16)
+    bytes(data, at).map(|[a, b, c]| u32::from_le_bytes([a, b, c, 0]))
+}
+
+/// The `len` bytes at `at`, or `None` if the input ends first.
+fn span(data: &[u8], at: usize, len: usize) -> Option<&[u8]> {
+    data.get(at..at.checked_add(len)?)
 }
 
 fn jpeg(data: &[u8]) -> Result<Info, Error> {
     let truncated = || Error::corrupt("JPEG", "the header ends before the first scan");
+    // `pos` only moves past bytes that exist, so it never passes the end of
+    // `data` and the small numbers added to it cannot overflow.
     let mut pos = 2;
     let mut frame = None;
     let mut exif = None;
@@ -122,23 +141,27 @@ fn jpeg(data: &[u8]) -> Result<Info, Error> {
             break;
         }
         let len = usize::from(u16_be(data, pos).ok_or_else(truncated)?);
-        if len < 2 {
+        let Some(body) = len.checked_sub(2) else {
             return Err(Error::corrupt("JPEG", "a segment length is below 2"));
-        }
-        let segment = data.get(pos + 2..pos + len).ok_or_else(truncated)?;
+        };
+        let segment = span(data, pos + 2, body).ok_or_else(truncated)?;
         match marker {
             0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
-                if segment.len() < 6 {
+                let [precision, h0, h1, w0, w1, components, ..] = *segment else {
                     return Err(Error::corrupt("JPEG", "the frame header is short"));
-                }
-                frame =
-                    Some((marker, segment[0], u16_be(segment, 1).unwrap(), u16_be(segment, 3).unwrap(), segment[5]));
+                };
+                let (height, width) = (u16::from_be_bytes([h0, h1]), u16::from_be_bytes([w0, w1]));
+                frame = Some((marker, precision, height, width, components));
             }
-            0xE1 if segment.starts_with(b"Exif\0\0") && exif.is_none() => exif = Some(segment[6..].to_vec()),
+            0xE1 if exif.is_none() => exif = segment.strip_prefix(b"Exif\0\0").map(<[u8]>::to_vec),
             // At most 255 chunks (the count is one byte): more is an attack
             // on the reassembly, and what is past it is ignored.
-            0xE2 if segment.starts_with(b"ICC_PROFILE\0") && segment.len() > 14 && icc_chunks.len() < 255 => {
-                icc_chunks.push((segment[12], &segment[14..]));
+            0xE2 if icc_chunks.len() < 255 => {
+                if let Some([seq, _count, chunk @ ..]) = segment.strip_prefix(b"ICC_PROFILE\0")
+                    && !chunk.is_empty()
+                {
+                    icc_chunks.push((*seq, chunk));
+                }
             }
             0xEE if segment.starts_with(b"Adobe") => adobe = true,
             _ => {}
@@ -184,9 +207,9 @@ fn png(data: &[u8]) -> Result<Info, Error> {
     if data.get(12..16) != Some(b"IHDR") {
         return Err(Error::corrupt("PNG", "the first chunk is not IHDR"));
     }
-    let ihdr = data.get(16..29).ok_or_else(truncated)?;
-    let (width, height) = (u32_be(ihdr, 0).unwrap(), u32_be(ihdr, 4).unwrap());
-    let (bit_depth, color_type, interlace) = (ihdr[8], ihdr[9], ihdr[12]);
+    let [w0, w1, w2, w3, h0, h1, h2, h3, bit_depth, color_type, _, _, interlace] =
+        bytes(data, 16).ok_or_else(truncated)?;
+    let (width, height) = (u32::from_be_bytes([w0, w1, w2, w3]), u32::from_be_bytes([h0, h1, h2, h3]));
     if width == 0 || height == 0 {
         return Err(Error::corrupt("PNG", "zero width or height"));
     }
@@ -195,17 +218,20 @@ fn png(data: &[u8]) -> Result<Info, Error> {
     let mut exif = None;
     // Walk the chunks before the pixel data for transparency, a colour
     // profile and EXIF (which may also follow the pixels; we look no further).
+    // A chunk that runs past the end ends the walk, so `pos` stays within
+    // `data` plus a CRC's 4 and never overflows.
     let mut pos = 8;
     while let (Some(len), Some(kind)) = (u32_be(data, pos), data.get(pos + 4..pos + 8)) {
-        let len = len as usize;
+        let body = usize::try_from(len).ok().and_then(|len| span(data, pos + 8, len));
         match kind {
             b"IDAT" | b"IEND" => break,
             b"tRNS" => has_alpha = true,
             b"iCCP" => has_icc_profile = true,
-            b"eXIf" => exif = data.get(pos + 8..pos + 8 + len).map(<[u8]>::to_vec),
+            b"eXIf" => exif = body.map(<[u8]>::to_vec),
             _ => {}
         }
-        pos = pos.saturating_add(12).saturating_add(len);
+        let Some(body) = body else { break };
+        pos += 12 + body.len();
     }
     Ok(Info {
         format: Format::Png,
@@ -229,13 +255,13 @@ fn webp(data: &[u8]) -> Result<Info, Error> {
     let body = 20;
     let (width, height, mut has_alpha) = match kind {
         b"VP8 " => {
+            // A 3-byte frame tag, the start code, then the 14-bit sizes.
             if data.get(body + 3..body + 6) != Some(&[0x9d, 0x01, 0x2a]) {
                 return Err(Error::corrupt("WebP", "the VP8 start code is missing"));
             }
-            let w =
-                u32::from(u16::from_le_bytes([data[body + 6], *data.get(body + 7).ok_or_else(truncated)?]) & 0x3fff);
-            let h = u16::from_le_bytes(data.get(body + 8..body + 10).ok_or_else(truncated)?.try_into().unwrap());
-            (w, u32::from(h & 0x3fff), false)
+            let w = u16_le(data, body + 6).ok_or_else(truncated)?;
+            let h = u16_le(data, body + 8).ok_or_else(truncated)?;
+            (u32::from(w & 0x3fff), u32::from(h & 0x3fff), false)
         }
         b"VP8L" => {
             if data.get(body) != Some(&0x2f) {
@@ -259,16 +285,19 @@ fn webp(data: &[u8]) -> Result<Info, Error> {
     };
     let mut exif = None;
     let mut has_icc_profile = false;
+    // As for PNG: a chunk that runs past the end ends the walk, so `pos`
+    // stays within `data` plus a padding byte and never overflows.
     let mut pos = 12;
     while let (Some(kind), Some(len)) = (data.get(pos..pos + 4), u32_le(data, pos + 4)) {
-        let len = len as usize;
+        let chunk = usize::try_from(len).ok().and_then(|len| span(data, pos + 8, len));
         match kind {
             b"ICCP" => has_icc_profile = true,
             b"ALPH" => has_alpha = true,
-            b"EXIF" => exif = data.get(pos + 8..pos + 8 + len).map(<[u8]>::to_vec),
+            b"EXIF" => exif = chunk.map(<[u8]>::to_vec),
             _ => {}
         }
-        pos = pos.saturating_add(8).saturating_add(len + (len & 1));
+        let Some(chunk) = chunk else { break };
+        pos += 8 + chunk.len() + (chunk.len() & 1);
     }
     // Some writers keep the JPEG "Exif\0\0" prefix inside the chunk.
     if let Some(e) = &mut exif
@@ -293,31 +322,36 @@ fn webp(data: &[u8]) -> Result<Info, Error> {
 }
 
 /// Where IFD0's orientation value sits in an EXIF (TIFF) block, and whether
-/// the block is big-endian.
+/// the block is big-endian. A directory cut short, whatever its count
+/// claims, ends with its last entry whose value is all there, so the slot
+/// returned always lies inside `tiff`.
 fn orientation_slot(tiff: &[u8]) -> Option<(usize, bool)> {
     let big = match tiff.get(0..4)? {
         b"MM\0*" => true,
         b"II*\0" => false,
         _ => return None,
     };
-    let read16 = |at: usize| -> Option<u16> {
-        let b: [u8; 2] = tiff.get(at..at + 2)?.try_into().ok()?;
-        Some(if big { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) })
-    };
-    let b: [u8; 4] = tiff.get(4..8)?.try_into().ok()?;
-    let ifd = (if big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }) as usize;
-    let count = usize::from(read16(ifd)?);
-    (0..count).map(|i| ifd + 2 + i * 12).find_map(|entry| {
-        // Tag 0x0112, type SHORT: the value sits in the entry itself.
-        (read16(entry)? == 0x0112 && read16(entry + 2)? == 3).then_some((entry + 8, big))
-    })
+    let read16 = |b: [u8; 2]| if big { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) };
+    let b: [u8; 4] = bytes(tiff, 4)?;
+    let ifd = usize::try_from(if big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }).ok()?;
+    let count = usize::from(read16(bytes(tiff, ifd)?));
+    let first = ifd.checked_add(2)?;
+    // Each 12-byte entry: tag, type, count, then a value that a SHORT fills
+    // from its start, so the first 10 bytes are all we need.
+    (0..count)
+        .map_while(|i| {
+            let at = first.checked_add(i * 12)?;
+            Some((at, bytes::<10>(tiff, at)?))
+        })
+        .find(|(_, [t0, t1, y0, y1, ..])| read16([*t0, *t1]) == 0x0112 && read16([*y0, *y1]) == 3)
+        .map(|(at, _)| (at + 8, big))
 }
 
 /// The EXIF orientation, 1 when absent or out of range.
 pub(crate) fn orientation(tiff: &[u8]) -> u8 {
     orientation_slot(tiff)
         .and_then(|(at, big)| {
-            let b: [u8; 2] = tiff.get(at..at + 2)?.try_into().ok()?;
+            let b: [u8; 2] = bytes(tiff, at)?;
             let v = if big { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) };
             (1..=8).contains(&v).then_some(v as u8)
         })
@@ -328,8 +362,10 @@ pub(crate) fn orientation(tiff: &[u8]) -> u8 {
 /// already been rotated.
 pub(crate) fn exif_upright(tiff: &[u8]) -> Vec<u8> {
     let mut out = tiff.to_vec();
-    if let Some((at, big)) = orientation_slot(tiff) {
-        out[at..at + 2].copy_from_slice(&if big { 1u16.to_be_bytes() } else { 1u16.to_le_bytes() });
+    if let Some((at, big)) = orientation_slot(tiff)
+        && let Some(slot) = out.get_mut(at..at + 2)
+    {
+        slot.copy_from_slice(&if big { 1u16.to_be_bytes() } else { 1u16.to_le_bytes() });
     }
     out
 }
@@ -358,6 +394,92 @@ mod tests {
         t.extend_from_slice(&[0, 0]);
         t.extend_from_slice(&w32(0));
         t
+    }
+
+    /// A 16x8 JPEG as far as the prober reads it: SOI, an APP1 carrying
+    /// `tiff`, a baseline frame header and the start of scan.
+    fn jpeg_with_exif(tiff: &[u8]) -> Vec<u8> {
+        let mut j = vec![0xFF, 0xD8, 0xFF, 0xE1];
+        j.extend_from_slice(&((tiff.len() + 8) as u16).to_be_bytes());
+        j.extend_from_slice(b"Exif\0\0");
+        j.extend_from_slice(tiff);
+        j.extend_from_slice(&[0xFF, 0xC0, 0, 11, 8, 0, 8, 0, 16, 1, 1, 0x11, 0]);
+        j.extend_from_slice(&[0xFF, 0xDA, 0, 2]);
+        j
+    }
+
+    #[test]
+    fn an_exif_directory_cut_mid_entry_is_read_as_far_as_it_goes() {
+        for big in [true, false] {
+            let full = tiff_with_orientation(big, 6);
+            // As many entries claimed as a count can say, then the same cuts.
+            let mut greedy = full.clone();
+            greedy[8..10].copy_from_slice(&[0xFF, 0xFF]);
+            for tiff in [&full, &greedy] {
+                // The APP1 segment ends at `cut`, its length field saying so:
+                // IFD0's Orientation entry spans 22..34, its value 30..32.
+                for cut in 0..=tiff.len() {
+                    let what = format!("big-endian {big}, count {:02x?}, cut at {cut}", &tiff[8..10]);
+                    let info = probe(&jpeg_with_exif(&tiff[..cut])).unwrap_or_else(|e| panic!("{what}: {e}"));
+                    assert_eq!((info.width, info.height), (16, 8), "{what}");
+                    assert_eq!(info.orientation, if cut >= 32 { 6 } else { 1 }, "{what}");
+                    let exif = info.exif.unwrap();
+                    let upright = exif_upright(&exif);
+                    assert_eq!((upright.len(), orientation(&upright)), (exif.len(), 1), "{what}");
+                }
+            }
+        }
+    }
+
+    /// A RIFF container holding one chunk.
+    fn riff(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut w = b"RIFF".to_vec();
+        w.extend_from_slice(&(12 + body.len() as u32).to_le_bytes());
+        w.extend_from_slice(b"WEBP");
+        w.extend_from_slice(kind);
+        w.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        w.extend_from_slice(body);
+        w
+    }
+
+    #[test]
+    fn a_webp_cut_inside_its_first_chunk_header_is_refused() {
+        // The smallest complete header of each kind, for a 16x8 image.
+        let headers: [(&[u8; 4], &[u8]); 3] = [
+            (b"VP8 ", &[0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 16, 0, 8, 0]),
+            (b"VP8L", &[0x2f, 15, 0xC0, 0x01, 0x00]),
+            (b"VP8X", &[0, 0, 0, 0, 15, 0, 0, 7, 0, 0]),
+        ];
+        for (kind, body) in headers {
+            let full = riff(kind, body);
+            let name = String::from_utf8_lossy(kind);
+            assert_eq!(probe(&full).map(|i| (i.width, i.height)), Ok((16, 8)), "{name}");
+            // Every cut from the chunk's name to its last header byte; at 26
+            // bytes the VP8 reader once indexed past the end.
+            for cut in 12..full.len() {
+                let got = probe(&full[..cut]);
+                assert!(matches!(got, Err(Error::Corrupt { format: "WebP", .. })), "{name} cut at {cut}: {got:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn length_fields_at_their_maximum_are_skipped_not_added_up() {
+        // A chunk after the header claiming 4 GiB: the walk must stop, not
+        // wrap its position around (it would on a 32-bit target).
+        let mut webp = riff(b"VP8L", &[0x2f, 15, 0xC0, 0x01, 0x00, 0]);
+        webp.extend_from_slice(b"EXIF\xff\xff\xff\xff");
+        let info = probe(&webp).unwrap();
+        assert_eq!((info.width, info.height, info.exif), (16, 8, None));
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x10\0\0\0\x08\x08\x02\0\0\0".to_vec();
+        png.extend_from_slice(&[0; 4]);
+        png.extend_from_slice(b"\xff\xff\xff\xffeXIf");
+        let info = probe(&png).unwrap();
+        assert_eq!((info.width, info.height, info.exif), (16, 8, None));
+        // IFD0 at the largest offset a TIFF header can name.
+        let tiff = b"II*\0\xff\xff\xff\xff\x01\0";
+        assert_eq!(orientation(tiff), 1);
+        assert_eq!(exif_upright(tiff), tiff);
     }
 
     #[test]

@@ -76,10 +76,17 @@ impl Service {
         self.inner.pool.metrics().register(registry);
     }
 
-    /// Reads the header only; no pixel is decoded and no thread is used.
-    pub fn probe(&self, input: &[u8]) -> Result<Info, Error> {
-        self.check_size(input)?;
-        probe(input)
+    /// Reads the header only; no pixel is decoded. The header is parsed on
+    /// the pool, as a resize is: the parser reads hostile input, and a slow
+    /// or panicking one must cost an image thread and this call's answer,
+    /// never an async worker.
+    pub async fn probe(
+        &self,
+        input: impl AsRef<[u8]> + Send + 'static,
+        deadline: Option<Instant>,
+    ) -> Result<Info, Error> {
+        self.check_size(input.as_ref())?;
+        self.inner.pool.run(deadline, move || probe(input.as_ref())).await?
     }
 
     /// `input` is any owned buffer (a `Vec<u8>`, or a slice of the request's
@@ -94,9 +101,10 @@ impl Service {
         Ok(outputs.remove(0))
     }
 
-    /// Decodes `input` once and produces every output from it. Everything
-    /// that can be refused from the header is refused here, before the job
-    /// takes a place in the queue.
+    /// Decodes `input` once and produces every output from it. What can be
+    /// refused without reading the file is refused here; the header, and
+    /// every limit it is checked against, are read on the pool before any
+    /// decoder runs (a refusal there costs microseconds of a thread).
     pub async fn resize_many(
         &self,
         input: impl AsRef<[u8]> + Send + 'static,
@@ -116,25 +124,36 @@ impl Service {
                 "quality {q} is out of range; use 1 to 100, or 0 for the default"
             )));
         }
-        let info = self.probe(input.as_ref())?;
-        if info.pixels() > config.max_source_pixels {
-            return Err(Error::TooLarge(format!(
-                "the image is {}x{} ({:.1} megapixels), over the limit of {:.1} megapixels (image.max_source_pixels)",
-                info.width,
-                info.height,
-                info.pixels() as f64 / 1e6,
-                config.max_source_pixels as f64 / 1e6
-            )));
-        }
-        let max = (config.max_output_width, config.max_output_height);
-        let plans =
-            outputs.iter().map(|o| plan(info.oriented_size(), o.geometry, max)).collect::<Result<Vec<_>, _>>()?;
-        let default_quality = config.default_quality;
+        self.check_size(input.as_ref())?;
+        // A copy, not the `Arc<Inner>`: a job holding the last reference
+        // would drop the pool on its own worker, which then joins itself.
+        let config = config.clone();
         self.inner
             .pool
-            .run(deadline, move || process(input.as_ref(), &info, &outputs, &plans, default_quality, deadline))
+            .run(deadline, move || {
+                let input = input.as_ref();
+                let info = probe(input)?;
+                let plans = admit(&config, &info, &outputs)?;
+                process(input, &info, &outputs, &plans, config.default_quality, deadline)
+            })
             .await?
     }
+}
+
+/// Checks the header against every size limit and plans each output: what
+/// stands between a decompression bomb and a decoder.
+fn admit(config: &Config, info: &Info, outputs: &[Options]) -> Result<Vec<Plan>, Error> {
+    if info.pixels() > config.max_source_pixels {
+        return Err(Error::TooLarge(format!(
+            "the image is {}x{} ({:.1} megapixels), over the limit of {:.1} megapixels (image.max_source_pixels)",
+            info.width,
+            info.height,
+            info.pixels() as f64 / 1e6,
+            config.max_source_pixels as f64 / 1e6
+        )));
+    }
+    let max = (config.max_output_width, config.max_output_height);
+    outputs.iter().map(|o| plan(info.oriented_size(), o.geometry, max)).collect()
 }
 
 /// The whole pipeline, on a pool thread: decode once (a JPEG at the
@@ -251,7 +270,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn limits_are_checked_before_the_pool() {
+    async fn limits_are_checked_before_decoding() {
         let small = service(|c| c.max_source_pixels = 799);
         let err = small.resize(png(), thumb(), None).await.unwrap_err();
         assert!(matches!(err, Error::TooLarge(ref m) if m.contains("40x20")), "{err}");
@@ -262,6 +281,21 @@ mod tests {
         assert!(matches!(err, Error::InvalidParams(_)), "{err}");
         let err = svc.resize(png(), Options { quality: 1000, ..thumb() }, None).await.unwrap_err();
         assert!(err.to_string().contains("quality 1000"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn probing_queues_on_the_pool_like_a_resize() {
+        let max = png().len();
+        let svc = service(|c| c.max_input_bytes = bytesize::ByteSize::b(max as u64));
+        let info = svc.probe(png(), None).await.unwrap();
+        assert_eq!((info.format, info.width, info.height), (Format::Png, 40, 20));
+        // Only a pool job is dropped for its deadline: the header was not
+        // read on the caller's thread.
+        let past = Instant::now() - std::time::Duration::from_millis(5);
+        assert_eq!(svc.probe(png(), Some(past)).await, Err(Error::DeadlineExceeded));
+        assert!(matches!(svc.probe(vec![0; max + 1], None).await, Err(Error::TooLarge(_))));
+        let cut_webp = b"RIFF\x12\0\0\0WEBPVP8 \x0a\0\0\0\x10\x02\x00\x9d\x01\x2a".to_vec();
+        assert!(matches!(svc.probe(cut_webp, None).await, Err(Error::Corrupt { format: "WebP", .. })));
     }
 
     #[test]
