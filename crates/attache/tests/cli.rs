@@ -1,6 +1,8 @@
 //! The binary as an operator runs it.
 
+use std::ffi::OsStr;
 use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -13,19 +15,45 @@ fn attache(args: &[&str]) -> Output {
 }
 
 fn spawn(socket: &Path) -> Child {
-    let child = Command::new(BIN)
+    spawn_with(socket, &[])
+}
+
+/// `attache run` on `socket`, once it serves, with `env` added to its
+/// environment.
+fn spawn_with(socket: &Path, env: &[(&OsStr, &OsStr)]) -> Child {
+    let mut child = Command::new(BIN)
         .args(["run", "--socket", socket.to_str().unwrap(), "--admin", "off"])
         .env_clear()
         .env("ATTACHE_PASSWORD_BCRYPT_COST", "4")
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn attache");
     let deadline = Instant::now() + Duration::from_secs(10);
     while UnixStream::connect(socket).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+            panic!("attache exited ({status}) instead of serving on {}:\n{stderr}", socket.display());
+        }
         assert!(Instant::now() < deadline, "attache did not start serving on {}", socket.display());
         std::thread::sleep(Duration::from_millis(20));
     }
     child
+}
+
+/// `attache run` with only `env`, which must be refused before it serves:
+/// the exit code and stderr.
+fn run_refused(env: &[(&OsStr, &OsStr)]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("refused.sock");
+    let out = Command::new(BIN)
+        .args(["run", "--socket", socket.to_str().unwrap(), "--admin", "off"])
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .expect("run attache");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// One Connect JSON call over HTTP/1.1, as curl would send it.
@@ -70,6 +98,50 @@ fn config_check_names_the_bad_field() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("password.argon2.memory_kib"), "{stderr}");
+}
+
+#[test]
+fn a_stray_variable_that_is_not_utf8_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("stray.sock");
+    let not_utf8 = OsStr::from_bytes(b"\xff");
+    let mut child = spawn_with(&socket, &[(OsStr::new("FOO"), not_utf8), (not_utf8, OsStr::new("bar"))]);
+    assert!(
+        call(&socket, "attache.password.v1.PasswordService/Hash", r#"{"password":"pw"}"#).starts_with("HTTP/1.1 200")
+    );
+    assert!(terminate(&mut child).success());
+}
+
+#[test]
+fn an_attache_variable_that_is_not_utf8_is_refused_by_name() {
+    let url = OsStr::from_bytes(b"redis://:hunter2\xff@127.0.0.1:6379");
+    let (code, stderr) = run_refused(&[(OsStr::new("ATTACHE_REDIS_URL"), url)]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("ATTACHE_REDIS_URL: the value is not valid UTF-8"), "{stderr}");
+    assert!(!stderr.contains("hunter2") && !stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn config_errors_never_print_a_redis_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let unclosed = dir.path().join("unclosed.toml");
+    std::fs::write(&unclosed, "[redis]\nurl = \"redis://:hunter2@127.0.0.1:6379\n").unwrap();
+    let out = attache(&["config", "check", unclosed.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("line 2, column") && !stderr.contains("hunter2"), "{stderr}");
+
+    let bad_port = "unix://host:port/run/redis.sock?password=hunter2";
+    let malformed = dir.path().join("malformed.toml");
+    std::fs::write(&malformed, format!("[redis]\nurl = {bad_port:?}\n")).unwrap();
+    let out = attache(&["config", "check", malformed.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("redis.url: invalid port number") && !stderr.contains("hunter2"), "{stderr}");
+
+    let (code, stderr) = run_refused(&[(OsStr::new("ATTACHE_REDIS_URL"), OsStr::new(bad_port))]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("redis.url: invalid port number") && !stderr.contains("hunter2"), "{stderr}");
 }
 
 #[test]

@@ -1,32 +1,37 @@
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 
-/// Where `ATTACHE_*` variables come from; tests pass a [`MapEnv`].
+/// Where environment variables come from; tests pass a [`MapEnv`].
 pub trait Env {
-    /// All variables whose name starts with `ATTACHE_`.
-    fn attache_vars(&self) -> Vec<(String, String)>;
+    /// Every variable, as the OS holds it. Names and values need not be
+    /// UTF-8: any process may inherit such a variable, so the loader, not
+    /// the source, decides which ones matter (only `ATTACHE_*`).
+    fn vars(&self) -> Vec<(OsString, OsString)>;
 }
 
 /// The process environment.
 pub struct ProcessEnv;
 
 impl Env for ProcessEnv {
-    fn attache_vars(&self) -> Vec<(String, String)> {
-        std::env::vars().filter(|(k, _)| k.starts_with("ATTACHE_")).collect()
+    fn vars(&self) -> Vec<(OsString, OsString)> {
+        // `vars_os`: `std::env::vars` panics on the first variable that is
+        // not UTF-8, even one that has nothing to do with attache.
+        std::env::vars_os().collect()
     }
 }
 
 /// A fixed set of variables.
 #[derive(Debug, Default, Clone)]
-pub struct MapEnv(pub BTreeMap<String, String>);
+pub struct MapEnv(pub BTreeMap<OsString, OsString>);
 
 impl MapEnv {
     pub fn new<const N: usize>(vars: [(&str, &str); N]) -> Self {
-        Self(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Self(vars.iter().map(|(k, v)| (k.into(), v.into())).collect())
     }
 }
 
 impl Env for MapEnv {
-    fn attache_vars(&self) -> Vec<(String, String)> {
-        self.0.iter().filter(|(k, _)| k.starts_with("ATTACHE_")).map(|(k, v)| (k.clone(), v.clone())).collect()
+    fn vars(&self) -> Vec<(OsString, OsString)> {
+        self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 }

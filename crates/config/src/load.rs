@@ -44,7 +44,7 @@ impl Config {
         let mut origins = HashMap::new();
         let mut warnings = Vec::new();
         let fields = known_fields();
-        for (name, raw) in env.attache_vars() {
+        for (name, raw) in attache_vars(env)? {
             let field = ALIASES
                 .iter()
                 .find(|(alias, _)| *alias == name)
@@ -82,9 +82,49 @@ impl Config {
     }
 }
 
+/// The `ATTACHE_*` variables as text. Any other variable is skipped
+/// unread, whatever its encoding. One of ours that is not UTF-8 cannot
+/// mean anything, so it is refused by name; its value is not shown, as it
+/// may be a password.
+fn attache_vars(env: &dyn Env) -> Result<Vec<(String, String)>, Error> {
+    let mut vars = Vec::new();
+    for (name, value) in env.vars() {
+        if !name.as_encoded_bytes().starts_with(b"ATTACHE_") {
+            continue;
+        }
+        let name = name.into_string().map_err(|name| Error::Field {
+            field: name.to_string_lossy().into_owned(),
+            message: "this variable name is not valid UTF-8, so it names no setting; unset it".into(),
+        })?;
+        let Ok(value) = value.into_string() else {
+            return Err(Error::Field {
+                field: name,
+                message: "the value is not valid UTF-8; set it as UTF-8 text".into(),
+            });
+        };
+        vars.push((name, value));
+    }
+    Ok(vars)
+}
+
 fn read_table(path: &Path) -> Result<Table, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
-    text.parse::<Table>().map_err(|e| Error::File { path: path.to_owned(), message: e.to_string() })
+    text.parse::<Table>().map_err(|e| Error::File { path: path.to_owned(), message: syntax_error(&text, e) })
+}
+
+/// The parser's message and where it points, without the quote of the
+/// offending line that toml's `Display` adds: that line may hold a password.
+fn syntax_error(text: &str, mut error: toml::de::Error) -> String {
+    let at = error.span().map(|span| {
+        let before = text.as_bytes().get(..span.start).unwrap_or(text.as_bytes());
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+        format!("line {line}, column {column}: ")
+    });
+    error.set_input(None);
+    let message = error.to_string();
+    format!("{}{}", at.unwrap_or_default(), message.trim_end().replace('\n', "; "))
 }
 
 fn deserialize(table: Table, origins: &HashMap<String, String>) -> Result<Config, Error> {

@@ -1,4 +1,6 @@
 use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 use crate::load::collect_leaves;
@@ -101,4 +103,61 @@ fn unknown_variables_are_warned_about_not_fatal() {
     let env = MapEnv::new([("ATTACHE_SOKET", "/x"), ("ATTACHE_TIMEOUT_MS", "100")]);
     let loaded = Config::load(None, &env, &Flags::default()).unwrap();
     assert_eq!(loaded.warnings, vec!["ignoring unknown environment variable ATTACHE_SOKET".to_string()]);
+}
+
+#[test]
+fn a_variable_that_is_not_utf8_is_skipped_unless_it_is_ours() {
+    let raw = |bytes: &[u8]| OsString::from_vec(bytes.to_vec());
+    let mut env = MapEnv::new([("ATTACHE_PASSWORD_WORKERS", "3")]);
+    env.0.insert("FOO".into(), raw(b"\xff"));
+    env.0.insert(raw(b"B\xffR"), "baz".into());
+    env.0.insert(raw(b"NOT_ATTACHE_\xff"), raw(b"\xff"));
+    let loaded = Config::load(None, &env, &Flags::default()).unwrap();
+    assert_eq!(loaded.config.password.workers, 3);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+
+    let mut env = MapEnv::default();
+    env.0.insert("ATTACHE_REDIS_URL".into(), raw(b"redis://:hunter2\xff@127.0.0.1"));
+    let err = Config::load(None, &env, &Flags::default()).unwrap_err();
+    assert!(matches!(&err, Error::Field { field, .. } if field == "ATTACHE_REDIS_URL"), "{err}");
+    let err = err.to_string();
+    assert!(err.contains("not valid UTF-8") && !err.contains("hunter2"), "{err}");
+
+    let mut env = MapEnv::default();
+    env.0.insert(raw(b"ATTACHE_REDIS_\xffRL"), "redis://127.0.0.1".into());
+    let err = Config::load(None, &env, &Flags::default()).unwrap_err().to_string();
+    assert!(err.starts_with("ATTACHE_REDIS_\u{fffd}RL: ") && err.contains("not valid UTF-8"), "{err}");
+}
+
+#[test]
+fn a_syntax_error_gives_its_line_but_does_not_quote_it() {
+    let (_dir, path) = write("[redis]\nconnections = 1\nurl = \"redis://:hunter2@127.0.0.1:6379\n[server]\n");
+    let checked = Config::check_file(&path).unwrap_err();
+    let loaded = Config::load(Some(&path), &MapEnv::default(), &Flags::default()).unwrap_err();
+    for err in [checked, loaded] {
+        assert!(matches!(err, Error::File { .. }), "{err}");
+        let err = err.to_string();
+        assert!(err.contains("attache.toml is not valid: line 3, column 39: invalid basic string"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}
+
+#[test]
+fn a_bad_redis_url_is_refused_without_quoting_its_password() {
+    for url in [
+        "redis://:hunter2@127.0.0.1:port",
+        "redis://app:12/hunter2@127.0.0.1",
+        "unix://host:port/run/r.sock?password=hunter2",
+        "unix:///run/r.sock?password=hunter2&db=x",
+        "unix:///run/r.sock?password=hunter2&foo=1",
+        "http://:hunter2@127.0.0.1",
+    ] {
+        let env = MapEnv::new([("ATTACHE_REDIS_URL", url)]);
+        let err = Config::load(None, &env, &Flags::default()).unwrap_err().to_string();
+        assert!(err.starts_with("redis.url: ") && !err.contains("hunter2"), "{url}: {err}");
+
+        let (_dir, path) = write(&format!("[redis]\nurl = {url:?}\n"));
+        let err = Config::check_file(&path).unwrap_err().to_string();
+        assert!(err.contains("redis.url: ") && !err.contains("hunter2"), "{url}: {err}");
+    }
 }
