@@ -7,6 +7,9 @@ pub enum Error {
     SocketInUse(PathBuf),
     #[error("{0} exists and is not a socket; refusing to replace it")]
     NotASocket(PathBuf),
+    /// Another user could take the socket at this path (see `listener.rs`).
+    #[error("refusing {path}: {reason}")]
+    UnsafeSocketPath { path: PathBuf, reason: String },
     #[error("cannot bind {what}: {source}")]
     Bind { what: String, source: std::io::Error },
     #[error("invalid configuration: {0}")]

@@ -12,14 +12,14 @@ import { Transport } from "./transport.js";
 import { type CallOptions, type Defaults, withPolicy } from "./policy.js";
 import { RedisClient } from "./redis.js";
 import { ImageClient } from "./image.js";
+import { defaultSocket } from "./socket.js";
 
 export { AttacheError, type ErrorCode } from "./errors.js";
 
-/** The socket used when neither the option nor ATTACHE_SOCKET is set. */
-export const DEFAULT_SOCKET = "/tmp/attache.sock";
+export { defaultSocket } from "./socket.js";
 
 export interface AttacheOptions {
-  /** Unix socket path; defaults to $ATTACHE_SOCKET, then /tmp/attache.sock. */
+  /** Unix socket path; defaults to $ATTACHE_SOCKET, then {@link defaultSocket}, the sidecar's own default. */
   socket?: string;
   /** Deadline for every call unless a call sets its own; default 10 s. */
   timeoutMs?: number;
@@ -113,7 +113,7 @@ export class Attache {
   private readonly defaults: Defaults;
 
   constructor(options: AttacheOptions = {}) {
-    this.socket = options.socket ?? process.env.ATTACHE_SOCKET ?? DEFAULT_SOCKET;
+    this.socket = options.socket ?? (process.env.ATTACHE_SOCKET || defaultSocket());
     const envTimeout = Number(process.env.ATTACHE_TIMEOUT_MS);
     const defaults = {
       timeoutMs: options.timeoutMs ?? (Number.isFinite(envTimeout) && envTimeout > 0 ? envTimeout : 10_000),

@@ -15,10 +15,18 @@ export interface Sidecar {
   stop(): Promise<number | null>;
 }
 
-export async function startSidecar(env: Record<string, string> = {}): Promise<Sidecar> {
+/**
+ * Starts attache on a fresh socket, or with `defaultSocket` on no configured
+ * socket at all, expecting it to pick that path by its own default rule.
+ */
+export async function startSidecar(
+  env: Record<string, string> = {},
+  options: { defaultSocket?: string } = {},
+): Promise<Sidecar> {
   if (!existsSync(binary)) throw new Error(`no attache binary at ${binary}; run cargo build or set ATTACHE_BIN`);
-  const socket = join(mkdtempSync(join(tmpdir(), "attache-node-")), "attache.sock");
-  const child = spawn(binary, ["run", "--socket", socket, "--admin", "off"], {
+  const socket = options.defaultSocket ?? join(mkdtempSync(join(tmpdir(), "attache-node-")), "attache.sock");
+  const args = options.defaultSocket ? ["run", "--admin", "off"] : ["run", "--socket", socket, "--admin", "off"];
+  const child = spawn(binary, args, {
     env: { PATH: process.env.PATH ?? "", ATTACHE_LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "inherit", "inherit"],
   });

@@ -243,6 +243,84 @@ check('a persistent connection survives a sidecar restart', function () use ($bi
     $stop($p);
 });
 
+check("the default socket follows the sidecar's rule", function () {
+    $none = static fn (string $path): bool => false;
+    $all = ['RUNTIME_DIRECTORY' => '/run/svc:/run/other', 'XDG_RUNTIME_DIR' => '/run/user/1000', 'TMPDIR' => '/var/tmp'];
+    $noRuntime = array_diff_key($all, ['RUNTIME_DIRECTORY' => 1]);
+    $cases = [
+        [$all, 0, $none, '/run/svc/attache.sock'],
+        [$all, 1000, $none, '/run/svc/attache.sock'],
+        [$noRuntime, 0, $none, '/run/attache/attache.sock'],
+        [$noRuntime, 1000, $none, '/run/user/1000/attache/attache.sock'],
+        // A client that is not root finds a root sidecar's socket where it is.
+        [$noRuntime, 1000, static fn (string $p): bool => $p === '/run/attache/attache.sock', '/run/attache/attache.sock'],
+        [['TMPDIR' => '/nonexistent-tmp/'], 1000, $none, '/nonexistent-tmp/attache-1000/attache.sock'],
+        [[], 1000, $none, '/tmp/attache-1000/attache.sock'],
+    ];
+    foreach (['', 'relative/dir', ':/run/b'] as $bad) {
+        $cases[] = [['RUNTIME_DIRECTORY' => $bad, 'XDG_RUNTIME_DIR' => $bad, 'TMPDIR' => $bad], 1000, $none, '/tmp/attache-1000/attache.sock'];
+    }
+    foreach ($cases as [$env, $euid, $exists, $expected]) {
+        $got = Client::defaultSocket($env, $euid, $exists);
+        expect($got === $expected, json_encode($env) . " euid $euid: $got, not $expected");
+    }
+});
+
+check('a per-user temp dir another user owns or may write is refused', function () use ($dir) {
+    $me = posix_geteuid();
+    // The temp dir is not used by root (its rule comes first); play nobody.
+    $user = $me === 0 ? 65534 : $me;
+    $none = static fn (string $path): bool => false;
+    $tmp = "$dir/tmp";
+    mkdir($tmp);
+    $own = "$tmp/attache-$user";
+    expect(Client::defaultSocket(['TMPDIR' => $tmp], $user, $none) === "$own/attache.sock", 'a dir not made yet is fine');
+    mkdir($own, 0o750);
+    if ($me === 0) {
+        chown($own, $user);
+    }
+    expect(Client::defaultSocket(['TMPDIR' => $tmp], $user, $none) === "$own/attache.sock", 'a private dir is used');
+    chmod($own, 0o770);
+    expectThrows(UnavailableException::class, fn () => Client::defaultSocket(['TMPDIR' => $tmp], $user, $none), 'mode 770');
+    chmod($own, 0o750);
+    // A dir this process owns is another user's to a process of another uid.
+    $stranger = $me === 0 ? 65534 : $me + 1;
+    $other = "$dir/other-tmp";
+    mkdir("$other/attache-$stranger", 0o750, true);
+    expectThrows(UnavailableException::class, fn () => Client::defaultSocket(['TMPDIR' => $other], $stranger, $none), "owned by uid $me, not by this process's uid $stranger");
+    $linked = "$dir/linked-tmp";
+    mkdir($linked);
+    symlink($own, "$linked/attache-$user");
+    expectThrows(UnavailableException::class, fn () => Client::defaultSocket(['TMPDIR' => $linked], $user, $none), 'symbolic link');
+    foreach (["$linked/attache-$user", $linked, "$other/attache-$stranger", $other, $own, $tmp] as $path) {
+        is_link($path) ? unlink($path) : rmdir($path);
+    }
+});
+
+check('the sidecar and a client with no socket configured meet on the same path', function () use ($binary, $dir, $env) {
+    $runtime = "$dir/runtime";
+    mkdir($runtime, 0o700);
+    $socket = "$runtime/attache.sock";
+    $p = proc_open([$binary, 'run', '--admin', 'off'], [0 => ['file', '/dev/null', 'r']], $pipes, null, $env + ['RUNTIME_DIRECTORY' => $runtime]);
+    for ($i = 0; $i < 500 && !file_exists($socket); $i++) {
+        usleep(20_000);
+    }
+    try {
+        $script = 'require ' . var_export(__DIR__ . '/../src/autoload.php', true) . ';'
+            . ' $c = new Attache\Client(); echo json_encode([$c->socket, $c->info()["modules"]]);';
+        $child = proc_open([PHP_BINARY, '-r', $script], [1 => ['pipe', 'w']], $out, null, ['PATH' => getenv('PATH'), 'RUNTIME_DIRECTORY' => $runtime]);
+        $reply = json_decode(stream_get_contents($out[1]), true);
+        proc_close($child);
+        expect($reply === [$socket, ['password', 'redis', 'image']], 'reply ' . json_encode($reply));
+    } finally {
+        proc_terminate($p, 15);
+        while (proc_get_status($p)['running']) {
+            usleep(20_000);
+        }
+        @rmdir($runtime);
+    }
+});
+
 check('the sidecar exits 0 on SIGTERM and removes its socket', function () use ($process, $socket) {
     proc_terminate($process, 15);
     $deadline = microtime(true) + 10;
