@@ -34,7 +34,19 @@ impl Admission {
 
     /// A slot now, a slot after waiting in line, or [`Full`] at once.
     pub async fn admit(&self) -> Result<OwnedSemaphorePermit, Full> {
-        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+        self.admit_many(1).await
+    }
+
+    /// `n` slots at once (a Batch of `n` calls), after waiting in line as
+    /// one request; [`Full`] at once if the line is full or `n` is more than
+    /// the module ever runs at once. All `n` are taken together, so two
+    /// batches can never each hold part of what the other waits for.
+    pub async fn admit_many(&self, n: usize) -> Result<OwnedSemaphorePermit, Full> {
+        let n = u32::try_from(n.max(1)).map_err(|_| Full)?;
+        if n as usize > self.limits.max_in_flight.max(1) {
+            return Err(Full);
+        }
+        if let Ok(permit) = self.slots.clone().try_acquire_many_owned(n) {
             return Ok(permit);
         }
         if self.waiting.inc() >= i64::try_from(self.limits.max_queued).unwrap_or(i64::MAX) {
@@ -42,7 +54,7 @@ impl Admission {
             return Err(Full);
         }
         let _leave = Leave(&self.waiting);
-        self.slots.clone().acquire_owned().await.map_err(|_| Full)
+        self.slots.clone().acquire_many_owned(n).await.map_err(|_| Full)
     }
 }
 
@@ -73,5 +85,19 @@ mod tests {
         drop(held);
         waiter.await.unwrap().unwrap();
         assert_eq!(admission.waiting(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_batch_takes_a_slot_per_call() {
+        let admission = Admission::new(Limits { max_in_flight: 4, max_queued: 0 }, Gauge::default());
+        let batch = admission.admit_many(3).await.unwrap();
+        admission.admit().await.unwrap().forget();
+        // Full: neither a single call nor a batch gets in, nor waits.
+        assert!(admission.admit().await.is_err());
+        assert!(admission.admit_many(2).await.is_err());
+        drop(batch);
+        assert!(admission.admit_many(3).await.is_ok());
+        // More calls than ever run at once can never be admitted.
+        assert!(admission.admit_many(5).await.is_err());
     }
 }

@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Path of the Unix socket the SDKs connect to (they read
-    /// `ATTACHE_SOCKET`, with the same default).
+    /// `ATTACHE_SOCKET`). Empty: a private directory chosen by the same rule
+    /// as the SDKs', `$RUNTIME_DIRECTORY/attache.sock`, then for root
+    /// `/run/attache/attache.sock`, then `$XDG_RUNTIME_DIR/attache/attache.sock`,
+    /// then `/tmp/attache-<uid>/attache.sock` (see `socket_path.rs`).
     pub socket: PathBuf,
     /// Permission bits of the socket file, in octal. 0660 lets the owner and
     /// the group connect.
@@ -37,15 +40,46 @@ pub struct Config {
     #[serde(with = "humantime_serde")]
     pub max_timeout: Duration,
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish
-    /// before the sidecar exits anyway.
+    /// before the sidecar exits anyway. Connections with no request in
+    /// flight are closed at once.
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
+    /// Bytes of request and response bodies held at once, for every caller
+    /// together: a request whose body would pass it is refused with
+    /// RESOURCE_EXHAUSTED before it is read, and a response counts until it
+    /// is written. Bounds what many large or slow callers can pin.
+    pub max_in_flight_bytes: ByteSize,
+    /// Time a client has to send a request's headers (HTTP/1.1) once it
+    /// starts one.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// A connection with no request in flight for this long is closed;
+    /// bytes trickling in without completing a request do not keep it open.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// A response the client does not read for this long (the socket stays
+    /// full) ends its connection, freeing what it held.
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
+    /// Connections open at once on the API listeners; beyond this new ones
+    /// are closed at once.
+    pub max_connections: usize,
+    /// Connections open at once from one peer (one process on the Unix
+    /// socket, by SO_PEERCRED; one address over TCP).
+    pub max_connections_per_peer: usize,
+    /// Concurrent HTTP/2 streams (calls) on one connection.
+    pub max_streams_per_connection: u32,
+    /// Extra `Host` values the TCP listener accepts besides its own address,
+    /// `localhost` and the loopback addresses (DNS-rebinding protection).
+    /// Requests with an `Origin` header (browsers) are refused on TCP unless
+    /// the origin's host is one of these too.
+    pub tcp_allowed_hosts: Vec<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            socket: PathBuf::from(DEFAULT_SOCKET),
+            socket: PathBuf::new(),
             socket_mode: "0660".into(),
             allowed_uids: Vec::new(),
             allowed_gids: Vec::new(),
@@ -55,12 +89,17 @@ impl Default for Config {
             default_timeout: Duration::from_secs(30),
             max_timeout: Duration::from_secs(300),
             drain_timeout: Duration::from_secs(15),
+            max_in_flight_bytes: ByteSize::mib(512),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            write_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            max_connections_per_peer: 256,
+            max_streams_per_connection: 256,
+            tcp_allowed_hosts: Vec::new(),
         }
     }
 }
-
-/// The socket path when nothing is configured; the SDKs use the same one.
-pub const DEFAULT_SOCKET: &str = "/tmp/attache.sock";
 
 impl Config {
     /// The socket mode as permission bits.
@@ -75,9 +114,6 @@ impl Config {
     /// Checks what serde cannot: values that parse but make no sense.
     pub fn validate(&self) -> Result<(), String> {
         self.socket_mode_bits()?;
-        if self.socket.as_os_str().is_empty() {
-            return Err("server.socket must not be empty".into());
-        }
         if let Some(tcp) = self.tcp
             && !tcp.ip().is_loopback()
             && !self.allow_non_loopback_tcp
@@ -90,6 +126,24 @@ impl Config {
         if self.default_timeout > self.max_timeout {
             return Err("server.default_timeout must not exceed server.max_timeout".into());
         }
+        if self.max_in_flight_bytes < self.max_request_bytes {
+            return Err("server.max_in_flight_bytes must be at least server.max_request_bytes".into());
+        }
+        for (name, value) in [
+            ("header_timeout", self.header_timeout),
+            ("idle_timeout", self.idle_timeout),
+            ("write_timeout", self.write_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(format!("server.{name} must be above zero"));
+            }
+        }
+        if self.max_connections == 0 || self.max_connections_per_peer == 0 || self.max_streams_per_connection == 0 {
+            return Err(
+                "server.max_connections, max_connections_per_peer and max_streams_per_connection must be at least 1"
+                    .into(),
+            );
+        }
         Ok(())
     }
 }
@@ -101,11 +155,15 @@ impl Config {
 pub struct AdminConfig {
     /// Where to listen: `127.0.0.1:9464`, `unix:/path/admin.sock`, or `off`.
     pub listen: String,
+    /// Allow `listen` to be a non-loopback address. The admin listener has
+    /// no authentication (metrics name modules and backends), so leave this
+    /// off unless a network policy protects the port.
+    pub allow_non_loopback: bool,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:9464".into() }
+        Self { listen: "127.0.0.1:9464".into(), allow_non_loopback: false }
     }
 }
 
@@ -125,9 +183,16 @@ impl AdminConfig {
         } else if let Some(path) = listen.strip_prefix("unix:") {
             Ok(AdminListen::Unix(PathBuf::from(path)))
         } else {
-            listen.parse().map(AdminListen::Tcp).map_err(|_| {
+            let addr: SocketAddr = listen.parse().map_err(|_| {
                 format!("admin.listen {listen:?} is not an address like 127.0.0.1:9464, unix:/path or off")
-            })
+            })?;
+            if !addr.ip().is_loopback() && !self.allow_non_loopback {
+                return Err(format!(
+                    "admin.listen {addr} is not a loopback address; the admin listener has no authentication, \
+                     so set admin.allow_non_loopback = true only if a network policy protects it"
+                ));
+            }
+            Ok(AdminListen::Tcp(addr))
         }
     }
 }
@@ -153,7 +218,10 @@ mod tests {
 
     #[test]
     fn admin_forms() {
-        let parse = |s: &str| AdminConfig { listen: s.into() }.parse();
+        let parse = |s: &str| AdminConfig { listen: s.into(), ..AdminConfig::default() }.parse();
+        assert!(parse("0.0.0.0:9464").unwrap_err().contains("allow_non_loopback"));
+        let consented = AdminConfig { listen: "0.0.0.0:9464".into(), allow_non_loopback: true };
+        assert_eq!(consented.parse(), Ok(AdminListen::Tcp("0.0.0.0:9464".parse().unwrap())));
         assert_eq!(parse("off"), Ok(AdminListen::Off));
         assert_eq!(parse("unix:/tmp/a.sock"), Ok(AdminListen::Unix("/tmp/a.sock".into())));
         assert_eq!(parse("127.0.0.1:1"), Ok(AdminListen::Tcp("127.0.0.1:1".parse().unwrap())));

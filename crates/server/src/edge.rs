@@ -4,9 +4,11 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Instant;
 
 use attache_core::Limits;
+use attache_proto::attache::redis::v1::REDIS_SERVICE_BATCH_SPEC;
 use connectrpc::interceptor::{UnaryRequest, UnaryResponse};
 use connectrpc::{ConnectError, ErrorCode, Interceptor, Next, RequestContext};
 use futures::FutureExt;
@@ -17,19 +19,31 @@ use crate::metrics::{self, Metrics};
 use crate::trace_context::{TraceParent, new_span_id, new_trace_id};
 
 pub(crate) struct Edge {
-    admissions: HashMap<&'static str, Admission>,
+    admissions: HashMap<&'static str, Arc<Admission>>,
     metrics: Metrics,
 }
 
+/// Procedures that take their own admission, a slot per call they carry
+/// (`RedisService/Batch`), instead of one slot at the edge.
+const ADMITTED_BY_HANDLER: &[&str] = &[REDIS_SERVICE_BATCH_SPEC.procedure];
+
+/// Each module's admission, shared by the edge and the handlers that
+/// admit for themselves.
+pub(crate) fn admissions(
+    limits: impl IntoIterator<Item = (&'static str, Limits)>,
+    metrics: &Metrics,
+) -> HashMap<&'static str, Arc<Admission>> {
+    limits
+        .into_iter()
+        .map(|(module, limits)| {
+            let gauge = metrics.queued.get_or_create(&metrics::Module { module: module.into() }).clone();
+            (module, Arc::new(Admission::new(limits, gauge)))
+        })
+        .collect()
+}
+
 impl Edge {
-    pub fn new(limits: impl IntoIterator<Item = (&'static str, Limits)>, metrics: Metrics) -> Self {
-        let admissions = limits
-            .into_iter()
-            .map(|(module, limits)| {
-                let gauge = metrics.queued.get_or_create(&metrics::Module { module: module.into() }).clone();
-                (module, Admission::new(limits, gauge))
-            })
-            .collect();
+    pub fn new(admissions: HashMap<&'static str, Arc<Admission>>, metrics: Metrics) -> Self {
         Self { admissions, metrics }
     }
 
@@ -37,14 +51,9 @@ impl Edge {
         if req.ctx.deadline().is_some_and(|d| Instant::now() >= d) {
             return Err(ConnectError::deadline_exceeded("the deadline passed before the request started"));
         }
-        let _permit = match self.admissions.get(module) {
-            Some(admission) => Some(admission.admit().await.map_err(|_| {
-                let limits = admission.limits();
-                ConnectError::resource_exhausted(format!(
-                    "the {module} module is at its limit ({} in flight, {} queued); retry with backoff or raise {module}.limits",
-                    limits.max_in_flight, limits.max_queued
-                ))
-            })?),
+        let own = req.ctx.path().is_some_and(|p| ADMITTED_BY_HANDLER.contains(&p));
+        let _permit = match self.admissions.get(module).filter(|_| !own) {
+            Some(admission) => Some(admission.admit().await.map_err(|_| at_limit(module, admission))?),
             None => None,
         };
         let in_flight = self.metrics.in_flight.get_or_create(&metrics::Module { module: module.into() }).clone();
@@ -61,6 +70,15 @@ impl Edge {
             Err(ConnectError::internal("internal error: the handler panicked (see the sidecar log)"))
         })
     }
+}
+
+/// The RESOURCE_EXHAUSTED answer of a module at its admission limit.
+pub(crate) fn at_limit(module: &str, admission: &Admission) -> ConnectError {
+    let limits = admission.limits();
+    ConnectError::resource_exhausted(format!(
+        "the {module} module is at its limit ({} in flight, {} queued); retry with backoff or raise {module}.limits",
+        limits.max_in_flight, limits.max_queued
+    ))
 }
 
 #[connectrpc::async_trait]
@@ -156,8 +174,6 @@ fn request_span(ctx: &RequestContext, module: &str, method: &str) -> tracing::Sp
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use attache_proto::attache::password::v1 as pb;
     use bytes::Bytes;
     use connectrpc::{ConnectRpcService, Response, Router, ServiceRegister, ServiceRequest, ServiceResult};
@@ -203,7 +219,7 @@ mod tests {
     async fn a_panicking_handler_fails_its_request_only() {
         let mut registry = Registry::default();
         let metrics = Metrics::new(&mut registry);
-        let edge = Edge::new([("password", attache_core::Limits::default())], metrics.clone());
+        let edge = Edge::new(admissions([("password", attache_core::Limits::default())], &metrics), metrics.clone());
         let service = ConnectRpcService::new(Arc::new(Panicky).register_service(Router::new())).with_interceptor(edge);
         let (status, body) = call(&service, "Hash").await;
         assert_eq!(status, 500, "{body}");

@@ -40,6 +40,7 @@ pub(crate) struct Metrics {
     pub queued: Family<Module, Gauge>,
     pub connections: Counter,
     pub refused_peers: Counter,
+    pub refused_connections: Counter,
 }
 
 impl Metrics {
@@ -51,6 +52,7 @@ impl Metrics {
             queued: Family::default(),
             connections: Counter::default(),
             refused_peers: Counter::default(),
+            refused_connections: Counter::default(),
         };
         registry.register("requests", "RPCs finished, by module, method and status code", metrics.requests.clone());
         registry.register("request_duration_seconds", "RPC latency inside the sidecar", metrics.duration.clone());
@@ -61,6 +63,11 @@ impl Metrics {
             "refused_peers",
             "Connections refused by the peer uid/gid allowlist",
             metrics.refused_peers.clone(),
+        );
+        registry.register(
+            "refused_connections",
+            "Connections closed at once because server.max_connections or max_connections_per_peer was reached",
+            metrics.refused_connections.clone(),
         );
         metrics
     }

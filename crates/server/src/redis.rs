@@ -1,5 +1,7 @@
 //! `attache.redis.v1.RedisService`: protobuf in, domain calls, protobuf out.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use attache_proto::attache::redis::v1 as pb;
@@ -12,14 +14,24 @@ use bytes::Bytes;
 use connectrpc::{ConnectError, RequestContext, Response, ServiceRequest, ServiceResult, ServiceStream};
 use futures::StreamExt;
 
+use crate::admission::Admission;
+use crate::edge::at_limit;
 use crate::status::reject;
 
-/// The Redis RPCs; `None` when `redis.url` is not set.
-pub(crate) struct Redis(pub Option<Service>);
+/// The Redis RPCs; `service` is `None` when `redis.url` is not set.
+pub(crate) struct Redis {
+    service: Option<Service>,
+    /// The module's admission, which a Batch takes a slot of per call.
+    admission: Option<Arc<Admission>>,
+}
 
 impl Redis {
+    pub fn new(service: Option<Service>, admission: Option<Arc<Admission>>) -> Self {
+        Self { service, admission }
+    }
+
     fn service(&self) -> Result<&Service, ConnectError> {
-        self.0.as_ref().ok_or_else(|| {
+        self.service.as_ref().ok_or_else(|| {
             ConnectError::failed_precondition(
                 "the redis module is not configured; set ATTACHE_REDIS_URL (or redis.url), e.g. redis://127.0.0.1:6379/0",
             )
@@ -135,6 +147,24 @@ impl pb::RedisService for Redis {
         let service = self.service()?;
         let deadline = ctx.deadline();
         let calls = request.to_owned_message().calls;
+        // A slot per call: a Batch is that many requests to Redis.
+        let _permits = match &self.admission {
+            Some(admission) => Some(admission.admit_many(calls.len()).await.map_err(|_| at_limit("redis", admission))?),
+            None => None,
+        };
+        // The replies together are bounded like one call's: a call whose
+        // reply would take the batch past the limit fails alone, before its
+        // reply is copied into the response.
+        let max = service.config().max_reply();
+        let budget = &AtomicUsize::new(0);
+        let take = move |weight: usize| {
+            let before = budget.fetch_add(weight, Ordering::Relaxed);
+            if before.saturating_add(weight) > max {
+                budget.fetch_sub(weight, Ordering::Relaxed);
+                return Err(attache_redis::Error::BatchTooLarge(max));
+            }
+            Ok(())
+        };
         // All at once: their commands reach the pipeline together and go
         // to Redis in one write.
         let results = futures::future::join_all(calls.into_iter().map(|call| async move {
@@ -142,10 +172,12 @@ impl pb::RedisService for Redis {
                 Some(Call::Do(d)) => service
                     .r#do(args(d.args.iter().map(Vec::as_slice)), deadline)
                     .await
+                    .and_then(|reply| take(reply.weight()).map(|()| reply))
                     .map(|reply| Outcome::Do(Box::new(do_response(&reply)))),
                 Some(Call::DoCached(d)) => service
                     .do_cached(args(d.args.iter().map(Vec::as_slice)), ttl(d.ttl_ms), deadline)
                     .await
+                    .and_then(|cached| take(cached.value.weight()).map(|()| cached))
                     .map(|cached| Outcome::DoCached(Box::new(do_cached_response(&cached)))),
                 None => Err(attache_redis::Error::InvalidArgument("a batch call sets neither do nor do_cached".into())),
             };

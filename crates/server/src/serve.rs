@@ -11,23 +11,25 @@ use attache_proto::attache::password::v1::PASSWORD_SERVICE_SERVICE_NAME;
 use attache_proto::attache::redis::v1::REDIS_SERVICE_SERVICE_NAME;
 use attache_proto::attache::sidecar::v1::SIDECAR_SERVICE_SERVICE_NAME;
 use connectrpc::{ConnectRpcService, DeadlinePolicy, Router, ServiceRegister};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use prometheus_client::registry::Registry;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, AdminState};
-use crate::edge::Edge;
+use crate::edge::{self, Edge};
+use crate::gate::{Budget, ConnState, Gate, Hosts};
 use crate::image::Image;
 use crate::listener::{PeerPolicy, UnixSocket};
 use crate::metrics::Metrics;
 use crate::password::Password;
 use crate::redis::Redis;
 use crate::sidecar::Sidecar;
+use crate::timed::{AcceptErrors, Caps, Timed};
 use crate::{AdminConfig, AdminListen, Config, Error};
 
 /// The modules the server exposes; a `None` module answers
@@ -132,13 +134,15 @@ impl Server {
         shutdown: CancellationToken,
     ) -> Result<(), Error> {
         let metrics = Metrics::new(&mut registry);
-        let edge = Edge::new(modules.limits(), metrics.clone());
+        let admissions = edge::admissions(modules.limits(), &metrics);
+        let redis_admission = admissions.get("redis").cloned();
+        let edge = Edge::new(admissions, metrics.clone());
         let serving = modules.all();
 
         let enabled = serving.iter().map(|(name, _)| name.to_string()).collect();
         let router = Arc::new(Sidecar { modules: enabled }).register_service(Router::new());
         let router = Arc::new(Password(modules.password.clone())).register_service(router);
-        let router = Arc::new(Redis(modules.redis.clone())).register_service(router);
+        let router = Arc::new(Redis::new(modules.redis.clone(), redis_admission)).register_service(router);
         let router = Arc::new(Image(modules.image.clone())).register_service(router);
         let max = usize::try_from(self.config.max_request_bytes.as_u64()).unwrap_or(usize::MAX);
         // Images are bigger than anything else we take: their routes admit
@@ -181,19 +185,59 @@ impl Server {
             modules: serving,
             socket: self.unix.path().display().to_string(),
         });
-        let admin_task = self.admin.map(|admin| tokio::spawn(serve_admin(admin, admin_state.clone())));
+        let timeouts = (self.config.header_timeout, self.config.idle_timeout, self.config.write_timeout);
+        let admin_task = self.admin.map(|admin| tokio::spawn(serve_admin(admin, admin_state.clone(), timeouts)));
 
         let peers = PeerPolicy { uids: self.config.allowed_uids.clone(), gids: self.config.allowed_gids.clone() };
         let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder.http2().max_concurrent_streams(1024).adaptive_window(true);
-        let graceful = GracefulShutdown::new();
-        let serve_io = |io| {
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(self.config.header_timeout);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(self.config.max_streams_per_connection)
+            .adaptive_window(true);
+        let budget = Budget::new(usize::try_from(self.config.max_in_flight_bytes.as_u64()).unwrap_or(usize::MAX));
+        let caps = Caps::<Peer>::new(self.config.max_connections, self.config.max_connections_per_peer);
+        let hosts = self
+            .tcp
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|addr| Arc::new(Hosts::new(addr, &self.config.tcp_allowed_hosts)));
+        let (idle_timeout, write_timeout) = (self.config.idle_timeout, self.config.write_timeout);
+        let connections = TaskTracker::new();
+        let drain = CancellationToken::new();
+        let serve_io = |io: Io, peer: Peer, tcp: bool| {
+            let Some(slot) = caps.admit(peer) else {
+                metrics.refused_connections.inc();
+                return;
+            };
             metrics.connections.inc();
-            let hyper_service = TowerToHyperService::new(service.clone());
-            let conn = builder.serve_connection(TokioIo::new(io), hyper_service).into_owned();
-            let watched = graceful.watch(conn);
-            tokio::spawn(async move {
-                if let Err(e) = watched.await {
+            let conn_state = ConnState::new(Some(budget.clone()));
+            let gate = Gate {
+                inner: service.clone(),
+                budget: budget.clone(),
+                conn: conn_state.clone(),
+                hosts: if tcp { hosts.clone() } else { None },
+            };
+            let io = Timed::new(io, conn_state.clone(), idle_timeout, write_timeout);
+            let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(gate)).into_owned();
+            let drain = drain.clone();
+            connections.spawn(async move {
+                let _slot = slot;
+                let mut conn = std::pin::pin!(conn);
+                let ended = tokio::select! {
+                    ended = conn.as_mut() => ended,
+                    () = drain.cancelled() => {
+                        // Nothing in flight (idle, or still sending headers):
+                        // close now rather than hold the drain.
+                        if conn_state.is_idle() {
+                            return;
+                        }
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    }
+                };
+                if let Err(e) = ended {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
             });
@@ -202,23 +246,27 @@ impl Server {
         admin_state.ready.store(true, Ordering::Release);
         tracing::info!(socket = %self.unix.path().display(), tcp = ?self.tcp.as_ref().and_then(|l| l.local_addr().ok()), "serving");
         let unix = self.unix;
+        let accept_errors = AcceptErrors::new();
         loop {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
                 accepted = unix.listener.accept() => match accepted {
-                    Ok((stream, _)) if peers.admits(&stream) => serve_io(Io::Unix(stream)),
+                    Ok((stream, _)) if peers.admits(&stream) => {
+                        let peer = stream.peer_cred().ok().and_then(|c| c.pid()).map_or(Peer::Unknown, Peer::Process);
+                        serve_io(Io::Unix(stream), peer, false)
+                    }
                     Ok(_) => {
                         metrics.refused_peers.inc();
                     }
-                    Err(e) => accept_error(e).await,
+                    Err(e) => accept_errors.record("api", e).await,
                 },
                 accepted = accept_tcp(self.tcp.as_ref()) => match accepted {
-                    Ok(stream) => {
+                    Ok((stream, addr)) => {
                         let _ = stream.set_nodelay(true);
-                        serve_io(Io::Tcp(stream))
+                        serve_io(Io::Tcp(stream), Peer::Address(addr.ip()), true)
                     }
-                    Err(e) => accept_error(e).await,
+                    Err(e) => accept_errors.record("api tcp", e).await,
                 },
             }
         }
@@ -226,9 +274,10 @@ impl Server {
         admin_state.ready.store(false, Ordering::Release);
         health.shutdown();
         drop(unix);
-        let in_flight = graceful.count();
-        tracing::info!(connections = in_flight, drain_timeout = ?self.config.drain_timeout, "draining");
-        if tokio::time::timeout(self.config.drain_timeout, graceful.shutdown()).await.is_err() {
+        connections.close();
+        tracing::info!(connections = connections.len(), drain_timeout = ?self.config.drain_timeout, "draining");
+        drain.cancel();
+        if tokio::time::timeout(self.config.drain_timeout, connections.wait()).await.is_err() {
             tracing::warn!("drain timeout passed with requests still in flight; closing them");
         }
         if let Some(task) = admin_task {
@@ -238,25 +287,48 @@ impl Server {
     }
 }
 
-async fn accept_tcp(listener: Option<&TcpListener>) -> std::io::Result<tokio::net::TcpStream> {
+/// Who opened a connection, for the per-peer cap: a process on the Unix
+/// socket, an address over TCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Peer {
+    Process(i32),
+    Address(std::net::IpAddr),
+    Unknown,
+}
+
+async fn accept_tcp(listener: Option<&TcpListener>) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
     match listener {
-        Some(l) => l.accept().await.map(|(s, _)| s),
+        Some(l) => l.accept().await,
         None => std::future::pending().await,
     }
 }
 
-/// Accept errors such as EMFILE are transient: log, back off briefly, go on.
-async fn accept_error(e: std::io::Error) {
-    tracing::warn!(error = %e, "accept failed; retrying");
-    tokio::time::sleep(Duration::from_millis(20)).await;
-}
+/// Admin connections open at once; the admin listener serves probes and
+/// scrapes, a handful at a time.
+const MAX_ADMIN_CONNECTIONS: usize = 64;
 
-async fn serve_admin(admin: Admin, state: Arc<AdminState>) {
+async fn serve_admin(admin: Admin, state: Arc<AdminState>, timeouts: (Duration, Duration, Duration)) {
+    let (header_timeout, idle_timeout, write_timeout) = timeouts;
+    let caps = Caps::<()>::new(MAX_ADMIN_CONNECTIONS, MAX_ADMIN_CONNECTIONS);
+    let accept_errors = AcceptErrors::new();
     let serve = |io: Io| {
+        let Some(slot) = caps.admit(()) else { return };
         let state = state.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| admin::handle(state.clone(), req));
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service).await;
+            let _slot = slot;
+            let conn_state = ConnState::new(None);
+            let idle = conn_state.clone();
+            let service = hyper::service::service_fn(move |req| {
+                // Busy while answering; the answer is small and whole.
+                let _active = ConnState::busy(&idle);
+                admin::handle(state.clone(), req)
+            });
+            let io = Timed::new(io, conn_state, idle_timeout, write_timeout);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(io), service)
+                .await;
         });
     };
     loop {
@@ -266,7 +338,7 @@ async fn serve_admin(admin: Admin, state: Arc<AdminState>) {
         };
         match accepted {
             Ok(io) => serve(io),
-            Err(e) => accept_error(e).await,
+            Err(e) => accept_errors.record("admin", e).await,
         }
     }
 }
