@@ -10,6 +10,11 @@
 /// reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("gen/descriptor.binpb");
 
+/// The descriptor set of `grpc.health.v1` (`proto-third-party/`), so
+/// reflection lists the health service attache answers and tools such as
+/// grpcurl and `buf curl` can call it by name.
+pub const HEALTH_DESCRIPTOR_SET: &[u8] = include_bytes!("gen/health.binpb");
+
 pub mod attache {
     pub mod sidecar {
         pub mod v1 {

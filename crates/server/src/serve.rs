@@ -165,8 +165,12 @@ impl Server {
                 IMAGE_SERVICE_SERVICE_NAME,
             ],
         );
-        let reflector = connectrpc_reflection::Reflector::from_descriptor_set_bytes(attache_proto::FILE_DESCRIPTOR_SET)
-            .expect("the embedded descriptor set is generated with the code and always parses");
+        let mut reflector =
+            connectrpc_reflection::Reflector::from_descriptor_set_bytes(attache_proto::FILE_DESCRIPTOR_SET)
+                .expect("the embedded descriptor set is generated with the code and always parses");
+        reflector
+            .add_descriptor_set_bytes(attache_proto::HEALTH_DESCRIPTOR_SET)
+            .expect("the embedded health descriptor set is generated with the code and always parses");
         let router = connectrpc_reflection::install(router, reflector);
 
         let service = ConnectRpcService::new(router)

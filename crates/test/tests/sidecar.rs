@@ -336,6 +336,7 @@ async fn server_reflection_lists_and_describes_the_services() {
         "attache.password.v1.PasswordService",
         "attache.sidecar.v1.SidecarService",
         "grpc.reflection.v1.ServerReflection",
+        "grpc.health.v1.Health",
     ] {
         assert!(names.contains(&expected), "{expected} missing from {names:?}");
     }
