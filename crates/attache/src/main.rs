@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 #[command(
     name = "attache",
     version,
-    about = "A polyglot sidecar: Redis, Postgres, Kafka and CPU offloading over a Unix socket"
+    about = "A polyglot sidecar: Redis, password hashing and image resizing over a Unix socket"
 )]
 struct Cli {
     #[command(subcommand)]

@@ -17,6 +17,8 @@ pub enum Kind {
     Unavailable,
     /// The module is not configured.
     FailedPrecondition,
+    /// A backend refused the caller something it is not allowed (an ACL).
+    PermissionDenied,
     /// A valid request for something this build does not do (an output
     /// format not compiled in, say).
     Unimplemented,
@@ -36,6 +38,7 @@ impl Kind {
             Kind::ResourceExhausted => "resource_exhausted",
             Kind::Unavailable => "unavailable",
             Kind::FailedPrecondition => "failed_precondition",
+            Kind::PermissionDenied => "permission_denied",
             Kind::Unimplemented => "unimplemented",
             Kind::DeadlineExceeded => "deadline_exceeded",
             Kind::Cancelled => "canceled",
@@ -71,14 +74,5 @@ impl Error {
 
     pub fn message(&self) -> &str {
         &self.message
-    }
-
-    /// Whether the same request may succeed if sent again later.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self.kind, Kind::Unavailable | Kind::ResourceExhausted)
-    }
-
-    pub fn is_timeout(&self) -> bool {
-        self.kind == Kind::DeadlineExceeded
     }
 }

@@ -10,10 +10,3 @@ pub enum Error {
     #[error("the job panicked")]
     Panicked,
 }
-
-impl Error {
-    /// Whether a later retry of the same job may succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Full { .. })
-    }
-}

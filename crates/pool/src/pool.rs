@@ -50,10 +50,6 @@ impl Pool {
         &self.metrics
     }
 
-    pub fn worker_count(&self) -> usize {
-        self.workers.lock().expect("pool lock").len()
-    }
-
     /// Runs `job` on a worker and waits for its result without blocking the
     /// async runtime. Refused at once with [`Error::Full`] if the queue is
     /// full; dropped unstarted with [`Error::Expired`] if `deadline` passes

@@ -5,7 +5,6 @@
 pub(crate) struct TraceParent {
     pub trace_id: String,
     pub parent_id: String,
-    pub sampled: bool,
 }
 
 impl TraceParent {
@@ -25,8 +24,7 @@ impl TraceParent {
         if trace_id.bytes().all(|b| b == b'0') || parent_id.bytes().all(|b| b == b'0') {
             return None;
         }
-        let sampled = u8::from_str_radix(flags, 16).ok()? & 1 == 1;
-        Some(Self { trace_id: trace_id.to_owned(), parent_id: parent_id.to_owned(), sampled })
+        Some(Self { trace_id: trace_id.to_owned(), parent_id: parent_id.to_owned() })
     }
 }
 
@@ -55,7 +53,6 @@ mod tests {
         let ok = TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
         assert_eq!(ok.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(ok.parent_id, "00f067aa0ba902b7");
-        assert!(ok.sampled);
         for bad in [
             "",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",

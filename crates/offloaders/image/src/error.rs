@@ -13,8 +13,6 @@ pub enum Error {
     TooLarge(String),
     #[error("invalid parameters: {0}")]
     InvalidParams(String),
-    #[error("{0}")]
-    Unimplemented(String),
     #[error("the image queue is full; retry later or raise image.limits")]
     Overloaded,
     #[error("the deadline passed before an image thread was free")]
@@ -32,15 +30,10 @@ impl Error {
                 Kind::InvalidArgument
             }
             Error::TooLarge(_) | Error::Overloaded => Kind::ResourceExhausted,
-            Error::Unimplemented(_) => Kind::Unimplemented,
             Error::DeadlineExceeded => Kind::DeadlineExceeded,
             Error::ShuttingDown => Kind::Unavailable,
             Error::Internal(_) => Kind::Internal,
         }
-    }
-
-    pub fn is_retryable(&self) -> bool {
-        matches!(self.kind(), Kind::ResourceExhausted | Kind::Unavailable) && !matches!(self, Error::TooLarge(_))
     }
 
     pub(crate) fn corrupt(format: &'static str, detail: impl ToString) -> Self {

@@ -47,10 +47,6 @@ impl Error {
             Error::Internal(_) => Kind::Internal,
         }
     }
-
-    pub fn is_retryable(&self) -> bool {
-        self.kind() == Kind::ResourceExhausted || self.kind() == Kind::Unavailable
-    }
 }
 
 impl From<attache_pool::Error> for Error {
