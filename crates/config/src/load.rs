@@ -28,7 +28,13 @@ const ALIASES: &[(&str, &[&str])] =
     &[("ATTACHE_SOCKET", &["server", "socket"]), ("ATTACHE_ADMIN", &["admin", "listen"])];
 
 /// Fields without a default value, which the serialized defaults omit.
-const OPTIONAL_FIELDS: &[&[&str]] = &[&["server", "tcp"], &["redis", "url"]];
+const OPTIONAL_FIELDS: &[&[&str]] = &[
+    &["server", "tcp"],
+    &["redis", "url"],
+    &["redis", "tls", "ca_file"],
+    &["redis", "tls", "cert_file"],
+    &["redis", "tls", "key_file"],
+];
 
 /// Variables read by the SDKs rather than the sidecar; not warned about.
 const CLIENT_VARS: &[&str] = &["ATTACHE_TIMEOUT_MS"];

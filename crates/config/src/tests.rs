@@ -161,3 +161,28 @@ fn a_bad_redis_url_is_refused_without_quoting_its_password() {
         assert!(err.contains("redis.url: ") && !err.contains("hunter2"), "{url}: {err}");
     }
 }
+
+/// `redis.tls.*` have no default, so they are absent from the serialized
+/// defaults the variable names are derived from: listed by hand
+/// (OPTIONAL_FIELDS), and checked here.
+#[test]
+fn redis_tls_files_are_set_by_environment_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n").unwrap();
+    let ca = ca.to_str().unwrap();
+    let env =
+        MapEnv::new([("ATTACHE_REDIS_URL", "rediss://:hunter2@127.0.0.1:6380"), ("ATTACHE_REDIS_TLS_CA_FILE", ca)]);
+    let loaded = Config::load(None, &env, &Flags::default()).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(loaded.config.redis.tls.ca_file.as_deref(), Some(Path::new(ca)));
+
+    let env = MapEnv::new([
+        ("ATTACHE_REDIS_URL", "rediss://:hunter2@127.0.0.1:6380"),
+        ("ATTACHE_REDIS_TLS_CERT_FILE", ca),
+        ("ATTACHE_REDIS_TLS_KEY_FILE", "/nonexistent/key.pem"),
+    ]);
+    let err = Config::load(None, &env, &Flags::default()).unwrap_err().to_string();
+    assert!(err.starts_with("redis.tls.key_file: cannot read /nonexistent/key.pem"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}

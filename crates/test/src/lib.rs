@@ -5,6 +5,8 @@
 //! a hand-assembled server, so what they prove holds for the product.
 #![forbid(unsafe_code)]
 
+mod certs;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -19,6 +21,8 @@ use connectrpc::client::{ClientConfig, Http2Connection, SharedHttp2Connection};
 use http_body_util::{BodyExt, Full};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+pub use crate::certs::Ca;
 
 /// A running sidecar; stopped (drained) by [`Sidecar::stop`] or on drop.
 pub struct Sidecar {
@@ -122,6 +126,8 @@ pub struct RedisServer {
     port: u16,
     url: String,
     password: Option<String>,
+    /// `redis-cli` arguments to reach a TLS-only server.
+    cli_tls: Vec<String>,
 }
 
 impl RedisServer {
@@ -144,11 +150,39 @@ impl RedisServer {
     /// Starts one with extra `redis-server` arguments, e.g.
     /// `["--requirepass", "s3cret"]` (which `cli` then uses too).
     pub fn start_with(args: &[&str]) -> Self {
+        Self::launch(tempfile::tempdir().expect("temp dir"), args, Vec::new())
+    }
+
+    /// Starts one that serves TLS only (no plain port), with a certificate
+    /// from `ca` for 127.0.0.1 and localhost, and extra `redis-server`
+    /// arguments. Redis asks clients for a certificate unless given
+    /// `["--tls-auth-clients", "no"]`. [`url`](Self::url) is `rediss://`.
+    pub fn start_tls(ca: &Ca, args: &[&str]) -> Self {
+        Self::start_tls_for(ca, &["IP:127.0.0.1", "DNS:localhost"], args)
+    }
+
+    /// [`start_tls`](Self::start_tls) with a certificate valid for `names`
+    /// only (`IP:...`, `DNS:...`).
+    pub fn start_tls_for(ca: &Ca, names: &[&str], args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        // Copied, so a restart does not depend on the `Ca` still existing.
+        let ca_cert = dir.path().join("ca.pem");
+        std::fs::copy(ca.cert(), &ca_cert).expect("copy the CA certificate");
+        let (cert, key) = ca.issue(dir.path(), "redis", names);
+        let [ca_cert, cert, key] = [ca_cert, cert, key].map(|p| p.to_str().expect("UTF-8 temp path").to_owned());
+        let mut all = vec!["--tls-cert-file", &cert, "--tls-key-file", &key, "--tls-ca-cert-file", &ca_cert];
+        all.extend(args);
+        // The server's certificate doubles as redis-cli's client
+        // certificate, as testing/redis/start does.
+        let cli_tls = ["--tls", "--cacert", &ca_cert, "--cert", &cert, "--key", &key].map(String::from).to_vec();
+        Self::launch(dir, &all, cli_tls)
+    }
+
+    fn launch(dir: tempfile::TempDir, args: &[&str], cli_tls: Vec<String>) -> Self {
         let url = Self::run_start(dir.path(), None, args);
         let port = url.rsplit(':').next().and_then(|p| p.split('/').next()).and_then(|p| p.parse().ok()).expect("port");
         let password = args.iter().position(|a| *a == "--requirepass").map(|i| args[i + 1].to_string());
-        Self { dir, port, url, password }
+        Self { dir, port, url, password, cli_tls }
     }
 
     /// The server's Unix socket.
@@ -156,7 +190,7 @@ impl RedisServer {
         self.dir.path().join("redis.sock")
     }
 
-    /// `redis://127.0.0.1:PORT/0`
+    /// `redis://127.0.0.1:PORT/0`, or `rediss://` for a TLS server.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -180,7 +214,7 @@ impl RedisServer {
     /// Runs `redis-cli` against the server: the independent client.
     pub fn cli(&self, args: &[&str]) -> String {
         let mut command = std::process::Command::new("redis-cli");
-        command.args(["-p", &self.port.to_string()]);
+        command.args(["-p", &self.port.to_string()]).args(&self.cli_tls);
         if let Some(password) = &self.password {
             command.args(["-a", password, "--no-auth-warning"]);
         }

@@ -9,74 +9,15 @@ use attache_proto::attache::redis::v1::__buffa::oneof::batch_result::Result as O
 use attache_proto::attache::redis::v1::__buffa::oneof::subscribe_response::Event;
 use attache_proto::attache::redis::v1::__buffa::oneof::value::Kind;
 use attache_proto::attache::redis::v1::{
-    BatchCall, BatchRequest, Command, DoCachedRequest, DoMultiRequest, DoRequest, MGetCachedRequest,
-    RedisServiceClient, SubscribeRequest, SubscribeResponse, Value,
+    BatchCall, BatchRequest, Command, DoCachedRequest, DoMultiRequest, DoRequest, MGetCachedRequest, SubscribeRequest,
+    SubscribeResponse,
 };
 use attache_test::{RedisServer, Sidecar};
 use connectrpc::client::SharedHttp2Connection;
 use connectrpc::{ConnectError, ErrorCode, Protocol};
+use redis_support::*;
 
-type Client = RedisServiceClient<SharedHttp2Connection>;
-
-async fn start(redis: &RedisServer, configure: impl FnOnce(&mut attache_config::Config)) -> (Sidecar, Client) {
-    let url = redis.url().to_string();
-    let sidecar = Sidecar::start_with(|c| {
-        c.redis.url = Some(url);
-        configure(c);
-    })
-    .await;
-    let client = sidecar.redis(Protocol::Connect).await;
-    wait_connected(&client).await;
-    (sidecar, client)
-}
-
-/// Calls succeed once the background connection is up.
-async fn wait_connected(client: &Client) {
-    let until = Instant::now() + Duration::from_secs(10);
-    while r#do(client, &["PING"]).await.is_err() {
-        assert!(Instant::now() < until, "attache never connected to redis");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn args(words: &[&str]) -> Vec<Vec<u8>> {
-    words.iter().map(|w| w.as_bytes().to_vec()).collect()
-}
-
-async fn r#do(client: &Client, words: &[&str]) -> Result<Kind, ConnectError> {
-    let reply = client.r#do(DoRequest { args: args(words), ..Default::default() }).await?.into_owned();
-    Ok(reply.reply.into_option().and_then(|v| v.kind).expect("a reply"))
-}
-
-async fn cached(client: &Client, words: &[&str], ttl_ms: u64) -> Result<(Kind, bool), ConnectError> {
-    let reply =
-        client.do_cached(DoCachedRequest { args: args(words), ttl_ms, ..Default::default() }).await?.into_owned();
-    Ok((reply.reply.into_option().and_then(|v| v.kind).expect("a reply"), reply.cache_hit))
-}
-
-fn bulk(s: &str) -> Kind {
-    Kind::Bulk(s.as_bytes().to_vec())
-}
-
-fn kind(value: &Value) -> &Kind {
-    value.kind.as_ref().expect("a value")
-}
-
-/// Polls `cached` until it returns `want`, for at most a second: an
-/// invalidation push reaches attache a moment after redis-cli's own reply.
-async fn eventually_cached(client: &Client, words: &[&str], want: &Kind) -> bool {
-    let until = Instant::now() + Duration::from_secs(1);
-    loop {
-        let (got, _) = cached(client, words, 60_000).await.unwrap();
-        if &got == want {
-            return true;
-        }
-        if Instant::now() > until {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
+mod redis_support;
 
 #[tokio::test]
 async fn commands_and_resp3_replies_round_trip_over_every_protocol() {

@@ -1,6 +1,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::tls::Tls;
+
 /// Where and how to reach Redis, parsed from `redis.url`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Address {
@@ -8,21 +10,31 @@ pub struct Address {
     pub username: Option<String>,
     pub password: Option<String>,
     pub db: u32,
+    /// The TLS client of a `rediss://` endpoint, built from `redis.tls`
+    /// once per service by [`with_tls`](Self::with_tls) and shared by every
+    /// connection to the address; `None` until then.
+    pub(crate) tls: Option<Tls>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
-    Tcp { host: String, port: u16 },
+    /// `tls`: `rediss://`, the stream wrapped in TLS and the server's
+    /// certificate verified against `host`.
+    Tcp {
+        host: String,
+        port: u16,
+        tls: bool,
+    },
     Unix(PathBuf),
 }
 
 /// The accepted forms, appended to errors about the URL as a whole.
-const FORMS: &str = "write redis.url as redis://[user:password@]host[:port][/db] or \
+const FORMS: &str = "write redis.url as redis://[user:password@]host[:port][/db], rediss://... for TLS, or \
                      unix:///path/to/redis.sock[?db=N&password=...]";
 
 impl Address {
-    /// Parses `redis://[user:password@]host[:port][/db]` or
-    /// `unix:///path[?db=N&password=...&username=...]`.
+    /// Parses `redis://[user:password@]host[:port][/db]`, the same with
+    /// `rediss://` for TLS, or `unix:///path[?db=N&password=...&username=...]`.
     ///
     /// Errors say which part is wrong but never quote the URL: it may hold a
     /// password, and in a malformed URL there is no telling where (an
@@ -54,9 +66,15 @@ impl Address {
             }
         }
         let endpoint = match url.scheme() {
-            "redis" | "valkey" => {
+            scheme @ ("redis" | "valkey" | "rediss" | "valkeys") => {
+                let tls = matches!(scheme, "rediss" | "valkeys");
                 let host = url.host_str().filter(|h| !h.is_empty()).ok_or("redis:// needs a host")?;
                 let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+                if tls && crate::tls::server_name(&host).is_none() {
+                    return Err("the host of a rediss:// URL must be a DNS name or an IP address: the server's \
+                                certificate is checked against it"
+                        .into());
+                }
                 let path = url.path().trim_start_matches('/');
                 if !path.is_empty() {
                     db = path.parse().map_err(|_| {
@@ -64,7 +82,7 @@ impl Address {
                          percent-encode / inside a password as %2F"
                     })?;
                 }
-                Endpoint::Tcp { host, port: url.port().unwrap_or(6379) }
+                Endpoint::Tcp { host, port: url.port().unwrap_or(6379), tls }
             }
             "unix" | "redis+unix" => {
                 if url.path().is_empty() {
@@ -72,14 +90,21 @@ impl Address {
                 }
                 Endpoint::Unix(PathBuf::from(url.path()))
             }
-            "rediss" | "valkeys" => {
-                return Err("TLS (rediss://) is not supported yet; reach Redis over loopback or a Unix socket".into());
-            }
             // A scheme is only letters, digits, `+`, `-` and `.` before the
             // first `:`, so quoting it cannot reveal a password.
-            other => return Err(format!("unknown scheme {other}://; use redis:// or unix://")),
+            other => return Err(format!("unknown scheme {other}://; use redis://, rediss:// or unix://")),
         };
-        Ok(Self { endpoint, username, password, db })
+        Ok(Self { endpoint, username, password, db, tls: None })
+    }
+
+    /// Whether the URL asks for TLS (`rediss://`).
+    pub fn is_tls(&self) -> bool {
+        matches!(self.endpoint, Endpoint::Tcp { tls: true, .. })
+    }
+
+    /// The address with the TLS client its connections use.
+    pub(crate) fn with_tls(self, tls: Tls) -> Self {
+        Self { tls: Some(tls), ..self }
     }
 }
 
@@ -91,8 +116,8 @@ impl fmt::Display for Address {
         // sent, and `redis://secret@host` is a common way to misplace one.
         let credentials = self.password.as_ref().map(|_| (self.username.as_deref().unwrap_or(""), "***"));
         match &self.endpoint {
-            Endpoint::Tcp { host, port } => {
-                f.write_str("redis://")?;
+            Endpoint::Tcp { host, port, tls } => {
+                f.write_str(if *tls { "rediss://" } else { "redis://" })?;
                 if let Some((username, password)) = credentials {
                     write!(f, "{username}:{password}@")?;
                 }
@@ -127,15 +152,27 @@ mod tests {
     #[test]
     fn parses_tcp_with_credentials_and_db() {
         let a = Address::parse("redis://app:s%40cret@127.0.0.1:6380/3").unwrap();
-        assert_eq!(a.endpoint, Endpoint::Tcp { host: "127.0.0.1".into(), port: 6380 });
+        assert_eq!(a.endpoint, Endpoint::Tcp { host: "127.0.0.1".into(), port: 6380, tls: false });
         assert_eq!((a.username.as_deref(), a.password.as_deref(), a.db), (Some("app"), Some("s@cret"), 3));
     }
 
     #[test]
     fn parses_password_only_and_default_port() {
         let a = Address::parse("redis://:pw@localhost").unwrap();
-        assert_eq!(a.endpoint, Endpoint::Tcp { host: "localhost".into(), port: 6379 });
+        assert_eq!(a.endpoint, Endpoint::Tcp { host: "localhost".into(), port: 6379, tls: false });
         assert_eq!((a.username, a.password.as_deref(), a.db), (None, Some("pw"), 0));
+    }
+
+    #[test]
+    fn parses_tls_with_the_host_to_verify() {
+        let a = Address::parse("rediss://app:pw@cache.example.com:6380/2").unwrap();
+        assert_eq!(a.endpoint, Endpoint::Tcp { host: "cache.example.com".into(), port: 6380, tls: true });
+        assert_eq!((a.username.as_deref(), a.password.as_deref(), a.db), (Some("app"), Some("pw"), 2));
+        assert!(a.is_tls());
+        let a = Address::parse("valkeys://[::1]").unwrap();
+        assert_eq!(a.endpoint, Endpoint::Tcp { host: "::1".into(), port: 6379, tls: true });
+        assert!(!Address::parse("redis://h").unwrap().is_tls());
+        assert!(!Address::parse("unix:///r.sock").unwrap().is_tls());
     }
 
     #[test]
@@ -147,8 +184,8 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_serve_with_a_reason() {
-        assert!(Address::parse("rediss://h:6379").unwrap_err().contains("TLS"));
         assert!(Address::parse("http://h").unwrap_err().contains("unknown scheme http://"));
+        assert!(Address::parse("rediss://h/x").unwrap_err().contains("database number"));
         assert!(Address::parse("redis://h/x").unwrap_err().contains("database number"));
         assert!(Address::parse("redis://h?foo=1").unwrap_err().contains("unknown parameter \"foo\""));
         assert!(Address::parse("redis://h:99999").unwrap_err().contains("invalid port number"));
@@ -162,6 +199,8 @@ mod tests {
             ("redis://hunter2@localhost/1", "redis://localhost:6379/1"),
             ("unix:///run/r.sock?username=hunter2", "unix:///run/r.sock?db=0"),
             ("redis://localhost", "redis://localhost:6379/0"),
+            ("rediss://app:hunter2@cache.example.com:6380/1", "rediss://app:***@cache.example.com:6380/1"),
+            ("valkeys://:hunter2@[::1]", "rediss://:***@[::1]:6379/0"),
             ("unix:///run/r.sock?password=hunter2&db=2", "unix:///run/r.sock?db=2&password=***"),
             ("unix:///run/r.sock?username=app&password=hunter2", "unix:///run/r.sock?db=0&username=app&password=***"),
         ] {
@@ -193,8 +232,10 @@ mod tests {
             ("redis://:hunter2@127.0.0.1?hunter2=1", "unknown parameter"),
             ("http://:hunter2@127.0.0.1", "unknown scheme http://"),
             ("unix:?password=hunter2", "needs a socket path"),
-            ("rediss://:hunter2@127.0.0.1", "TLS"),
-            ("valkeys://host/0?password=hunter2", "TLS"),
+            ("rediss://:hunter2@127.0.0.1:99999", "invalid port number"),
+            ("rediss://:hunter2@127.0.0.1/x", "database number"),
+            ("valkeys://host/0?password=hunter2&x=1", "unknown parameter"),
+            ("rediss://:hunter2@exa%20mple/0", "DNS name or an IP address"),
         ] {
             let err = Address::parse(url).unwrap_err();
             assert!(err.contains(reason), "{url}: {err}");

@@ -5,8 +5,10 @@
 //!
 //! Key decision: entries remember the connection whose tracking protects
 //! them. Redis forgets a connection's tracked keys when it closes, so when
-//! one closes its entries go too; nothing is ever served that Redis would
-//! not have invalidated.
+//! one closes its entries go too, and from then on nothing read on it is
+//! stored (a reply still being read off a killed connection would
+//! otherwise be cached with nothing left to invalidate it). Nothing is
+//! ever served that Redis would not have invalidated.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,8 @@ struct Inner {
     entries: LruCache<Bytes, Entry>,
     by_key: HashMap<Bytes, HashSet<Bytes>>,
     bytes: usize,
+    /// Connections whose tracking is live: only their reads are stored.
+    live: HashSet<u64>,
 }
 
 /// Counters for metrics and tests.
@@ -48,7 +52,7 @@ const OVERHEAD: usize = 96;
 
 impl ClientCache {
     pub fn new(max_bytes: usize) -> Self {
-        let inner = Inner { entries: LruCache::unbounded(), by_key: HashMap::new(), bytes: 0 };
+        let inner = Inner { entries: LruCache::unbounded(), by_key: HashMap::new(), bytes: 0, live: HashSet::new() };
         Self { inner: Mutex::new(inner), max_bytes }
     }
 
@@ -67,7 +71,13 @@ impl ClientCache {
         None
     }
 
-    /// Stores a reply read on `connection` for at most `ttl`.
+    /// Lets replies read on `connection` (tracking on) be stored.
+    pub fn open_connection(&self, connection: u64) {
+        self.lock().live.insert(connection);
+    }
+
+    /// Stores a reply read on `connection` for at most `ttl`, unless that
+    /// connection has closed.
     pub fn insert(&self, command: Bytes, keys: Vec<Bytes>, value: Arc<Value>, ttl: Duration, connection: u64) {
         let weight =
             OVERHEAD + command.len() + keys.iter().map(|k| k.len() + OVERHEAD / 2).sum::<usize>() + value.weight();
@@ -75,6 +85,9 @@ impl ClientCache {
             return;
         }
         let mut inner = self.lock();
+        if !inner.live.contains(&connection) {
+            return;
+        }
         inner.remove(&command);
         for key in &keys {
             inner.by_key.entry(key.clone()).or_default().insert(command.clone());
@@ -107,9 +120,11 @@ impl ClientCache {
         inner.bytes = 0;
     }
 
-    /// Drops the replies whose tracking lived on `connection`.
+    /// Drops the replies whose tracking lived on `connection`, and refuses
+    /// any read on it from now on.
     pub fn drop_connection(&self, connection: u64) {
         let mut inner = self.lock();
+        inner.live.remove(&connection);
         let doomed: Vec<Bytes> =
             inner.entries.iter().filter(|(_, e)| e.connection == connection).map(|(k, _)| k.clone()).collect();
         for command in doomed {
@@ -155,6 +170,8 @@ mod tests {
     #[test]
     fn invalidation_removes_every_reply_of_the_key() {
         let cache = ClientCache::new(1 << 20);
+        cache.open_connection(1);
+        cache.open_connection(2);
         cache.insert(b("GET k"), vec![b("k")], v("1"), HOUR, 1);
         cache.insert(b("STRLEN k"), vec![b("k")], Arc::new(Value::Integer(1)), HOUR, 1);
         cache.insert(b("MGET j k"), vec![b("j"), b("k")], v("x"), HOUR, 1);
@@ -171,6 +188,8 @@ mod tests {
     #[test]
     fn entries_expire() {
         let cache = ClientCache::new(1 << 20);
+        cache.open_connection(1);
+        cache.open_connection(2);
         cache.insert(b("GET k"), vec![b("k")], v("1"), Duration::from_millis(50), 1);
         assert!(cache.get(&b("GET k"), Instant::now()).is_some());
         assert!(cache.get(&b("GET k"), Instant::now() + Duration::from_millis(60)).is_none());
@@ -180,6 +199,7 @@ mod tests {
     #[test]
     fn stays_within_its_byte_budget_evicting_least_recently_used() {
         let cache = ClientCache::new(10_000);
+        cache.open_connection(1);
         for i in 0..100 {
             cache.insert(b(&format!("GET k{i}")), vec![b(&format!("k{i}"))], v(&"x".repeat(500)), HOUR, 1);
             if i > 0 {
@@ -199,11 +219,19 @@ mod tests {
     #[test]
     fn a_closed_connection_takes_its_entries_along() {
         let cache = ClientCache::new(1 << 20);
+        cache.open_connection(1);
+        cache.open_connection(2);
         cache.insert(b("GET a"), vec![b("a")], v("1"), HOUR, 1);
         cache.insert(b("GET b"), vec![b("b")], v("2"), HOUR, 2);
         cache.drop_connection(1);
         assert!(cache.get(&b("GET a"), Instant::now()).is_none());
         assert!(cache.get(&b("GET b"), Instant::now()).is_some());
+        // A reply still read off the closed connection is not stored.
+        cache.insert(b("GET a"), vec![b("a")], v("late"), HOUR, 1);
+        assert!(cache.get(&b("GET a"), Instant::now()).is_none());
+        // Nor one from a connection never opened.
+        cache.insert(b("GET c"), vec![b("c")], v("3"), HOUR, 9);
+        assert!(cache.get(&b("GET c"), Instant::now()).is_none());
         cache.clear();
         assert_eq!(cache.stats(), Stats::default());
     }

@@ -1,3 +1,4 @@
+use std::path::PathBuf;
 use std::time::Duration;
 
 use attache_core::Limits;
@@ -10,8 +11,9 @@ use crate::address::Address;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Where Redis or Valkey listens: `redis://[user:password@]host:port[/db]`
-    /// or `unix:///path/to/redis.sock[?db=N&password=...]`. Unset, the module
+    /// Where Redis or Valkey listens: `redis://[user:password@]host:port[/db]`,
+    /// `rediss://...` for TLS (see [`tls`](Self::tls)), or
+    /// `unix:///path/to/redis.sock[?db=N&password=...]`. Unset, the module
     /// answers FAILED_PRECONDITION. `ATTACHE_REDIS_URL` sets it.
     pub url: Option<String>,
     /// Multiplexed connections shared by every caller; concurrent commands
@@ -32,6 +34,12 @@ pub struct Config {
     /// broken: its callers get UNAVAILABLE and it is replaced.
     #[serde(with = "humantime_serde")]
     pub command_timeout: Duration,
+    /// Each shared connection is sent a PING this often; one that does not
+    /// answer within `command_timeout` (or this interval, if shorter) is
+    /// replaced and its cache entries dropped, so a half-open connection
+    /// (failover, network partition) is noticed even with no traffic.
+    #[serde(with = "humantime_serde")]
+    pub ping_interval: Duration,
     /// First wait before reconnecting; it doubles (with jitter) up to
     /// `reconnect_max`. While disconnected, calls fail at once with
     /// UNAVAILABLE.
@@ -40,15 +48,41 @@ pub struct Config {
     /// Longest wait between reconnection attempts.
     #[serde(with = "humantime_serde")]
     pub reconnect_max: Duration,
+    /// Largest reply one call may receive, and the most a Batch's or
+    /// DoMulti's replies may add up to; a larger one fails that call alone
+    /// with RESOURCE_EXHAUSTED, and is passed over as it arrives rather than
+    /// buffered. Also bounds a pub/sub message.
+    pub max_reply_bytes: ByteSize,
     /// Messages a subscriber may fall behind before it is ended with
     /// RESOURCE_EXHAUSTED (so one slow subscriber never delays the others).
     pub subscriber_queue: usize,
     /// Subscribe streams open at once; beyond this RESOURCE_EXHAUSTED.
     pub max_subscribers: usize,
+    /// TLS for a `rediss://` URL: whom to trust, and the client certificate
+    /// for mutual TLS.
+    pub tls: TlsConfig,
     /// Client-side cache for DoCached and MGetCached.
     pub cache: CacheConfig,
     /// Admission: requests in flight and requests queued behind them.
     pub limits: Limits,
+}
+
+/// TLS to Redis, used when `redis.url` is `rediss://`. The server's
+/// certificate is verified against the URL's host (a DNS name or an IP
+/// address).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM file of the CA certificates that may sign the server's
+    /// certificate (a managed service publishes its own). Unset: the
+    /// system's trust store (/etc/ssl/certs; `SSL_CERT_FILE` and
+    /// `SSL_CERT_DIR` override it).
+    pub ca_file: Option<PathBuf>,
+    /// PEM certificate (chain) attache presents to the server, for mutual
+    /// TLS (`tls-auth-clients yes`). Set with `key_file`, or neither.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file` (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
 }
 
 /// The client-side cache shared by every caller.
@@ -76,10 +110,13 @@ impl Default for Config {
             max_dedicated_connections: 32,
             connect_timeout: Duration::from_secs(2),
             command_timeout: Duration::from_secs(5),
+            ping_interval: Duration::from_secs(5),
             reconnect_min: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(5),
+            max_reply_bytes: ByteSize::mib(16),
             subscriber_queue: 1024,
             max_subscribers: 10_000,
+            tls: TlsConfig::default(),
             cache: CacheConfig::default(),
             limits: Limits { max_in_flight: 4096, max_queued: 4096 },
         }
@@ -98,13 +135,29 @@ impl Default for CacheConfig {
 }
 
 impl Config {
+    /// [`max_reply_bytes`](Self::max_reply_bytes) as a count.
+    pub fn max_reply(&self) -> usize {
+        usize::try_from(self.max_reply_bytes.as_u64()).unwrap_or(usize::MAX)
+    }
+
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), String> {
         if let Some(url) = &self.url {
-            Address::parse(url).map_err(|e| format!("redis.url: {e}"))?;
+            let address = Address::parse(url).map_err(|e| format!("redis.url: {e}"))?;
+            // Settings for TLS beside a plain URL mean a forgotten `s`:
+            // connecting anyway would send the password in clear.
+            if !address.is_tls() && self.tls != TlsConfig::default() {
+                return Err("redis.tls is set but redis.url is not rediss://; write redis.url as \
+                            rediss://host:port to connect with TLS, or unset redis.tls"
+                    .into());
+            }
         }
+        crate::tls::check(&self.tls)?;
         if self.connections == 0 {
             return Err("redis.connections must be at least 1".into());
+        }
+        if self.max_reply_bytes.as_u64() < 1024 {
+            return Err("redis.max_reply_bytes must be at least 1 KiB".into());
         }
         if self.subscriber_queue == 0 || self.max_subscribers == 0 {
             return Err("redis.subscriber_queue and redis.max_subscribers must be at least 1".into());
@@ -112,8 +165,10 @@ impl Config {
         if self.reconnect_min.is_zero() || self.reconnect_min > self.reconnect_max {
             return Err("redis.reconnect_min must be above zero and at most redis.reconnect_max".into());
         }
-        if self.command_timeout.is_zero() || self.connect_timeout.is_zero() {
-            return Err("redis.command_timeout and redis.connect_timeout must be above zero".into());
+        if self.command_timeout.is_zero() || self.connect_timeout.is_zero() || self.ping_interval.is_zero() {
+            return Err(
+                "redis.command_timeout, redis.connect_timeout and redis.ping_interval must be above zero".into()
+            );
         }
         if self.cache.default_ttl.is_zero() || self.cache.default_ttl > self.cache.max_ttl {
             return Err("redis.cache.default_ttl must be above zero and at most redis.cache.max_ttl".into());
@@ -122,5 +177,31 @@ impl Config {
             return Err("redis.limits.max_in_flight must be at least 1".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_settings_need_a_rediss_url_and_usable_files() {
+        let mut config = Config { url: Some("redis://:hunter2@127.0.0.1".into()), ..Config::default() };
+        config.tls.ca_file = Some("/nonexistent/ca.pem".into());
+        let err = config.validate().unwrap_err();
+        assert!(err.contains("redis.url is not rediss://") && !err.contains("hunter2"), "{err}");
+        config.url = Some("rediss://:hunter2@127.0.0.1".into());
+        let err = config.validate().unwrap_err();
+        assert!(err.starts_with("redis.tls.ca_file: cannot read /nonexistent/ca.pem"), "{err}");
+        config.tls.ca_file = None;
+        config.tls.key_file = Some("/nonexistent/key.pem".into());
+        assert!(config.validate().unwrap_err().contains("go together"));
+        config.tls.key_file = None;
+        assert_eq!(config.validate(), Ok(()));
+        // Unused TLS settings are still checked: a bad path is a mistake
+        // whatever the URL.
+        config.url = None;
+        config.tls.cert_file = Some("/nonexistent/cert.pem".into());
+        assert!(config.validate().unwrap_err().contains("go together"));
     }
 }

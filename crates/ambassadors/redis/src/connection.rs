@@ -14,7 +14,7 @@
 //! transaction).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,8 +32,21 @@ use crate::{Error, Value, resp};
 /// a push arrived between its first and last reply.
 pub type Fill = Box<dyn FnOnce(u64, &[Value]) + Send>;
 
-/// Receives server pushes: the connection's id and the push's elements.
-pub type PushSink = Arc<dyn Fn(u64, Vec<Value>) + Send + Sync>;
+/// Receives what the server sends unasked: the connection's id and the
+/// frame.
+pub type PushSink = Arc<dyn Fn(u64, Incoming) + Send + Sync>;
+
+/// A frame no request waits for.
+pub enum Incoming {
+    /// A push (invalidation, pub/sub message, confirmation).
+    Push(Vec<Value>),
+    /// A push over the reply limits: passed over, only its first short
+    /// elements kept (a message's kind and channel).
+    Refused(Vec<Bytes>),
+    /// A reply with no request waiting, on a connection opened with
+    /// [`Handshake::unsolicited`] (pub/sub: an error refusing a SUBSCRIBE).
+    Reply(Value),
+}
 
 type Reply = Result<Vec<Value>, Error>;
 
@@ -50,6 +63,11 @@ struct Pending {
     /// Pushes read when the first reply arrived.
     pushes_at_first: Option<u64>,
     got: Vec<Value>,
+    /// Bytes of `got`, bounded by the reply limit.
+    bytes: usize,
+    /// Why the replies will not be delivered (one was over the limits);
+    /// the rest are still read off the stream, then dropped.
+    refused: Option<Error>,
     fill: Option<Fill>,
     done: oneshot::Sender<Reply>,
 }
@@ -59,6 +77,12 @@ struct Pending {
 pub struct Handshake {
     /// Turn on RESP3 client tracking (invalidation pushes) for cached reads.
     pub tracking: bool,
+    /// Largest reply (or request's replies together) accepted; larger ones
+    /// fail their own call only.
+    pub max_reply_bytes: usize,
+    /// Hand replies no request waits for to the sink instead of taking
+    /// them for a lost place in the stream.
+    pub unsolicited: bool,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -73,6 +97,7 @@ pub struct Connection {
     closed: CancellationToken,
     why: Arc<Mutex<Option<String>>>,
     address: Arc<str>,
+    max_reply_bytes: usize,
 }
 
 /// The result of a handshake: the connection and whether tracking is on.
@@ -94,23 +119,45 @@ impl Connection {
         timeout: Duration,
     ) -> Result<Opened, Error> {
         let unavailable = |reason: String| Error::Unavailable { address: address.to_string(), reason };
+        // A plain server waits for the end of a line that a TLS hello
+        // never sends, so a handshake cut off by the timeout is a clue.
+        let in_tls_handshake = AtomicBool::new(false);
         let attempt = async {
             let mut io: Box<dyn Io> = match &address.endpoint {
-                Endpoint::Tcp { host, port } => {
+                Endpoint::Tcp { host, port, tls } => {
                     let stream = TcpStream::connect((host.as_str(), *port)).await.map_err(|e| e.to_string())?;
                     stream.set_nodelay(true).map_err(|e| e.to_string())?;
-                    Box::new(stream)
+                    match (tls, &address.tls) {
+                        (false, _) => Box::new(stream),
+                        // Inside `attempt`, so the TLS handshake counts
+                        // against redis.connect_timeout too.
+                        (true, Some(client)) => {
+                            in_tls_handshake.store(true, Ordering::Relaxed);
+                            let stream = client.connect(host, stream).await?;
+                            in_tls_handshake.store(false, Ordering::Relaxed);
+                            Box::new(stream)
+                        }
+                        (true, None) => return Err("rediss:// without a TLS configuration (Address::with_tls)".into()),
+                    }
                 }
                 Endpoint::Unix(path) => Box::new(UnixStream::connect(path).await.map_err(|e| e.to_string())?),
             };
             let mut buf = BytesMut::with_capacity(4096);
+            let mut decoder = resp::Decoder::new(handshake.max_reply_bytes);
             let mut hello: Vec<Bytes> = vec!["HELLO".into(), "3".into()];
             if let Some(password) = &address.password {
                 let user = address.username.clone().unwrap_or_else(|| "default".into());
                 hello.extend(["AUTH".into(), user.into(), password.clone().into()]);
             }
             hello.extend(["SETNAME".into(), "attache".into()]);
-            match call(&mut io, &mut buf, &hello).await? {
+            let reply = call(&mut io, &mut buf, &mut decoder, &hello).await.map_err(|e| match &address.endpoint {
+                // A TLS port resets or garbles a plain first command.
+                Endpoint::Tcp { tls: false, .. } => {
+                    format!("{e}; if the server serves TLS on this port, write redis.url as rediss://")
+                }
+                _ => e,
+            })?;
+            match reply {
                 Value::Error(e) if e.starts_with("ERR unknown command") => {
                     return Err(
                         "the server does not speak RESP3 (HELLO failed); attache needs Redis 6 or Valkey".into()
@@ -121,21 +168,30 @@ impl Connection {
             }
             if address.db != 0
                 && let Value::Error(e) =
-                    call(&mut io, &mut buf, &["SELECT".into(), address.db.to_string().into()]).await?
+                    call(&mut io, &mut buf, &mut decoder, &["SELECT".into(), address.db.to_string().into()]).await?
             {
                 return Err(format!("SELECT {} failed: {e}", address.db));
             }
             let mut tracking = Err("not requested".to_string());
             if handshake.tracking {
-                tracking = match call(&mut io, &mut buf, &["CLIENT".into(), "TRACKING".into(), "ON".into()]).await? {
-                    Value::Error(e) => Err(e),
-                    _ => Ok(()),
-                };
+                tracking =
+                    match call(&mut io, &mut buf, &mut decoder, &["CLIENT".into(), "TRACKING".into(), "ON".into()])
+                        .await?
+                    {
+                        Value::Error(e) => Err(e),
+                        _ => Ok(()),
+                    };
             }
-            Ok::<_, String>((io, buf, tracking))
+            Ok::<_, String>((io, buf, decoder, tracking))
         };
-        let (io, buf, tracking) = match tokio::time::timeout(timeout, attempt).await {
+        let (io, buf, decoder, tracking) = match tokio::time::timeout(timeout, attempt).await {
             Ok(result) => result.map_err(unavailable)?,
+            Err(_) if in_tls_handshake.load(Ordering::Relaxed) => {
+                return Err(unavailable(format!(
+                    "the TLS handshake did not finish within {timeout:?} (redis.connect_timeout); if the server \
+                     serves plain TCP on this port, write redis.url as redis://"
+                )));
+            }
             Err(_) => return Err(unavailable(format!("no connection within {timeout:?} (redis.connect_timeout)"))),
         };
         let (reader, writer) = tokio::io::split(io);
@@ -147,9 +203,10 @@ impl Connection {
             closed: CancellationToken::new(),
             why: Arc::default(),
             address: address.to_string().into(),
+            max_reply_bytes: handshake.max_reply_bytes,
         };
         tokio::spawn(write_loop(connection.clone(), writer, rx));
-        tokio::spawn(read_loop(connection.clone(), reader, buf, push));
+        tokio::spawn(read_loop(connection.clone(), reader, buf, decoder, push, handshake.unsolicited));
         Ok(Opened { connection, tracking })
     }
 
@@ -208,15 +265,26 @@ impl Connection {
 }
 
 /// One command and its reply, before the connection is shared.
-async fn call(io: &mut Box<dyn Io>, buf: &mut BytesMut, args: &[Bytes]) -> Result<Value, String> {
+async fn call(
+    io: &mut Box<dyn Io>,
+    buf: &mut BytesMut,
+    decoder: &mut resp::Decoder,
+    args: &[Bytes],
+) -> Result<Value, String> {
     let mut out = BytesMut::new();
     resp::encode(args, &mut out);
     io.write_all(&out).await.map_err(|e| e.to_string())?;
     loop {
-        if let Some(frame) = resp::decode(buf)? {
+        if let Some(frame) = decoder.decode(buf)? {
             match frame {
                 Frame::Reply(value) => return Ok(value),
-                Frame::Push(_) => continue,
+                Frame::Refused(refused) if !refused.push => {
+                    return Err(format!(
+                        "the server answered the handshake with a refused reply ({:?})",
+                        refused.reason
+                    ));
+                }
+                Frame::Push(_) | Frame::Refused(_) => continue,
             }
         }
         if io.read_buf(buf).await.map_err(|e| e.to_string())? == 0 {
@@ -253,6 +321,8 @@ async fn write_loop(conn: Connection, mut writer: impl AsyncWrite + Unpin, mut r
                     left: request.replies,
                     pushes_at_first: None,
                     got: Vec::with_capacity(request.replies),
+                    bytes: 0,
+                    refused: None,
                     fill: request.fill,
                     done: request.done,
                 });
@@ -278,11 +348,18 @@ async fn write_loop(conn: Connection, mut writer: impl AsyncWrite + Unpin, mut r
     }
 }
 
-async fn read_loop(conn: Connection, mut reader: impl AsyncRead + Unpin, mut buf: BytesMut, push: PushSink) {
+async fn read_loop(
+    conn: Connection,
+    mut reader: impl AsyncRead + Unpin,
+    mut buf: BytesMut,
+    mut decoder: resp::Decoder,
+    push: PushSink,
+    unsolicited: bool,
+) {
     let mut pushes = 0u64;
     'read: loop {
         loop {
-            let frame = match resp::decode(&mut buf) {
+            let frame = match decoder.decode(&mut buf) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(e) => {
@@ -290,17 +367,31 @@ async fn read_loop(conn: Connection, mut reader: impl AsyncRead + Unpin, mut buf
                     break 'read;
                 }
             };
-            let value = match frame {
+            let reply = match frame {
                 Frame::Push(data) => {
                     pushes += 1;
-                    push(conn.id, data);
+                    push(conn.id, Incoming::Push(data));
                     continue;
                 }
-                Frame::Reply(value) => value,
+                Frame::Refused(refused) if refused.push => {
+                    pushes += 1;
+                    push(conn.id, Incoming::Refused(refused.head));
+                    continue;
+                }
+                Frame::Refused(refused) => Err(match refused.reason {
+                    resp::Refusal::TooLarge(max) => Error::ReplyTooLarge(max),
+                    resp::Refusal::TooDeep => Error::ReplyTooDeep,
+                }),
+                Frame::Reply(value) => Ok(value),
             };
-            if !deliver(&conn, value, pushes) {
-                conn.kill("protocol error: a reply arrived that no request was waiting for");
-                break 'read;
+            if let Err(reply) = deliver(&conn, reply, pushes) {
+                match reply {
+                    Ok(value) if unsolicited => push(conn.id, Incoming::Reply(value)),
+                    _ => {
+                        conn.kill("protocol error: a reply arrived that no request was waiting for");
+                        break 'read;
+                    }
+                }
             }
         }
         if buf.capacity() - buf.len() < 8 * 1024 {
@@ -322,26 +413,49 @@ async fn read_loop(conn: Connection, mut reader: impl AsyncRead + Unpin, mut buf
     }
 }
 
-/// Gives a reply to the oldest request; false if none was waiting.
-/// `pushes` counts the pushes read so far on this connection.
-fn deliver(conn: &Connection, value: Value, pushes: u64) -> bool {
+/// Gives a reply to the oldest request, or hands it back if none was
+/// waiting. `pushes` counts the pushes read so far on this connection.
+fn deliver(conn: &Connection, reply: Result<Value, Error>, pushes: u64) -> Result<(), Result<Value, Error>> {
     let complete = {
         let mut pending = conn.pending.lock().expect("connection state poisoned");
-        let Some(front) = pending.front_mut() else { return false };
+        let Some(front) = pending.front_mut() else { return Err(reply) };
         front.pushes_at_first.get_or_insert(pushes);
-        front.got.push(value);
         front.left -= 1;
+        match reply {
+            Ok(value) if front.refused.is_none() => {
+                front.bytes = front.bytes.saturating_add(value.weight());
+                if front.bytes > conn.max_reply_bytes {
+                    // The replies together are over the limit: free what
+                    // was kept, read the rest off the stream and drop it.
+                    front.refused = Some(Error::ReplyTooLarge(conn.max_reply_bytes));
+                    front.got = Vec::new();
+                } else {
+                    front.got.push(value);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                front.refused.get_or_insert(e);
+                front.got = Vec::new();
+            }
+        }
         if front.left > 0 {
-            return true;
+            return Ok(());
         }
         pending.pop_front().expect("front exists")
     };
-    let quiet = complete.pushes_at_first == Some(pushes);
+    if let Some(refused) = complete.refused {
+        let _ = complete.done.send(Err(refused));
+        return Ok(());
+    }
+    // A closed connection's tracking is gone: nothing read on it may be
+    // cached any more (the cache refuses it too; this saves the work).
+    let quiet = complete.pushes_at_first == Some(pushes) && !conn.is_closed();
     if let (Some(fill), true) = (complete.fill, quiet) {
         fill(conn.id, &complete.got);
     }
     let _ = complete.done.send(Ok(complete.got));
-    true
+    Ok(())
 }
 
 #[cfg(test)]
@@ -385,8 +499,8 @@ mod tests {
     async fn filled(script: &'static [u8]) -> (bool, Vec<Value>) {
         let (_dir, address) = scripted(script).await;
         let pushes = Arc::new(|_, _| {});
-        let opened =
-            Connection::open(&address, Handshake { tracking: true }, pushes, Duration::from_secs(5)).await.unwrap();
+        let handshake = Handshake { tracking: true, max_reply_bytes: 1 << 20, unsolicited: false };
+        let opened = Connection::open(&address, handshake, pushes, Duration::from_secs(5)).await.unwrap();
         assert!(opened.tracking.is_ok());
         let ran = Arc::new(AtomicBool::new(false));
         let flag = ran.clone();
@@ -394,6 +508,30 @@ mod tests {
         let payload = resp::encoded(&["GET".into(), "k".into()]);
         let replies = opened.connection.call(payload, 2, Some(fill), Duration::from_secs(5)).await.unwrap();
         (ran.load(Ordering::SeqCst), replies)
+    }
+
+    /// A connection killed (command timeout, failed write) while replies
+    /// are still being read off it: the reader may deliver them, but must
+    /// not fill the cache from a connection whose tracking is gone.
+    #[tokio::test]
+    async fn a_reply_read_after_the_connection_was_killed_fills_nothing() {
+        // Both replies arrive in one read; the first one's fill kills the
+        // connection, as another thread's timeout would while the reader
+        // works through what it read.
+        let (_dir, address) = scripted(b"$1\r\na\r\n:1000\r\n$1\r\nb\r\n:1000\r\n").await;
+        let handshake = Handshake { tracking: true, max_reply_bytes: 1 << 20, unsolicited: false };
+        let opened = Connection::open(&address, handshake, Arc::new(|_, _| {}), Duration::from_secs(5)).await.unwrap();
+        let conn = opened.connection.clone();
+        let kill: Fill = Box::new(move |_, _| conn.kill("no reply within 5s (redis.command_timeout)"));
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let fill: Fill = Box::new(move |_, _| flag.store(true, Ordering::SeqCst));
+        let first = opened.connection.send(resp::encoded(&["GET".into(), "a".into()]), 2, Some(kill));
+        let second = opened.connection.send(resp::encoded(&["GET".into(), "b".into()]), 2, Some(fill));
+        let _ = first.await;
+        let _ = second.await;
+        assert!(opened.connection.is_closed());
+        assert!(!ran.load(Ordering::SeqCst), "a killed connection filled the cache");
     }
 
     #[tokio::test]

@@ -19,14 +19,36 @@ const KEEP_IDLE: usize = 4;
 pub struct Dedicated {
     address: Address,
     connect_timeout: Duration,
+    max_reply_bytes: usize,
     permits: Arc<Semaphore>,
     max: usize,
     idle: Mutex<Vec<Connection>>,
 }
 
+/// A connection lent to one caller: closed when the caller leaves (its
+/// future dropped mid-call) unless it was handed back. A BLPOP whose caller
+/// left must not stay queued in Redis, or it pops the next item into the
+/// void.
+struct Lent(Option<Connection>);
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            conn.kill("abandoned by its caller");
+        }
+    }
+}
+
 impl Dedicated {
-    pub fn new(address: Address, max: usize, connect_timeout: Duration) -> Self {
-        Self { address, connect_timeout, permits: Arc::new(Semaphore::new(max)), max, idle: Mutex::default() }
+    pub fn new(address: Address, max: usize, connect_timeout: Duration, max_reply_bytes: usize) -> Self {
+        Self {
+            address,
+            connect_timeout,
+            max_reply_bytes,
+            permits: Arc::new(Semaphore::new(max)),
+            max,
+            idle: Mutex::default(),
+        }
     }
 
     /// Runs encoded commands on a connection of their own, waiting as long
@@ -38,17 +60,20 @@ impl Dedicated {
             Some(conn) => conn,
             None => {
                 let ignore_pushes = Arc::new(|_, _| {});
-                let open =
-                    Connection::open(&self.address, Handshake { tracking: false }, ignore_pushes, self.connect_timeout);
+                let handshake =
+                    Handshake { tracking: false, max_reply_bytes: self.max_reply_bytes, unsolicited: false };
+                let open = Connection::open(&self.address, handshake, ignore_pushes, self.connect_timeout);
                 match tokio::time::timeout_at(deadline, open).await {
                     Ok(opened) => opened?.connection,
                     Err(_) => return Err(Error::DeadlineExceeded),
                 }
             }
         };
+        let mut lent = Lent(Some(conn.clone()));
         let wait = deadline.saturating_duration_since(Instant::now());
         match conn.call(payload, replies, None, wait).await {
             Ok(values) => {
+                let conn = lent.0.take().expect("still lent");
                 let mut idle = self.idle.lock().expect("idle list poisoned");
                 if idle.len() < KEEP_IDLE {
                     idle.push(conn);
@@ -57,12 +82,9 @@ impl Dedicated {
                 }
                 Ok(values)
             }
-            Err(err) => {
-                // Mid-command (a BLPOP still waiting, a half-read reply):
-                // the connection's state is unknown, so it is not reused.
-                conn.kill("abandoned by its caller");
-                Err(if matches!(err, Error::Timeout(_)) { Error::DeadlineExceeded } else { err })
-            }
+            // Mid-command (a BLPOP still waiting, a half-read reply): the
+            // connection's state is unknown, so `lent` closes it.
+            Err(err) => Err(if matches!(err, Error::Timeout(_)) { Error::DeadlineExceeded } else { err }),
         }
     }
 

@@ -36,26 +36,47 @@ pub enum Error {
     SubscriptionLost(String),
     #[error("the redis module is shutting down")]
     ShuttingDown,
+    #[error(
+        "the reply is larger than redis.max_reply_bytes ({0} bytes); read it in parts (GETRANGE, HSCAN, LRANGE \
+         with a range) or raise redis.max_reply_bytes"
+    )]
+    ReplyTooLarge(usize),
+    #[error(
+        "the replies of this batch together are larger than redis.max_reply_bytes ({0} bytes); split the batch \
+         or raise redis.max_reply_bytes"
+    )]
+    BatchTooLarge(usize),
+    #[error("the reply is nested more than 128 levels deep, more than attache decodes; return a flatter reply")]
+    ReplyTooDeep,
+    #[error("redis refused: {0}; grant the channel to attache's redis user or subscribe to another")]
+    Forbidden(String),
+    #[error(
+        "a message on this subscription was larger than redis.max_reply_bytes ({0} bytes) and could not be \
+         delivered; publish smaller messages or raise redis.max_reply_bytes, and subscribe again"
+    )]
+    MessageTooLarge(usize),
 }
 
 impl Error {
     pub fn kind(&self) -> Kind {
         match self {
-            Error::EmptyCommand | Error::Refused { .. } | Error::NotCacheable(_) | Error::InvalidArgument(_) => {
-                Kind::InvalidArgument
-            }
+            Error::EmptyCommand
+            | Error::Refused { .. }
+            | Error::NotCacheable(_)
+            | Error::InvalidArgument(_)
+            | Error::ReplyTooDeep => Kind::InvalidArgument,
+            Error::Forbidden(_) => Kind::PermissionDenied,
             Error::Unavailable { .. } | Error::Timeout(_) | Error::SubscriptionLost(_) | Error::ShuttingDown => {
                 Kind::Unavailable
             }
             Error::DeadlineExceeded => Kind::DeadlineExceeded,
-            Error::DedicatedExhausted(_) | Error::SubscriberTooSlow(_) | Error::TooManySubscribers(_) => {
-                Kind::ResourceExhausted
-            }
+            Error::DedicatedExhausted(_)
+            | Error::SubscriberTooSlow(_)
+            | Error::TooManySubscribers(_)
+            | Error::ReplyTooLarge(_)
+            | Error::BatchTooLarge(_)
+            | Error::MessageTooLarge(_) => Kind::ResourceExhausted,
         }
-    }
-
-    pub fn is_retryable(&self) -> bool {
-        matches!(self.kind(), Kind::Unavailable | Kind::ResourceExhausted)
     }
 }
 

@@ -20,15 +20,15 @@ mod config;
 mod connection;
 mod dedicated;
 mod error;
-mod pipeline;
 mod pubsub;
 mod resp;
 mod service;
+mod shared;
+mod tls;
 mod value;
 
 pub use address::Address;
-pub use client_cache::Stats as CacheStats;
-pub use config::{CacheConfig, Config};
+pub use config::{CacheConfig, Config, TlsConfig};
 pub use error::Error;
 pub use pubsub::{Message, Subscription};
 pub use service::{Cached, CachedMany, Service};

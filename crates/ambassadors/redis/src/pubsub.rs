@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::address::Address;
-use crate::connection::{Connection, Handshake};
+use crate::connection::{Connection, Handshake, Incoming};
 use crate::{Error, Value, resp};
 
 /// One published message.
@@ -57,7 +57,7 @@ struct Topic {
     subscribers: HashSet<u64>,
     /// SUBSCRIBE commands sent whose confirmation has not arrived.
     unconfirmed: u32,
-    waiters: Vec<oneshot::Sender<()>>,
+    waiters: Vec<oneshot::Sender<Result<(), Error>>>,
 }
 
 #[derive(Default)]
@@ -66,11 +66,17 @@ struct State {
     topics: HashMap<TopicId, Topic>,
     subscribers: HashMap<u64, Subscriber>,
     next_id: u64,
+    /// SUBSCRIBE/PSUBSCRIBE commands sent, one topic each, in order, whose
+    /// confirmation or refusal has not arrived. Redis answers each with a
+    /// push (confirmed) or an error reply (refused, e.g. an ACL), in the
+    /// order sent, so a refusal belongs to the oldest.
+    outstanding: std::collections::VecDeque<TopicId>,
 }
 
 pub struct Hub {
     address: Address,
     connect_timeout: Duration,
+    max_reply_bytes: usize,
     queue: usize,
     max_subscribers: usize,
     state: Mutex<State>,
@@ -110,10 +116,17 @@ impl Drop for Subscription {
 }
 
 impl Hub {
-    pub fn new(address: Address, connect_timeout: Duration, queue: usize, max_subscribers: usize) -> Arc<Self> {
+    pub fn new(
+        address: Address,
+        connect_timeout: Duration,
+        max_reply_bytes: usize,
+        queue: usize,
+        max_subscribers: usize,
+    ) -> Arc<Self> {
         Arc::new(Self {
             address,
             connect_timeout,
+            max_reply_bytes,
             queue,
             max_subscribers,
             state: Mutex::default(),
@@ -158,12 +171,12 @@ impl Hub {
             let mut state = self.lock();
             let id = state.next_id;
             state.next_id += 1;
-            let mut to_subscribe: HashMap<Kind, Vec<Bytes>> = HashMap::new();
+            let mut to_subscribe = Vec::new();
             for topic_id in &topics {
                 let topic = state.topics.entry(topic_id.clone()).or_default();
                 if topic.subscribers.is_empty() && topic.unconfirmed == 0 {
                     topic.unconfirmed += 1;
-                    to_subscribe.entry(topic_id.0).or_default().push(Bytes::from(topic_id.1.clone()));
+                    to_subscribe.push(topic_id.clone());
                 }
                 topic.subscribers.insert(id);
                 if topic.unconfirmed > 0 {
@@ -173,18 +186,20 @@ impl Hub {
                 }
             }
             state.subscribers.insert(id, Subscriber { tx, failure: failure.clone(), topics });
-            for (kind, names) in to_subscribe {
-                let mut args = vec![Bytes::from_static(kind.verbs().0.as_bytes())];
-                args.extend(names);
-                // Confirmations arrive as pushes, not replies.
+            // One topic per command, so a refusal names one topic.
+            // Confirmations arrive as pushes, refusals as replies.
+            for (kind, name) in to_subscribe {
+                let args = [Bytes::from_static(kind.verbs().0.as_bytes()), Bytes::from(name.clone())];
                 drop(connection.send(resp::encoded(&args), 0, None));
+                state.outstanding.push_back((kind, name));
             }
             id
         };
         let subscription = Subscription { id, rx, failure, hub: self.clone(), ended: false };
         for wait in waits {
             match tokio::time::timeout_at(deadline, wait).await {
-                Ok(Ok(())) => {}
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(refused))) => return Err(refused),
                 // The connection was lost before the confirmation.
                 Ok(Err(_)) => return Err(connection.unavailable()),
                 Err(_) => return Err(Error::DeadlineExceeded),
@@ -203,12 +218,17 @@ impl Hub {
             return Ok(conn);
         }
         let hub = Arc::downgrade(self);
-        let sink = Arc::new(move |connection, data| {
+        let sink = Arc::new(move |connection, incoming| {
             if let Some(hub) = hub.upgrade() {
-                hub.on_push(connection, data);
+                match incoming {
+                    Incoming::Push(data) => hub.on_push(connection, data),
+                    Incoming::Refused(head) => hub.on_refused_message(connection, head),
+                    Incoming::Reply(reply) => hub.on_reply(connection, reply),
+                }
             }
         });
-        let opened = Connection::open(&self.address, Handshake { tracking: false }, sink, self.connect_timeout).await?;
+        let handshake = Handshake { tracking: false, max_reply_bytes: self.max_reply_bytes, unsolicited: true };
+        let opened = Connection::open(&self.address, handshake, sink, self.connect_timeout).await?;
         let conn = opened.connection;
         self.lock().connection = Some(conn.clone());
         let hub = Arc::downgrade(self);
@@ -234,11 +254,14 @@ impl Hub {
                 let topic_kind = if kind.eq_ignore_ascii_case(b"subscribe") { Kind::Channel } else { Kind::Pattern };
                 let Some(name) = items.next().flatten() else { return };
                 let topic_id = (topic_kind, String::from_utf8_lossy(&name).into_owned());
+                if let Some(at) = state.outstanding.iter().position(|t| *t == topic_id) {
+                    state.outstanding.remove(at);
+                }
                 if let Some(topic) = state.topics.get_mut(&topic_id) {
                     topic.unconfirmed = topic.unconfirmed.saturating_sub(1);
                     if topic.unconfirmed == 0 {
                         for waiter in topic.waiters.drain(..) {
-                            let _ = waiter.send(());
+                            let _ = waiter.send(Ok(()));
                         }
                     }
                 }
@@ -264,6 +287,64 @@ impl Hub {
                 self.fan_out(&mut state, (Kind::Pattern, pattern), message);
             }
             _ => {}
+        }
+    }
+
+    /// A reply on the pub/sub connection is a SUBSCRIBE's refusal (an ACL
+    /// forbidding the channel): it fails the subscribers of that topic,
+    /// never the connection or anyone else's subscriptions.
+    fn on_reply(&self, connection: u64, reply: Value) {
+        let mut state = self.lock();
+        if state.connection.as_ref().map(Connection::id) != Some(connection) {
+            return;
+        }
+        let Some(topic_id) = state.outstanding.pop_front() else {
+            tracing::warn!(?reply, "unexpected reply on the redis pub/sub connection; ignored");
+            return;
+        };
+        let why = match reply {
+            Value::Error(e) => e,
+            other => format!("unexpected reply {other:?}"),
+        };
+        let Some(topic) = state.topics.remove(&topic_id) else { return };
+        tracing::info!(topic = %topic_id.1, reason = %why, "redis refused a subscription");
+        for waiter in topic.waiters {
+            let _ = waiter.send(Err(Error::Forbidden(why.clone())));
+        }
+        // Its subscribers leave when their Subscribe call fails; until then
+        // they must not keep the topic listed.
+        for id in topic.subscribers {
+            if let Some(subscriber) = state.subscribers.get_mut(&id) {
+                subscriber.topics.retain(|t| *t != topic_id);
+            }
+        }
+    }
+
+    /// A message too large to deliver: its channel's subscribers are ended
+    /// with RESOURCE_EXHAUSTED rather than silently missing it.
+    fn on_refused_message(&self, connection: u64, head: Vec<Bytes>) {
+        let mut state = self.lock();
+        if state.connection.as_ref().map(Connection::id) != Some(connection) {
+            return;
+        }
+        let topic_id = match head.as_slice() {
+            [kind, channel, ..] if kind.eq_ignore_ascii_case(b"message") => {
+                (Kind::Channel, String::from_utf8_lossy(channel).into_owned())
+            }
+            [kind, pattern, ..] if kind.eq_ignore_ascii_case(b"pmessage") => {
+                (Kind::Pattern, String::from_utf8_lossy(pattern).into_owned())
+            }
+            _ => return,
+        };
+        let Some(topic) = state.topics.get(&topic_id) else { return };
+        let doomed: Vec<u64> = topic.subscribers.iter().copied().collect();
+        tracing::warn!(topic = %topic_id.1, subscribers = doomed.len(), "a pub/sub message over redis.max_reply_bytes ended its subscribers");
+        for id in doomed {
+            if let Some(subscriber) = state.subscribers.get(&id) {
+                *subscriber.failure.lock().expect("failure poisoned") =
+                    Some(Error::MessageTooLarge(self.max_reply_bytes));
+            }
+            self.remove(&mut state, id);
         }
     }
 
@@ -295,6 +376,7 @@ impl Hub {
         }
         state.connection = None;
         state.topics.clear();
+        state.outstanding.clear();
         let reason = connection.close_reason();
         for (_, subscriber) in state.subscribers.drain() {
             *subscriber.failure.lock().expect("failure poisoned") = Some(Error::SubscriptionLost(reason.clone()));
@@ -309,6 +391,7 @@ impl Hub {
             conn.kill("the redis module is shutting down");
         }
         state.topics.clear();
+        state.outstanding.clear();
         for (_, subscriber) in state.subscribers.drain() {
             *subscriber.failure.lock().expect("failure poisoned") = Some(Error::ShuttingDown);
         }
@@ -338,12 +421,6 @@ impl Hub {
             args.extend(names);
             drop(conn.send(resp::encoded(&args), 0, None));
         }
-    }
-
-    /// Subscribers and Redis subscriptions now (for tests and metrics).
-    pub fn counts(&self) -> (usize, usize) {
-        let state = self.lock();
-        (state.subscribers.len(), state.topics.len())
     }
 }
 

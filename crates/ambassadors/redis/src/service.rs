@@ -10,12 +10,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::address::Address;
-use crate::client_cache::{ClientCache, Stats};
+use crate::client_cache::ClientCache;
 use crate::command::{self, Route};
 use crate::connection::Fill;
 use crate::dedicated::Dedicated;
-use crate::pipeline::Pipeline;
 use crate::pubsub::{Hub, Subscription};
+use crate::shared::Shared;
+use crate::tls::Tls;
 use crate::{Config, Error, Value, resp};
 
 /// The Redis ambassador. Cloning is cheap; clones share connections,
@@ -27,7 +28,7 @@ pub struct Service {
 
 struct Inner {
     config: Config,
-    pipeline: Arc<Pipeline>,
+    shared: Arc<Shared>,
     dedicated: Dedicated,
     hub: Arc<Hub>,
     cache: Option<Arc<ClientCache>>,
@@ -77,16 +78,23 @@ impl Service {
     pub fn new(config: Config) -> Result<Self, String> {
         config.validate()?;
         let url = config.url.as_deref().ok_or("redis.url is not set")?;
-        let address = Address::parse(url)?;
+        let mut address = Address::parse(url)?;
+        if address.is_tls() {
+            // Once here, shared by every connection: reading the trust
+            // store on each reconnect would cost, and could change under us.
+            address = address.with_tls(Tls::new(&config.tls)?);
+        }
         let stop = CancellationToken::new();
         let cache = config.cache.enabled.then(|| {
             Arc::new(ClientCache::new(usize::try_from(config.cache.max_bytes.as_u64()).unwrap_or(usize::MAX)))
         });
-        let pipeline = Pipeline::start(address.clone(), &config, cache.clone(), stop.clone());
-        let dedicated = Dedicated::new(address.clone(), config.max_dedicated_connections, config.connect_timeout);
-        let hub = Hub::new(address, config.connect_timeout, config.subscriber_queue, config.max_subscribers);
+        let shared = Shared::start(address.clone(), &config, cache.clone(), stop.clone());
+        let max_reply = config.max_reply();
+        let dedicated =
+            Dedicated::new(address.clone(), config.max_dedicated_connections, config.connect_timeout, max_reply);
+        let hub = Hub::new(address, config.connect_timeout, max_reply, config.subscriber_queue, config.max_subscribers);
         let inner =
-            Inner { config, pipeline, dedicated, hub, cache, flights: Group::new(), stop, metrics: Metrics::default() };
+            Inner { config, shared, dedicated, hub, cache, flights: Group::new(), stop, metrics: Metrics::default() };
         Ok(Self { inner: Arc::new(inner) })
     }
 
@@ -105,16 +113,6 @@ impl Service {
         );
         registry.register("cache_entries", "Replies held in the client-side cache", m.entries.clone());
         registry.register("cache_bytes", "Bytes held by the client-side cache", m.bytes.clone());
-    }
-
-    /// Whether a shared connection is up.
-    pub fn is_connected(&self) -> bool {
-        self.inner.pipeline.is_up()
-    }
-
-    /// The cache's size now (zero when disabled).
-    pub fn cache_stats(&self) -> Stats {
-        self.inner.cache.as_ref().map(|c| c.stats()).unwrap_or_default()
     }
 
     /// Runs one command.
@@ -151,8 +149,8 @@ impl Service {
     ) -> Result<Vec<Value>, Error> {
         let deadline = deadline_of(deadline);
         match route {
-            Route::Shared => self.inner.pipeline.call(payload, replies, deadline).await,
-            Route::Dedicated if !self.inner.pipeline.is_up() => Err(self.inner.pipeline.unavailable()),
+            Route::Shared => self.inner.shared.call(payload, replies, deadline).await,
+            Route::Dedicated if !self.inner.shared.is_up() => Err(self.inner.shared.unavailable()),
             Route::Dedicated => self.inner.dedicated.call(payload, replies, deadline).await,
         }
     }
@@ -185,10 +183,8 @@ impl Service {
         }
         let ttl = self.ttl(ttl);
         let deadline = deadline_of(deadline);
-        let fetch = self
-            .inner
-            .flights
-            .run(command.clone(), || self.fetch(cache, command.clone(), keys, Entries::Whole, ttl, deadline));
+        let fetch =
+            self.inner.flights.run(command.clone(), || self.fetch(cache, command.clone(), keys, Entries::Whole, ttl));
         let (value, role) = tokio::time::timeout_at(deadline, fetch).await.map_err(|_| Error::DeadlineExceeded)?;
         self.count_miss(role);
         Ok(Cached { value: value?, hit: false })
@@ -205,6 +201,11 @@ impl Service {
     /// PTTL is pushed after it and removes the stored entry. The value and
     /// TTL that do get cached are therefore ones no change came between, as
     /// with a transaction.
+    ///
+    /// The fetch is shared by every identical caller, so it is bounded by
+    /// `redis.command_timeout`, not by the deadline of whichever caller
+    /// happened to lead: each caller waits for it within its own deadline,
+    /// and if the leader leaves, a follower takes over (`Group::run`).
     async fn fetch(
         &self,
         cache: &Arc<ClientCache>,
@@ -212,7 +213,6 @@ impl Service {
         keys: Vec<Bytes>,
         entries: Entries,
         ttl: Duration,
-        deadline: Instant,
     ) -> Result<Arc<Value>, Error> {
         let mut payload = bytes::BytesMut::from(&read[..]);
         let command = read;
@@ -237,6 +237,13 @@ impl Service {
                 Entries::PerKey(commands) => {
                     let Value::Array(values) = value else { return };
                     for (((key, command), value), pttl) in keys.into_iter().zip(commands).zip(values).zip(pttls) {
+                        // MGET answers nil for a missing key and for one
+                        // holding another type; only the first is what GET
+                        // answers (the other is WRONGTYPE), so a nil is
+                        // cached only when PTTL says the key does not exist.
+                        if *value == Value::Nil && pttl.as_integer() != Some(-2) {
+                            continue;
+                        }
                         if let Some(ttl) = local_ttl(ttl, pttl) {
                             fill_cache.insert(command, vec![key], Arc::new(value.clone()), ttl, connection);
                         }
@@ -244,7 +251,8 @@ impl Service {
                 }
             }
         });
-        let replies = self.inner.pipeline.call_with_fill(payload.freeze(), replies, Some(fill), deadline).await?;
+        let deadline = Instant::now() + self.inner.config.command_timeout;
+        let replies = self.inner.shared.call_with_fill(payload.freeze(), replies, Some(fill), deadline).await?;
         self.update_gauges(cache);
         Ok(Arc::new(replies.into_iter().next().unwrap_or(Value::Nil)))
     }
@@ -286,7 +294,7 @@ impl Service {
             mget.extend(miss_keys.iter().cloned());
             let flight = resp::encoded(&mget);
             let fetch = self.inner.flights.run(flight.clone(), || {
-                self.fetch(cache, flight.clone(), miss_keys, Entries::PerKey(miss_commands), ttl, deadline)
+                self.fetch(cache, flight.clone(), miss_keys, Entries::PerKey(miss_commands), ttl)
             });
             let (fetched, role) =
                 tokio::time::timeout_at(deadline, fetch).await.map_err(|_| Error::DeadlineExceeded)?;
@@ -313,15 +321,10 @@ impl Service {
         patterns: Vec<String>,
         deadline: Option<std::time::Instant>,
     ) -> Result<Subscription, Error> {
-        if !self.inner.pipeline.is_up() {
-            return Err(self.inner.pipeline.unavailable());
+        if !self.inner.shared.is_up() {
+            return Err(self.inner.shared.unavailable());
         }
         self.inner.hub.subscribe(channels, patterns, deadline_of(deadline)).await
-    }
-
-    /// Subscribers and the Redis subscriptions they share, now.
-    pub fn subscription_counts(&self) -> (usize, usize) {
-        self.inner.hub.counts()
     }
 
     /// Ends every subscription stream with UNAVAILABLE, so draining does
@@ -332,7 +335,7 @@ impl Service {
 
     /// The cache, if enabled and the server tracks our reads.
     fn tracked_cache(&self) -> Option<&Arc<ClientCache>> {
-        self.inner.cache.as_ref().filter(|_| self.inner.pipeline.tracking())
+        self.inner.cache.as_ref().filter(|_| self.inner.shared.tracking())
     }
 
     fn ttl(&self, requested: Duration) -> Duration {
@@ -361,7 +364,7 @@ impl attache_core::Module for Service {
 
     /// Ready once connected: while Redis is down, calls fail fast anyway.
     fn is_ready(&self) -> bool {
-        self.inner.pipeline.is_up()
+        self.inner.shared.is_up()
     }
 
     fn shutdown(&self) {

@@ -1,6 +1,8 @@
 //! The shared connections: a fixed set of multiplexed connections that
 //! every caller's commands are pipelined onto, each kept alive by a
-//! supervisor that reconnects with capped, jittered backoff.
+//! supervisor that reconnects with capped, jittered backoff and PINGs it
+//! when idle, so a half-open connection (failover, partition) is noticed
+//! and its cache entries dropped within `redis.ping_interval`.
 //!
 //! Key decision: while no connection is up, calls fail at once with
 //! UNAVAILABLE naming the last connection error (the breaker is open);
@@ -17,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::address::Address;
 use crate::client_cache::ClientCache;
-use crate::connection::{Connection, Fill, Handshake, PushSink};
+use crate::connection::{Connection, Fill, Handshake, Incoming, PushSink};
 use crate::{Config, Error, Value};
 
 struct Slot {
@@ -25,7 +27,7 @@ struct Slot {
     tracking: AtomicBool,
 }
 
-pub struct Pipeline {
+pub struct Shared {
     address: Address,
     command_timeout: Duration,
     slots: Vec<Arc<Slot>>,
@@ -33,7 +35,7 @@ pub struct Pipeline {
     last_error: Arc<Mutex<String>>,
 }
 
-impl Pipeline {
+impl Shared {
     /// Starts one supervisor per connection; connecting happens in the
     /// background, so a Redis that is down at start-up delays nothing.
     pub fn start(
@@ -45,7 +47,7 @@ impl Pipeline {
         let slots: Vec<Arc<Slot>> = (0..config.connections)
             .map(|_| Arc::new(Slot { current: RwLock::new(None), tracking: AtomicBool::new(false) }))
             .collect();
-        let pipeline = Arc::new(Self {
+        let shared = Arc::new(Self {
             address,
             command_timeout: config.command_timeout,
             slots: slots.clone(),
@@ -56,15 +58,15 @@ impl Pipeline {
         for slot in slots {
             let supervisor = Supervisor {
                 slot,
-                address: pipeline.address.clone(),
+                address: shared.address.clone(),
                 config: config.clone(),
                 cache: cache.clone(),
-                last_error: pipeline.last_error.clone(),
+                last_error: shared.last_error.clone(),
                 warned_tracking: warned.clone(),
             };
             tokio::spawn(supervisor.run(stop.clone()));
         }
-        pipeline
+        shared
     }
 
     /// Whether at least one connection is up.
@@ -145,11 +147,18 @@ impl Supervisor {
         let mut backoff = self.config.reconnect_min;
         let mut logged_down = false;
         loop {
-            let handshake = Handshake { tracking: self.cache.is_some() };
+            let handshake = Handshake {
+                tracking: self.cache.is_some(),
+                max_reply_bytes: self.config.max_reply(),
+                unsolicited: false,
+            };
             match Connection::open(&self.address, handshake, self.push_sink(), self.config.connect_timeout).await {
                 Ok(opened) => {
                     let conn = opened.connection;
                     let tracking = self.cache.is_some() && opened.tracking.is_ok();
+                    if let (Some(cache), true) = (&self.cache, tracking) {
+                        cache.open_connection(conn.id());
+                    }
                     if let (Some(_), Err(reason)) = (&self.cache, &opened.tracking)
                         && !self.warned_tracking.swap(true, Ordering::Relaxed)
                     {
@@ -161,10 +170,7 @@ impl Supervisor {
                     tracing::info!(address = %self.address, connection = conn.id(), tracking, "redis connected");
                     backoff = self.config.reconnect_min;
                     logged_down = false;
-                    tokio::select! {
-                        _ = conn.closed() => {}
-                        _ = stop.cancelled() => conn.kill("the redis module is shutting down"),
-                    }
+                    self.watch(&conn, &stop).await;
                     *self.slot.current.write().expect("slot poisoned") = None;
                     if let Some(cache) = &self.cache {
                         cache.drop_connection(conn.id());
@@ -197,11 +203,40 @@ impl Supervisor {
         }
     }
 
+    /// Returns once `conn` has closed, PINGing it whenever
+    /// `redis.ping_interval` passes: a connection the server no longer
+    /// answers on is killed, since invalidations cannot arrive on it either.
+    async fn watch(&self, conn: &Connection, stop: &CancellationToken) {
+        let interval = self.config.ping_interval;
+        let patience = self.config.command_timeout.min(interval);
+        let ping = Bytes::from_static(b"*1\r\n$4\r\nPING\r\n");
+        loop {
+            tokio::select! {
+                _ = conn.closed() => return,
+                _ = stop.cancelled() => {
+                    conn.kill("the redis module is shutting down");
+                    return;
+                }
+                _ = tokio::time::sleep(interval) => {}
+            }
+            if let Err(Error::Timeout(_)) = conn.call(ping.clone(), 1, None, patience).await {
+                conn.kill(format!("no PING reply within {patience:?} (redis.ping_interval, redis.command_timeout)"));
+            }
+        }
+    }
+
     /// Applies invalidation pushes to the cache.
     fn push_sink(&self) -> PushSink {
         let cache = self.cache.clone();
-        Arc::new(move |_connection, data| {
+        Arc::new(move |_connection, incoming| {
             let Some(cache) = &cache else { return };
+            let data = match incoming {
+                Incoming::Push(data) => data,
+                // An invalidation too large to read: which keys it named
+                // is unknown, so nothing cached can be trusted.
+                Incoming::Refused(_) => return cache.clear(),
+                Incoming::Reply(_) => return,
+            };
             let mut items = data.into_iter();
             let is_invalidate =
                 matches!(items.next(), Some(Value::Bulk(kind)) if kind.eq_ignore_ascii_case(b"invalidate"));
