@@ -308,8 +308,63 @@ def image():
     fig.savefig(os.path.join(out, f"{today}-image.png"), dpi=110)
 
 
+def soak():
+    runs = [json.loads(l) for l in open(os.path.join(raw, "soak.jsonl")) if l.strip()]
+    mib = lambda b: f"{b / 2**20:.0f} MiB"
+    # What the configuration lets the sidecar hold, by default: bodies in
+    # flight, the Redis cache, each image worker's largest decode (50 MP at
+    # 4 bytes, source and resampled copies), each hashing worker's argon2
+    # memory, and the runtime itself.
+    cores = os.cpu_count()
+    bound = 512 * 2**20 + 64 * 2**20 + cores * 2 * 4 * 50_000_000 + cores * 19 * 2**20 + 64 * 2**20
+    lines = [
+        f"# Soak: mixed overload against one sidecar ({today})",
+        "",
+        "bench/node/soak.mjs drives one sidecar (default config, Redis on loopback)",
+        "with 6 image resizes, 6 argon2id hashes, 32 cached Redis reads and 4",
+        "writes in flight, Batches of 64 cached reads of a 1 MiB value (over",
+        "redis.max_reply_bytes, so some calls must fail alone), a publisher to",
+        "9 subscribers and one subscriber that never reads, 2 callers asking for",
+        "a 10 MiB value and never reading it, 3 uploads of 3 MiB held one byte",
+        "short, and a 40 MiB upload over image.max_input_bytes, over and over.",
+        "The sidecar's RSS is sampled every second; \"after idle\" is 15 s after",
+        "the load stops. Outcomes are counted by code.",
+        "",
+        f"RSS bound from the default config on this machine ({cores} cores):",
+        "server.max_in_flight_bytes 512 MiB + redis.cache.max_bytes 64 MiB +",
+        "per image worker 2 × 4 B × 50 MP (image.max_source_pixels) + per hashing",
+        f"worker 19 MiB (argon2id m) + 64 MiB runtime = **{mib(bound)}**.",
+        "",
+        "| allocator | seconds | peak RSS | RSS after idle | within bound | internal errors | normal calls failed |",
+        "|---|---:|---:|---:|---|---:|---:|",
+    ]
+    normal = ("image", "password", "redis-get", "redis-set", "publish")
+    for r in runs:
+        internal = sum(v for k, v in r["outcomes"].items() if k.endswith(":internal"))
+        failed = sum(v for k, v in r["outcomes"].items() if k.split(":")[0] in normal and not k.endswith(":ok"))
+        lines.append(f"| {r['allocator']} | {r['seconds']:.0f} | {mib(r['peak_rss'])} | {mib(r['final_rss'])} "
+                     f"| {'yes' if r['peak_rss'] <= bound else '**no**'} | {internal} | {failed} |")
+    lines += ["", "Outcomes by caller and code:", ""]
+    for r in runs:
+        lines.append(f"- {r['allocator']}: " + ", ".join(f"{k} {v}" for k, v in sorted(r["outcomes"].items())))
+    write("soak", lines)
+
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for r in runs:
+        ax.plot(range(len(r["rss_samples"])), [b / 2**20 for b in r["rss_samples"]], label=r["allocator"])
+    ax.axhline(bound / 2**20, color="tab:red", linestyle="--", label="bound from config")
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("sidecar RSS, MiB")
+    ax.set_yscale("log")
+    ax.legend()
+    ax.set_title("Soak: sidecar RSS under mixed overload, then idle")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, f"{today}-soak.png"), dpi=110)
+
+
 done = []
-for name, section in (("transport", transport), ("password", password), ("redis", redis), ("image", image)):
+for name, section in (("transport", transport), ("password", password), ("redis", redis), ("image", image),
+                      ("soak", soak)):
     if name in sections:
         section()
         done.append(name)

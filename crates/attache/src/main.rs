@@ -10,6 +10,14 @@ use attache_config::{Config, Flags, LogFormat, ProcessEnv};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "attache",
