@@ -60,7 +60,7 @@ def transport():
         "blocking hand-written Connect HTTP/1.1 call (`connect h1 blocking`: the least",
         "a client can do, so its distance from the floor is the sidecar's own share);",
         "Node the SDK (Connect binary over HTTP/1.1), PHP the SDK (Connect JSON over",
-        "HTTP/1.1 via curl; `new connection` = a fresh client per call, as a",
+        "HTTP/1.1, written on a persistent Unix-socket stream; `new connection` = a fresh client per call, as a",
         "short-lived PHP request would).",
         "",
         "| client | floor p50 | floor p99 | attache p50 | attache p99 | p50 over floor | p99 over floor |",
