@@ -277,6 +277,12 @@ impl Body for Counted {
     }
 }
 
+/// A response whose body is counted, holding its request's bytes and its
+/// place in flight until the body is done.
+fn counted(response: Response<ConnectRpcBody>, hold: Arc<Hold>, active: Active) -> Response<Counted> {
+    response.map(|inner| Counted { inner, _hold: hold, active })
+}
+
 /// Which `Host` and `Origin` values the TCP listener serves.
 #[derive(Debug, Clone)]
 pub(crate) struct Hosts {
@@ -360,14 +366,8 @@ impl tower::Service<Request<Incoming>> for Gate {
     fn call(&mut self, req: Request<Incoming>) -> GateFuture {
         let active = Active::new(&self.conn);
         let hold = Arc::new(Hold { budget: self.budget.clone(), bytes: AtomicUsize::new(0) });
-        let respond = move |body: ConnectRpcBody, hold: Arc<Hold>, active: Active| {
-            move |parts: http::response::Parts| {
-                Response::from_parts(parts, Counted { inner: body, _hold: hold, active })
-            }
-        };
         let refuse = |err: ConnectError, headers: &HeaderMap, hold: Arc<Hold>, active: Active| {
-            let (parts, body) = err.into_http_response(headers).into_parts();
-            let response = respond(body, hold, active)(parts);
+            let response = counted(err.into_http_response(headers), hold, active);
             Box::pin(std::future::ready(Ok(response))) as GateFuture
         };
         if let Some(hosts) = &self.hosts
@@ -403,8 +403,7 @@ impl tower::Service<Request<Incoming>> for Gate {
                 ))
                 .into_http_response(&protocol),
             };
-            let (parts, body) = response.into_parts();
-            Ok(respond(body, hold, active)(parts))
+            Ok(counted(response, hold, active))
         })
     }
 }
