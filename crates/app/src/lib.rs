@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use attache_config::Config;
-use attache_core::Module;
 use attache_server::{Modules, Server};
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
@@ -37,28 +36,35 @@ impl App {
     /// Starts the modules `config` enables and binds the listeners.
     pub async fn build(config: Config) -> Result<Self, Error> {
         config.validate()?;
-        let mut registry = Registry::with_prefix("attache");
-        let mut modules = Modules::default();
-        if config.password.enabled {
-            let service = attache_password::Service::new(config.password.clone())
-                .map_err(|source| Error::Module { module: "password", source })?;
-            service.register_metrics(registry.sub_registry_with_label(("module".into(), "password".into())));
-            modules.password = Some(service);
-        }
-        if config.redis.url.is_some() {
+        // Exhaustive on purpose: a new config section that is not wired
+        // here does not compile.
+        let Config { server, admin, log: _, password, redis, image } = config;
+        let modules = Modules {
+            password: match password.enabled {
+                true => Some(
+                    attache_password::Service::new(password)
+                        .map_err(|source| Error::Module { module: "password", source })?,
+                ),
+                false => None,
+            },
             // Connects in the background: a Redis that is down at start-up
             // makes calls fail fast with UNAVAILABLE until it is back.
-            let service = attache_redis::Service::new(config.redis.clone()).map_err(attache_config::Error::Invalid)?;
-            service.register_metrics(registry.sub_registry_with_label(("module".into(), "redis".into())));
-            modules.redis = Some(service);
+            redis: match redis.url.is_some() {
+                true => Some(attache_redis::Service::new(redis).map_err(attache_config::Error::Invalid)?),
+                false => None,
+            },
+            image: match image.enabled {
+                true => Some(
+                    attache_image::Service::new(image).map_err(|source| Error::Module { module: "image", source })?,
+                ),
+                false => None,
+            },
+        };
+        let mut registry = Registry::with_prefix("attache");
+        for module in modules.enabled() {
+            module.register_metrics(registry.sub_registry_with_label(("module".into(), module.name().into())));
         }
-        if config.image.enabled {
-            let service = attache_image::Service::new(config.image.clone())
-                .map_err(|source| Error::Module { module: "image", source })?;
-            service.register_metrics(registry.sub_registry_with_label(("module".into(), "image".into())));
-            modules.image = Some(service);
-        }
-        let server = Server::bind(&config.server, &config.admin).await?;
+        let server = Server::bind(&server, &admin).await?;
         Ok(Self { server, modules, registry })
     }
 
@@ -76,33 +82,17 @@ impl App {
 
     /// Serves until `shutdown` fires, drains, then stops the modules.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
-        let modules = self.modules.clone();
-        if let Some(redis) = modules.redis.clone() {
-            // Subscription streams never end by themselves; end them as
-            // soon as draining starts so they do not hold it up.
-            let draining = shutdown.clone();
-            tokio::spawn(async move {
-                draining.cancelled().await;
-                redis.end_subscriptions();
-            });
-        }
+        let modules = self.modules.enabled();
+        let draining = shutdown.clone();
+        let told = modules.clone();
+        tokio::spawn(async move {
+            draining.cancelled().await;
+            for module in &told {
+                module.begin_drain();
+            }
+        });
         let served = self.server.serve(self.modules, self.registry, shutdown).await;
-        // Joining pool threads blocks; keep it off the runtime's workers.
-        let stopped = tokio::task::spawn_blocking(move || {
-            if let Some(p) = &modules.password {
-                p.shutdown();
-            }
-            if let Some(r) = &modules.redis {
-                r.shutdown();
-            }
-            if let Some(i) = &modules.image {
-                i.shutdown();
-            }
-        })
-        .await;
-        if let Err(e) = stopped {
-            tracing::error!(error = %e, "module shutdown panicked");
-        }
+        futures::future::join_all(modules.iter().map(|m| m.shutdown())).await;
         tracing::info!("stopped");
         Ok(served?)
     }

@@ -68,11 +68,13 @@ pub const DEFAULT_TOML: &str = include_str!("../default.toml");
 impl Config {
     /// Checks the constraints serde cannot express.
     pub fn validate(&self) -> Result<(), Error> {
-        self.server.validate().map_err(Error::Invalid)?;
-        self.admin.parse().map_err(Error::Invalid)?;
-        self.password.validate().map_err(Error::Invalid)?;
-        self.redis.validate().map_err(Error::Invalid)?;
-        self.image.validate().map_err(Error::Invalid)?;
+        // Exhaustive: a new section without its check does not compile.
+        let Self { server, admin, log: _, password, redis, image } = self;
+        server.validate().map_err(Error::Invalid)?;
+        admin.parse().map_err(Error::Invalid)?;
+        password.validate().map_err(Error::Invalid)?;
+        redis.validate().map_err(Error::Invalid)?;
+        image.validate().map_err(Error::Invalid)?;
         Ok(())
     }
 }

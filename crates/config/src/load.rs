@@ -27,15 +27,6 @@ pub struct Loaded {
 const ALIASES: &[(&str, &[&str])] =
     &[("ATTACHE_SOCKET", &["server", "socket"]), ("ATTACHE_ADMIN", &["admin", "listen"])];
 
-/// Fields without a default value, which the serialized defaults omit.
-const OPTIONAL_FIELDS: &[&[&str]] = &[
-    &["server", "tcp"],
-    &["redis", "url"],
-    &["redis", "tls", "ca_file"],
-    &["redis", "tls", "cert_file"],
-    &["redis", "tls", "key_file"],
-];
-
 /// Variables read by the SDKs rather than the sidecar; not warned about.
 const CLIENT_VARS: &[&str] = &["ATTACHE_TIMEOUT_MS"];
 
@@ -144,30 +135,35 @@ fn deserialize(table: Table, origins: &HashMap<String, String>) -> Result<Config
     })
 }
 
-/// Every field's environment variable name, with its path and default.
+/// Every field's environment variable name, with its path and default
+/// (`None` for a field with no default, such as `postgres.url`).
+///
+/// Derived from the defaults serialized as JSON rather than TOML: TOML has
+/// no null and leaves out a field whose default is `None`, JSON writes it,
+/// so every field of every section is found with no list kept by hand.
 fn known_fields() -> HashMap<String, (Vec<String>, Option<Value>)> {
-    let defaults = Value::try_from(Config::default()).expect("the default config serializes");
+    let defaults = serde_json::to_value(Config::default()).expect("the default config serializes");
     let mut leaves = Vec::new();
-    collect_leaves(&defaults, &mut Vec::new(), &mut leaves);
-    leaves.extend(OPTIONAL_FIELDS.iter().map(|p| (p.iter().map(|s| s.to_string()).collect(), None)));
+    json_leaves(&defaults, &mut Vec::new(), &mut leaves);
     leaves.into_iter().map(|(path, default)| (env_name(&path), (path, default))).collect()
+}
+
+fn json_leaves(value: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, Option<Value>)>) {
+    match value {
+        serde_json::Value::Object(fields) => {
+            for (key, value) in fields {
+                path.push(key.clone());
+                json_leaves(value, path, out);
+                path.pop();
+            }
+        }
+        serde_json::Value::Null => out.push((path.clone(), None)),
+        leaf => out.push((path.clone(), Some(Value::try_from(leaf).expect("a JSON scalar or array is TOML")))),
+    }
 }
 
 pub(crate) fn env_name(path: &[String]) -> String {
     format!("ATTACHE_{}", path.join("_").to_uppercase())
-}
-
-pub(crate) fn collect_leaves(value: &Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, Option<Value>)>) {
-    match value {
-        Value::Table(table) => {
-            for (key, value) in table {
-                path.push(key.clone());
-                collect_leaves(value, path, out);
-                path.pop();
-            }
-        }
-        leaf => out.push((path.clone(), Some(leaf.clone()))),
-    }
 }
 
 /// Reads an environment value as the type of the field's default.

@@ -19,6 +19,17 @@ pub enum Kind {
     FailedPrecondition,
     /// A backend refused the caller something it is not allowed (an ACL).
     PermissionDenied,
+    /// What the request names does not exist (an unknown or ended
+    /// transaction id).
+    NotFound,
+    /// What the request would create exists already (a unique violation).
+    AlreadyExists,
+    /// The work was aborted by a conflict with concurrent work (a
+    /// serialization failure, a deadlock); retrying the whole unit of work
+    /// may succeed.
+    Aborted,
+    /// A value is outside the range its type or the backend accepts.
+    OutOfRange,
     /// A valid request for something this build does not do (an output
     /// format not compiled in, say).
     Unimplemented,
@@ -39,6 +50,10 @@ impl Kind {
             Kind::Unavailable => "unavailable",
             Kind::FailedPrecondition => "failed_precondition",
             Kind::PermissionDenied => "permission_denied",
+            Kind::NotFound => "not_found",
+            Kind::AlreadyExists => "already_exists",
+            Kind::Aborted => "aborted",
+            Kind::OutOfRange => "out_of_range",
             Kind::Unimplemented => "unimplemented",
             Kind::DeadlineExceeded => "deadline_exceeded",
             Kind::Cancelled => "canceled",
@@ -53,6 +68,38 @@ impl fmt::Display for Kind {
     }
 }
 
+/// Facts about an error that a caller can act on without parsing its
+/// message: for Postgres the SQLSTATE, the constraint, the table. The edge
+/// sends them in every protocol as an `attache.sidecar.v1.ErrorInfo` error
+/// detail, and the SDKs expose them as fields of their error.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Detail {
+    /// The module that raised it, e.g. `postgres`.
+    pub domain: &'static str,
+    /// A stable, machine-readable reason, e.g. `unique_violation`.
+    pub reason: String,
+    /// Named facts, in the order the backend gave them.
+    pub fields: Vec<(&'static str, String)>,
+}
+
+impl Detail {
+    pub fn new(domain: &'static str, reason: impl Into<String>) -> Self {
+        Self { domain, reason: reason.into(), fields: Vec::new() }
+    }
+
+    /// Adds `name = value` unless `value` is absent or empty.
+    pub fn field(mut self, name: &'static str, value: Option<impl Into<String>>) -> Self {
+        if let Some(value) = value.map(Into::into).filter(|v| !v.is_empty()) {
+            self.fields.push((name, value));
+        }
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+}
+
 /// An error leaving a module, ready to be mapped to a status at the edge.
 ///
 /// Messages are lowercase and say what was wrong and how to fix it.
@@ -61,11 +108,22 @@ impl fmt::Display for Kind {
 pub struct Error {
     kind: Kind,
     message: String,
+    // Boxed: most errors carry none, and `Result<T, Error>` stays small.
+    detail: Option<Box<Detail>>,
 }
 
 impl Error {
     pub fn new(kind: Kind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self { kind, message: message.into(), detail: None }
+    }
+
+    pub fn with_detail(mut self, detail: Detail) -> Self {
+        self.detail = Some(Box::new(detail));
+        self
+    }
+
+    pub fn detail(&self) -> Option<&Detail> {
+        self.detail.as_deref()
     }
 
     pub fn kind(&self) -> Kind {

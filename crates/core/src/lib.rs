@@ -11,6 +11,6 @@ mod error;
 mod limits;
 mod module;
 
-pub use error::{Error, Kind};
+pub use error::{Detail, Error, Kind};
 pub use limits::Limits;
-pub use module::Module;
+pub use module::{Module, Stopping};

@@ -108,6 +108,25 @@ impl Pool {
             let _ = handle.join();
         }
     }
+    /// [`shutdown`](Self::shutdown) for async callers: the workers are
+    /// joined on a thread of their own, so no async worker blocks while
+    /// queued jobs finish.
+    pub fn stop(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        drop(self.sender.lock().expect("pool lock").take());
+        let handles = std::mem::take(&mut *self.workers.lock().expect("pool lock"));
+        let (joined, done) = tokio::sync::oneshot::channel();
+        let joiner = std::thread::Builder::new().name("pool-join".into()).spawn(move || {
+            for handle in handles {
+                let _ = handle.join();
+            }
+            let _ = joined.send(());
+        });
+        async move {
+            if joiner.is_ok() {
+                let _ = done.await;
+            }
+        }
+    }
 }
 
 impl Drop for Pool {

@@ -17,13 +17,13 @@ pub(crate) struct AdminState {
     pub registry: Registry,
     pub ready: AtomicBool,
     pub started: Instant,
-    pub modules: Vec<(&'static str, Arc<dyn attache_core::Module>)>,
+    pub modules: Vec<Arc<dyn attache_core::Module>>,
     pub socket: String,
 }
 
 impl AdminState {
     fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire) && self.modules.iter().all(|(_, m)| m.is_ready())
+        self.ready.load(Ordering::Acquire) && self.modules.iter().all(|m| m.is_ready())
     }
 }
 
@@ -58,7 +58,7 @@ pub(crate) async fn handle(
             let modules: Vec<String> = state
                 .modules
                 .iter()
-                .map(|(name, m)| format!("  {name}: {}", if m.is_ready() { "ready" } else { "not ready" }))
+                .map(|m| format!("  {}: {}", m.name(), if m.is_ready() { "ready" } else { "not ready" }))
                 .collect();
             let body = format!(
                 "attache {}\nsocket: {}\nuptime: {}s\nready: {}\nmodules:\n{}\nendpoints: /healthz /readyz /metrics\n",

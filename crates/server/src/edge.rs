@@ -7,7 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use attache_core::Limits;
+use attache_core::{Kind, Limits};
 use attache_proto::attache::redis::v1::REDIS_SERVICE_BATCH_SPEC;
 use connectrpc::interceptor::{UnaryRequest, UnaryResponse};
 use connectrpc::{ConnectError, ErrorCode, Interceptor, Next, RequestContext};
@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use crate::admission::Admission;
 use crate::metrics::{self, Metrics};
+use crate::status::refuse;
 use crate::trace_context::{TraceParent, new_span_id, new_trace_id};
 
 pub(crate) struct Edge {
@@ -49,7 +50,7 @@ impl Edge {
 
     async fn run(&self, module: &str, req: UnaryRequest, next: Next<'_>) -> Result<UnaryResponse, ConnectError> {
         if req.ctx.deadline().is_some_and(|d| Instant::now() >= d) {
-            return Err(ConnectError::deadline_exceeded("the deadline passed before the request started"));
+            return Err(refuse(Kind::DeadlineExceeded, "the deadline passed before the request started"));
         }
         let own = req.ctx.path().is_some_and(|p| ADMITTED_BY_HANDLER.contains(&p));
         let _permit = match self.admissions.get(module).filter(|_| !own) {
@@ -67,7 +68,7 @@ impl Edge {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             tracing::error!(panic = %what, "handler panicked; the request failed, the sidecar keeps serving");
-            Err(ConnectError::internal("internal error: the handler panicked (see the sidecar log)"))
+            Err(refuse(Kind::Internal, "internal error: the handler panicked (see the sidecar log)"))
         })
     }
 }
@@ -75,10 +76,13 @@ impl Edge {
 /// The RESOURCE_EXHAUSTED answer of a module at its admission limit.
 pub(crate) fn at_limit(module: &str, admission: &Admission) -> ConnectError {
     let limits = admission.limits();
-    ConnectError::resource_exhausted(format!(
-        "the {module} module is at its limit ({} in flight, {} queued); retry with backoff or raise {module}.limits",
-        limits.max_in_flight, limits.max_queued
-    ))
+    refuse(
+        Kind::ResourceExhausted,
+        format!(
+            "the {module} module is at its limit ({} in flight, {} queued); retry with backoff or raise {module}.limits",
+            limits.max_in_flight, limits.max_queued
+        ),
+    )
 }
 
 #[connectrpc::async_trait]

@@ -4,13 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use attache_proto::attache::image::v1::{
-    IMAGE_SERVICE_PROBE_SPEC, IMAGE_SERVICE_RESIZE_MANY_SPEC, IMAGE_SERVICE_RESIZE_SPEC, IMAGE_SERVICE_SERVICE_NAME,
-};
-use attache_proto::attache::password::v1::PASSWORD_SERVICE_SERVICE_NAME;
-use attache_proto::attache::redis::v1::REDIS_SERVICE_SERVICE_NAME;
-use attache_proto::attache::sidecar::v1::SIDECAR_SERVICE_SERVICE_NAME;
-use connectrpc::{ConnectRpcService, DeadlinePolicy, Router, ServiceRegister};
+use connectrpc::{ConnectRpcService, DeadlinePolicy, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -23,54 +17,11 @@ use tokio_util::task::TaskTracker;
 use crate::admin::{self, AdminState};
 use crate::edge::{self, Edge};
 use crate::gate::{Budget, ConnState, Gate, Hosts};
-use crate::image::Image;
 use crate::listener::{PeerPolicy, UnixSocket};
 use crate::metrics::Metrics;
-use crate::password::Password;
-use crate::redis::Redis;
-use crate::sidecar::Sidecar;
+use crate::modules::{self, Modules};
 use crate::timed::{AcceptErrors, Caps, Timed};
 use crate::{AdminConfig, AdminListen, Config, Error};
-
-/// The modules the server exposes; a `None` module answers
-/// `FAILED_PRECONDITION` with how to enable it.
-#[derive(Default, Clone)]
-pub struct Modules {
-    pub password: Option<attache_password::Service>,
-    pub redis: Option<attache_redis::Service>,
-    pub image: Option<attache_image::Service>,
-}
-
-impl Modules {
-    /// Each enabled module's admission limits.
-    fn limits(&self) -> Vec<(&'static str, attache_core::Limits)> {
-        let mut limits = Vec::new();
-        if let Some(p) = &self.password {
-            limits.push(("password", p.config().limits));
-        }
-        if let Some(r) = &self.redis {
-            limits.push(("redis", r.config().limits));
-        }
-        if let Some(i) = &self.image {
-            limits.push(("image", i.config().limits));
-        }
-        limits
-    }
-
-    fn all(&self) -> Vec<(&'static str, Arc<dyn attache_core::Module>)> {
-        let mut all: Vec<(&'static str, Arc<dyn attache_core::Module>)> = Vec::new();
-        if let Some(p) = &self.password {
-            all.push(("password", Arc::new(p.clone())));
-        }
-        if let Some(r) = &self.redis {
-            all.push(("redis", Arc::new(r.clone())));
-        }
-        if let Some(i) = &self.image {
-            all.push(("image", Arc::new(i.clone())));
-        }
-        all
-    }
-}
 
 enum Admin {
     Tcp(TcpListener),
@@ -134,37 +85,13 @@ impl Server {
         shutdown: CancellationToken,
     ) -> Result<(), Error> {
         let metrics = Metrics::new(&mut registry);
-        let admissions = edge::admissions(modules.limits(), &metrics);
-        let redis_admission = admissions.get("redis").cloned();
-        let edge = Edge::new(admissions, metrics.clone());
-        let serving = modules.all();
-
-        let enabled = serving.iter().map(|(name, _)| name.to_string()).collect();
-        let router = Arc::new(Sidecar { modules: enabled }).register_service(Router::new());
-        let router = Arc::new(Password(modules.password.clone())).register_service(router);
-        let router = Arc::new(Redis::new(modules.redis.clone(), redis_admission)).register_service(router);
-        let router = Arc::new(Image(modules.image.clone())).register_service(router);
+        let serving = modules.enabled();
+        let admissions = edge::admissions(serving.iter().map(|m| (m.name(), m.limits())), &metrics);
         let max = usize::try_from(self.config.max_request_bytes.as_u64()).unwrap_or(usize::MAX);
-        // Images are bigger than anything else we take: their routes admit
-        // image.max_input_bytes, base64-inflated for Connect's JSON form.
-        let image_max = modules.image.as_ref().map_or(max, |i| {
-            let input = usize::try_from(i.config().max_input_bytes.as_u64()).unwrap_or(usize::MAX);
-            max.max(input.saturating_mul(4) / 3 + (1 << 20))
-        });
-        let image_limits =
-            connectrpc::Limits::default().with_max_request_body_size(image_max).with_max_message_size(image_max);
-        let router = [IMAGE_SERVICE_RESIZE_SPEC, IMAGE_SERVICE_RESIZE_MANY_SPEC, IMAGE_SERVICE_PROBE_SPEC]
-            .iter()
-            .fold(router, |router, spec| router.with_route_limits(spec.procedure, image_limits));
-        let (router, health) = connectrpc_health::install_static(
-            router,
-            [
-                SIDECAR_SERVICE_SERVICE_NAME,
-                PASSWORD_SERVICE_SERVICE_NAME,
-                REDIS_SERVICE_SERVICE_NAME,
-                IMAGE_SERVICE_SERVICE_NAME,
-            ],
-        );
+        let context = modules::Context { admissions: &admissions, max_request_bytes: max };
+        let router = modules::register(Router::new(), &modules, &context);
+        let edge = Edge::new(admissions, metrics.clone());
+        let (router, health) = connectrpc_health::install_static(router, modules::SERVICES.iter().copied());
         let mut reflector =
             connectrpc_reflection::Reflector::from_descriptor_set_bytes(attache_proto::FILE_DESCRIPTOR_SET)
                 .expect("the embedded descriptor set is generated with the code and always parses");

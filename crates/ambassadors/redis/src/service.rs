@@ -102,19 +102,6 @@ impl Service {
         &self.inner.config
     }
 
-    pub fn register_metrics(&self, registry: &mut Registry) {
-        let m = &self.inner.metrics;
-        registry.register("cache_hits", "DoCached/MGetCached reads served from the cache", m.hits.clone());
-        registry.register("cache_misses", "Cached reads fetched from redis", m.misses.clone());
-        registry.register(
-            "cache_shared_fetches",
-            "Cache misses that joined an identical fetch in flight",
-            m.shared.clone(),
-        );
-        registry.register("cache_entries", "Replies held in the client-side cache", m.entries.clone());
-        registry.register("cache_bytes", "Bytes held by the client-side cache", m.bytes.clone());
-    }
-
     /// Runs one command.
     pub async fn r#do(&self, args: Vec<Bytes>, deadline: Option<std::time::Instant>) -> Result<Value, Error> {
         let route = command::route(&args)?;
@@ -327,12 +314,6 @@ impl Service {
         self.inner.hub.subscribe(channels, patterns, deadline_of(deadline)).await
     }
 
-    /// Ends every subscription stream with UNAVAILABLE, so draining does
-    /// not wait on streams that never end by themselves.
-    pub fn end_subscriptions(&self) {
-        self.inner.hub.end_all();
-    }
-
     /// The cache, if enabled and the server tracks our reads.
     fn tracked_cache(&self) -> Option<&Arc<ClientCache>> {
         self.inner.cache.as_ref().filter(|_| self.inner.shared.tracking())
@@ -362,15 +343,39 @@ impl attache_core::Module for Service {
         "redis"
     }
 
+    fn limits(&self) -> attache_core::Limits {
+        self.inner.config.limits
+    }
+
+    fn register_metrics(&self, registry: &mut Registry) {
+        let m = &self.inner.metrics;
+        registry.register("cache_hits", "DoCached/MGetCached reads served from the cache", m.hits.clone());
+        registry.register("cache_misses", "Cached reads fetched from redis", m.misses.clone());
+        registry.register(
+            "cache_shared_fetches",
+            "Cache misses that joined an identical fetch in flight",
+            m.shared.clone(),
+        );
+        registry.register("cache_entries", "Replies held in the client-side cache", m.entries.clone());
+        registry.register("cache_bytes", "Bytes held by the client-side cache", m.bytes.clone());
+    }
+
+    /// Ends every subscription stream with UNAVAILABLE, so draining does
+    /// not wait on streams that never end by themselves.
+    fn begin_drain(&self) {
+        self.inner.hub.end_all();
+    }
+
     /// Ready once connected: while Redis is down, calls fail fast anyway.
     fn is_ready(&self) -> bool {
         self.inner.shared.is_up()
     }
 
-    fn shutdown(&self) {
+    fn shutdown(&self) -> attache_core::Stopping {
         self.inner.hub.end_all();
         self.inner.dedicated.close();
         self.inner.stop.cancel();
+        Box::pin(async {})
     }
 }
 

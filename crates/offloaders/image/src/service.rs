@@ -72,10 +72,6 @@ impl Service {
         &self.inner.config
     }
 
-    pub fn register_metrics(&self, registry: &mut Registry) {
-        self.inner.pool.metrics().register(registry);
-    }
-
     /// Reads the header only; no pixel is decoded. The header is parsed on
     /// the pool, as a resize is: the parser reads hostile input, and a slow
     /// or panicking one must cost an image thread and this call's answer,
@@ -231,8 +227,17 @@ impl attache_core::Module for Service {
         "image"
     }
 
-    fn shutdown(&self) {
-        self.inner.pool.shutdown();
+    fn limits(&self) -> attache_core::Limits {
+        self.inner.config.limits
+    }
+
+    fn register_metrics(&self, registry: &mut Registry) {
+        self.inner.pool.metrics().register(registry);
+    }
+
+    /// Lets the pool finish its queued jobs and joins its threads.
+    fn shutdown(&self) -> attache_core::Stopping {
+        Box::pin(self.inner.pool.stop())
     }
 }
 

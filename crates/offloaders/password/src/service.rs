@@ -30,10 +30,6 @@ impl Service {
         &self.inner.config
     }
 
-    pub fn register_metrics(&self, registry: &mut Registry) {
-        self.inner.pool.metrics().register(registry);
-    }
-
     /// Hashes `password` under the policy with `options` applied. Work not
     /// started by `deadline` is dropped.
     pub async fn hash(&self, password: &str, options: HashOptions, deadline: Option<Instant>) -> Result<String, Error> {
@@ -72,8 +68,17 @@ impl attache_core::Module for Service {
         "password"
     }
 
-    fn shutdown(&self) {
-        self.inner.pool.shutdown();
+    fn limits(&self) -> attache_core::Limits {
+        self.inner.config.limits
+    }
+
+    fn register_metrics(&self, registry: &mut Registry) {
+        self.inner.pool.metrics().register(registry);
+    }
+
+    /// Lets the pool finish its queued jobs and joins its threads.
+    fn shutdown(&self) -> attache_core::Stopping {
+        Box::pin(self.inner.pool.stop())
     }
 }
 

@@ -24,6 +24,7 @@ pub mod __buffa {
     pub fn register_types(reg: &mut ::buffa::type_registry::TypeRegistry) {
         reg.register_json_any(super::__GET_INFO_REQUEST_JSON_ANY);
         reg.register_json_any(super::__GET_INFO_RESPONSE_JSON_ANY);
+        reg.register_json_any(super::__ERROR_INFO_JSON_ANY);
     }
 }
 #[doc(inline)]
@@ -34,5 +35,9 @@ pub use self::__buffa::view::GetInfoRequestOwnedView;
 pub use self::__buffa::view::GetInfoResponseView;
 #[doc(inline)]
 pub use self::__buffa::view::GetInfoResponseOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::ErrorInfoView;
+#[doc(inline)]
+pub use self::__buffa::view::ErrorInfoOwnedView;
 #[doc(inline)]
 pub use self::__buffa::register_types;

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file attache/sidecar/v1/sidecar.proto.
  */
 export const file_attache_sidecar_v1_sidecar: GenFile = /*@__PURE__*/
-  fileDesc("CiBhdHRhY2hlL3NpZGVjYXIvdjEvc2lkZWNhci5wcm90bxISYXR0YWNoZS5zaWRlY2FyLnYxIhAKDkdldEluZm9SZXF1ZXN0IjMKD0dldEluZm9SZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEg8KB21vZHVsZXMYAiADKAkyaQoOU2lkZWNhclNlcnZpY2USVwoHR2V0SW5mbxIiLmF0dGFjaGUuc2lkZWNhci52MS5HZXRJbmZvUmVxdWVzdBojLmF0dGFjaGUuc2lkZWNhci52MS5HZXRJbmZvUmVzcG9uc2UiA5ACAWIGcHJvdG8z");
+  fileDesc("CiBhdHRhY2hlL3NpZGVjYXIvdjEvc2lkZWNhci5wcm90bxISYXR0YWNoZS5zaWRlY2FyLnYxIhAKDkdldEluZm9SZXF1ZXN0IjMKD0dldEluZm9SZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEg8KB21vZHVsZXMYAiADKAkimwEKCUVycm9ySW5mbxIOCgZyZWFzb24YASABKAkSDgoGZG9tYWluGAIgASgJEj0KCG1ldGFkYXRhGAMgAygLMisuYXR0YWNoZS5zaWRlY2FyLnYxLkVycm9ySW5mby5NZXRhZGF0YUVudHJ5Gi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ATJpCg5TaWRlY2FyU2VydmljZRJXCgdHZXRJbmZvEiIuYXR0YWNoZS5zaWRlY2FyLnYxLkdldEluZm9SZXF1ZXN0GiMuYXR0YWNoZS5zaWRlY2FyLnYxLkdldEluZm9SZXNwb25zZSIDkAIBYgZwcm90bzM");
 
 /**
  * @generated from message attache.sidecar.v1.GetInfoRequest
@@ -50,6 +50,47 @@ export type GetInfoResponse = Message<"attache.sidecar.v1.GetInfoResponse"> & {
  */
 export const GetInfoResponseSchema: GenMessage<GetInfoResponse> = /*@__PURE__*/
   messageDesc(file_attache_sidecar_v1_sidecar, 1);
+
+/**
+ * ErrorInfo is the structured detail an attache error carries when its
+ * module knows more than a code and a message: for Postgres, the SQLSTATE as
+ * `reason` and `sqlstate`, `constraint`, `table`, `column`, `detail`, `hint`
+ * and `position` in `metadata`. It travels as a Connect/gRPC error detail
+ * (type `attache.sidecar.v1.ErrorInfo`); in Connect JSON the detail's
+ * `debug` field holds the same object as JSON, for clients that do not
+ * decode protobuf. Its shape is that of `google.rpc.ErrorInfo`.
+ *
+ * @generated from message attache.sidecar.v1.ErrorInfo
+ */
+export type ErrorInfo = Message<"attache.sidecar.v1.ErrorInfo"> & {
+  /**
+   * A stable machine-readable reason, e.g. "unique_violation".
+   *
+   * @generated from field: string reason = 1;
+   */
+  reason: string;
+
+  /**
+   * The module that raised it, e.g. "postgres".
+   *
+   * @generated from field: string domain = 2;
+   */
+  domain: string;
+
+  /**
+   * Named facts about the error.
+   *
+   * @generated from field: map<string, string> metadata = 3;
+   */
+  metadata: { [key: string]: string };
+};
+
+/**
+ * Describes the message attache.sidecar.v1.ErrorInfo.
+ * Use `create(ErrorInfoSchema)` to create a new message.
+ */
+export const ErrorInfoSchema: GenMessage<ErrorInfo> = /*@__PURE__*/
+  messageDesc(file_attache_sidecar_v1_sidecar, 2);
 
 /**
  * SidecarService describes the sidecar itself.

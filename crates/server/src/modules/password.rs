@@ -2,18 +2,26 @@
 
 use attache_password::{Algorithm, Argon2Params, BcryptParams, HashOptions, ScryptParams, Service};
 use attache_proto::attache::password::v1 as pb;
-use connectrpc::{ConnectError, RequestContext, Response, ServiceRequest, ServiceResult};
+use std::sync::Arc;
 
-use crate::status::reject;
+use attache_core::Kind;
+use connectrpc::{ConnectError, RequestContext, Response, Router, ServiceRegister, ServiceRequest, ServiceResult};
+
+use crate::status::{refuse, reject};
+
+pub(super) const NAME: &str = pb::PASSWORD_SERVICE_SERVICE_NAME;
+const DISABLED: &str = "the password module is disabled; set password.enabled = true to use it";
+
+pub(super) fn register(router: Router, service: Option<Service>) -> Router {
+    Arc::new(Password(service)).register_service(router)
+}
 
 /// The password RPCs; `None` when `password.enabled = false`.
-pub(crate) struct Password(pub Option<Service>);
+struct Password(Option<Service>);
 
 impl Password {
     fn service(&self) -> Result<&Service, ConnectError> {
-        self.0.as_ref().ok_or_else(|| {
-            ConnectError::failed_precondition("the password module is disabled; set password.enabled = true to use it")
-        })
+        self.0.as_ref().ok_or_else(|| refuse(Kind::FailedPrecondition, DISABLED))
     }
 }
 
@@ -23,10 +31,13 @@ fn algorithm(value: buffa::EnumValue<pb::Algorithm>) -> Result<Option<Algorithm>
         Some(pb::Algorithm::ALGORITHM_ARGON2ID) => Ok(Some(Algorithm::Argon2id)),
         Some(pb::Algorithm::ALGORITHM_BCRYPT) => Ok(Some(Algorithm::Bcrypt)),
         Some(pb::Algorithm::ALGORITHM_SCRYPT) => Ok(Some(Algorithm::Scrypt)),
-        None => Err(ConnectError::invalid_argument(format!(
-            "unknown algorithm {}; use ALGORITHM_ARGON2ID, ALGORITHM_BCRYPT or ALGORITHM_SCRYPT",
-            value.to_i32()
-        ))),
+        None => Err(refuse(
+            Kind::InvalidArgument,
+            format!(
+                "unknown algorithm {}; use ALGORITHM_ARGON2ID, ALGORITHM_BCRYPT or ALGORITHM_SCRYPT",
+                value.to_i32()
+            ),
+        )),
     }
 }
 

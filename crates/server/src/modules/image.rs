@@ -4,18 +4,39 @@ use attache_image::{ColorSpace, Fit, Format, Geometry, Gravity, Info, Options, O
 use attache_proto::attache::image::v1 as pb;
 use buffa::EnumValue;
 use bytes::Bytes;
-use connectrpc::{ConnectError, RequestContext, Response, ServiceRequest, ServiceResult};
+use std::sync::Arc;
 
-use crate::status::reject;
+use attache_core::Kind;
+use connectrpc::{ConnectError, RequestContext, Response, Router, ServiceRegister, ServiceRequest, ServiceResult};
+
+use super::Context;
+use crate::status::{refuse, reject};
+
+pub(super) const NAME: &str = pb::IMAGE_SERVICE_SERVICE_NAME;
+const DISABLED: &str = "the image module is disabled; set image.enabled = true to use it";
+
+/// Registers the image RPCs. Images are bigger than anything else we take:
+/// their routes admit `image.max_input_bytes`, base64-inflated for
+/// Connect's JSON form, where the rest admit `server.max_request_bytes`.
+pub(super) fn register(router: Router, service: Option<Service>, context: &Context<'_>) -> Router {
+    let max = context.max_request_bytes;
+    let image_max = service.as_ref().map_or(max, |i| {
+        let input = usize::try_from(i.config().max_input_bytes.as_u64()).unwrap_or(usize::MAX);
+        max.max(input.saturating_mul(4) / 3 + (1 << 20))
+    });
+    let limits = connectrpc::Limits::default().with_max_request_body_size(image_max).with_max_message_size(image_max);
+    let router = Arc::new(Image(service)).register_service(router);
+    [pb::IMAGE_SERVICE_RESIZE_SPEC, pb::IMAGE_SERVICE_RESIZE_MANY_SPEC, pb::IMAGE_SERVICE_PROBE_SPEC]
+        .iter()
+        .fold(router, |router, spec| router.with_route_limits(spec.procedure, limits))
+}
 
 /// The image RPCs; `None` when `image.enabled = false`.
-pub(crate) struct Image(pub Option<Service>);
+struct Image(Option<Service>);
 
 impl Image {
     fn service(&self) -> Result<&Service, ConnectError> {
-        self.0.as_ref().ok_or_else(|| {
-            ConnectError::failed_precondition("the image module is disabled; set image.enabled = true to use it")
-        })
+        self.0.as_ref().ok_or_else(|| refuse(Kind::FailedPrecondition, DISABLED))
     }
 }
 
@@ -53,7 +74,8 @@ fn format(value: EnumValue<pb::Format>) -> Result<Option<Format>, ConnectError> 
         Some(pb::Format::FORMAT_JPEG) => Ok(Some(Format::Jpeg)),
         Some(pb::Format::FORMAT_PNG) => Ok(Some(Format::Png)),
         Some(pb::Format::FORMAT_WEBP) => Ok(Some(Format::Webp)),
-        Some(pb::Format::FORMAT_AVIF) => Err(ConnectError::unimplemented(
+        Some(pb::Format::FORMAT_AVIF) => Err(refuse(
+            Kind::Unimplemented,
             "AVIF output is not built into attache (no AVIF encoder both fast and safe enough yet); \
              use FORMAT_WEBP or FORMAT_JPEG",
         )),
@@ -70,7 +92,7 @@ fn to_pb_format(format: Format) -> pb::Format {
 }
 
 fn unknown(field: &str, value: i32, expected: &str) -> ConnectError {
-    ConnectError::invalid_argument(format!("unknown {field} {value}; use {expected}"))
+    refuse(Kind::InvalidArgument, format!("unknown {field} {value}; use {expected}"))
 }
 
 /// `#rrggbb` or `#rrggbbaa` (the `#` optional); empty is opaque white.
@@ -80,9 +102,7 @@ fn background(value: &str) -> Result<[u8; 4], ConnectError> {
         return Ok([255, 255, 255, 255]);
     }
     let bad = || {
-        ConnectError::invalid_argument(format!(
-            "background {value:?} is not a colour; use \"#rrggbb\" or \"#rrggbbaa\""
-        ))
+        refuse(Kind::InvalidArgument, format!("background {value:?} is not a colour; use \"#rrggbb\" or \"#rrggbbaa\""))
     };
     if !(hex.len() == 6 || hex.len() == 8) || !hex.is_ascii() {
         return Err(bad());

@@ -11,31 +11,35 @@ use attache_proto::attache::redis::v1::__buffa::oneof::subscribe_response::Event
 use attache_proto::attache::redis::v1::__buffa::oneof::value::Kind;
 use attache_redis::{Service, Value};
 use bytes::Bytes;
-use connectrpc::{ConnectError, RequestContext, Response, ServiceRequest, ServiceResult, ServiceStream};
+use connectrpc::{
+    ConnectError, RequestContext, Response, Router, ServiceRegister, ServiceRequest, ServiceResult, ServiceStream,
+};
 use futures::StreamExt;
 
+use super::Context;
 use crate::admission::Admission;
 use crate::edge::at_limit;
-use crate::status::reject;
+use crate::status::{refuse, reject};
+
+pub(super) const NAME: &str = pb::REDIS_SERVICE_SERVICE_NAME;
+const DISABLED: &str =
+    "the redis module is not configured; set ATTACHE_REDIS_URL (or redis.url), e.g. redis://127.0.0.1:6379/0";
+
+pub(super) fn register(router: Router, service: Option<Service>, context: &Context<'_>) -> Router {
+    let admission = context.admissions.get("redis").cloned();
+    Arc::new(Redis { service, admission }).register_service(router)
+}
 
 /// The Redis RPCs; `service` is `None` when `redis.url` is not set.
-pub(crate) struct Redis {
+struct Redis {
     service: Option<Service>,
     /// The module's admission, which a Batch takes a slot of per call.
     admission: Option<Arc<Admission>>,
 }
 
 impl Redis {
-    pub fn new(service: Option<Service>, admission: Option<Arc<Admission>>) -> Self {
-        Self { service, admission }
-    }
-
     fn service(&self) -> Result<&Service, ConnectError> {
-        self.service.as_ref().ok_or_else(|| {
-            ConnectError::failed_precondition(
-                "the redis module is not configured; set ATTACHE_REDIS_URL (or redis.url), e.g. redis://127.0.0.1:6379/0",
-            )
-        })
+        self.service.as_ref().ok_or_else(|| refuse(attache_core::Kind::FailedPrecondition, DISABLED))
     }
 }
 

@@ -1,10 +1,21 @@
 //! `attache.sidecar.v1.SidecarService`: what this sidecar is and serves.
 
-use attache_proto::attache::sidecar::v1 as pb;
-use connectrpc::{RequestContext, Response, ServiceRequest, ServiceResult};
+use std::sync::Arc;
 
-pub(crate) struct Sidecar {
-    pub modules: Vec<String>,
+use attache_proto::attache::sidecar::v1 as pb;
+use connectrpc::{RequestContext, Response, Router, ServiceRegister, ServiceRequest, ServiceResult};
+
+use super::Modules;
+
+pub(super) const NAME: &str = pb::SIDECAR_SERVICE_SERVICE_NAME;
+
+pub(super) fn register(router: Router, modules: &Modules) -> Router {
+    let enabled = modules.enabled().iter().map(|m| m.name().to_owned()).collect();
+    Arc::new(Sidecar { modules: enabled }).register_service(router)
+}
+
+struct Sidecar {
+    modules: Vec<String>,
 }
 
 #[allow(refining_impl_trait)]
