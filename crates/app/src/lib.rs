@@ -38,7 +38,7 @@ impl App {
         config.validate()?;
         // Exhaustive on purpose: a new config section that is not wired
         // here does not compile.
-        let Config { server, admin, log: _, password, redis, image } = config;
+        let Config { server, admin, log: _, password, redis, image, postgres } = config;
         let modules = Modules {
             password: match password.enabled {
                 true => Some(
@@ -57,6 +57,11 @@ impl App {
                 true => Some(
                     attache_image::Service::new(image).map_err(|source| Error::Module { module: "image", source })?,
                 ),
+                false => None,
+            },
+            // Connects on first use, like Redis.
+            postgres: match postgres.url.is_some() {
+                true => Some(attache_postgres::Service::new(postgres).map_err(attache_config::Error::Invalid)?),
                 false => None,
             },
         };

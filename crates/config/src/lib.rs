@@ -36,6 +36,8 @@ pub struct Config {
     pub redis: attache_redis::Config,
     /// The image offloader.
     pub image: attache_image::Config,
+    /// The PostgreSQL ambassador.
+    pub postgres: attache_postgres::Config,
 }
 
 /// Log output.
@@ -69,12 +71,13 @@ impl Config {
     /// Checks the constraints serde cannot express.
     pub fn validate(&self) -> Result<(), Error> {
         // Exhaustive: a new section without its check does not compile.
-        let Self { server, admin, log: _, password, redis, image } = self;
+        let Self { server, admin, log: _, password, redis, image, postgres } = self;
         server.validate().map_err(Error::Invalid)?;
         admin.parse().map_err(Error::Invalid)?;
         password.validate().map_err(Error::Invalid)?;
         redis.validate().map_err(Error::Invalid)?;
         image.validate().map_err(Error::Invalid)?;
+        postgres.validate().map_err(Error::Invalid)?;
         Ok(())
     }
 }

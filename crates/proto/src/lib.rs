@@ -34,6 +34,12 @@ pub mod attache {
             include!("gen/connect/attache.image.v1.mod.rs");
         }
     }
+    pub mod postgres {
+        pub mod v1 {
+            include!("gen/buffa/attache.postgres.v1.mod.rs");
+            include!("gen/connect/attache.postgres.v1.mod.rs");
+        }
+    }
     pub mod password {
         pub mod v1 {
             include!("gen/buffa/attache.password.v1.mod.rs");

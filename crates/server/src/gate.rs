@@ -350,7 +350,15 @@ pub(crate) struct Gate {
     pub conn: Arc<ConnState>,
     /// Set on the TCP listener.
     pub hosts: Option<Arc<Hosts>>,
+    /// Who is on the other end; handed to every request as an extension.
+    pub caller: Caller,
 }
+
+/// The process (Unix socket: its pid and uid from SO_PEERCRED) or the
+/// address (TCP) a request came from. State a module keeps for a caller
+/// (an open transaction) is bound to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Caller(pub Arc<str>);
 
 type GateFuture = Pin<Box<dyn Future<Output = Result<Response<Counted>, Infallible>> + Send>>;
 
@@ -363,7 +371,8 @@ impl tower::Service<Request<Incoming>> for Gate {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<Incoming>) -> GateFuture {
+    fn call(&mut self, mut req: Request<Incoming>) -> GateFuture {
+        req.extensions_mut().insert(self.caller.clone());
         let active = Active::new(&self.conn);
         let hold = Arc::new(Hold { budget: self.budget.clone(), bytes: AtomicUsize::new(0) });
         let refuse = |err: ConnectError, headers: &HeaderMap, hold: Arc<Hold>, active: Active| {

@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, AdminState};
 use crate::edge::{self, Edge};
-use crate::gate::{Budget, ConnState, Gate, Hosts};
+use crate::gate::{Budget, Caller, ConnState, Gate, Hosts};
 use crate::listener::{PeerPolicy, UnixSocket};
 use crate::metrics::Metrics;
 use crate::modules::{self, Modules};
@@ -137,7 +137,7 @@ impl Server {
         let (idle_timeout, write_timeout) = (self.config.idle_timeout, self.config.write_timeout);
         let connections = TaskTracker::new();
         let drain = CancellationToken::new();
-        let serve_io = |io: Io, peer: Peer, tcp: bool| {
+        let serve_io = |io: Io, peer: Peer, caller: Caller, tcp: bool| {
             let Some(slot) = caps.admit(peer) else {
                 metrics.refused_connections.inc();
                 return;
@@ -149,6 +149,7 @@ impl Server {
                 budget: budget.clone(),
                 conn: conn_state.clone(),
                 hosts: if tcp { hosts.clone() } else { None },
+                caller,
             };
             let io = Timed::new(io, conn_state.clone(), idle_timeout, write_timeout);
             let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(gate)).into_owned();
@@ -184,8 +185,13 @@ impl Server {
                 () = shutdown.cancelled() => break,
                 accepted = unix.listener.accept() => match accepted {
                     Ok((stream, _)) if peers.admits(&stream) => {
-                        let peer = stream.peer_cred().ok().and_then(|c| c.pid()).map_or(Peer::Unknown, Peer::Process);
-                        serve_io(Io::Unix(stream), peer, false)
+                        let cred = stream.peer_cred().ok();
+                        let peer = cred.and_then(|c| c.pid()).map_or(Peer::Unknown, Peer::Process);
+                        let caller = match cred {
+                            Some(c) => format!("pid {} uid {}", c.pid().unwrap_or(0), c.uid()),
+                            None => "unknown".to_owned(),
+                        };
+                        serve_io(Io::Unix(stream), peer, Caller(caller.into()), false)
                     }
                     Ok(_) => {
                         metrics.refused_peers.inc();
@@ -195,7 +201,7 @@ impl Server {
                 accepted = accept_tcp(self.tcp.as_ref()) => match accepted {
                     Ok((stream, addr)) => {
                         let _ = stream.set_nodelay(true);
-                        serve_io(Io::Tcp(stream), Peer::Address(addr.ip()), true)
+                        serve_io(Io::Tcp(stream), Peer::Address(addr.ip()), Caller(addr.ip().to_string().into()), true)
                     }
                     Err(e) => accept_errors.record("api tcp", e).await,
                 },

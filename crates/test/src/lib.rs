@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod certs;
+mod postgres;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use attache_config::Config;
 use attache_proto::attache::image::v1::ImageServiceClient;
 use attache_proto::attache::password::v1::PasswordServiceClient;
+use attache_proto::attache::postgres::v1::PostgresServiceClient;
 use attache_proto::attache::redis::v1::RedisServiceClient;
 use attache_proto::attache::sidecar::v1::SidecarServiceClient;
 use bytes::Bytes;
@@ -23,6 +25,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::certs::Ca;
+pub use crate::postgres::PostgresServer;
 
 /// A running sidecar; stopped (drained) by [`Sidecar::stop`] or on drop.
 pub struct Sidecar {
@@ -94,6 +97,13 @@ impl Sidecar {
         let uri: http::Uri = "http://localhost".parse().unwrap();
         let conn = Http2Connection::connect_unix(&self.socket, uri.clone()).await.expect("connect to the socket");
         RedisServiceClient::new(conn.shared(1024), ClientConfig::new(uri).with_protocol(protocol))
+    }
+
+    /// A generated Postgres client over h2c on the socket, speaking `protocol`.
+    pub async fn postgres(&self, protocol: Protocol) -> PostgresServiceClient<SharedHttp2Connection> {
+        let uri: http::Uri = "http://localhost".parse().unwrap();
+        let conn = Http2Connection::connect_unix(&self.socket, uri.clone()).await.expect("connect to the socket");
+        PostgresServiceClient::new(conn.shared(1024), ClientConfig::new(uri).with_protocol(protocol))
     }
 
     pub async fn image(&self, protocol: Protocol) -> ImageServiceClient<SharedHttp2Connection> {

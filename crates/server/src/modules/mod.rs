@@ -9,6 +9,7 @@
 
 mod image;
 mod password;
+mod postgres;
 mod redis;
 mod sidecar;
 
@@ -27,23 +28,25 @@ pub struct Modules {
     pub password: Option<attache_password::Service>,
     pub redis: Option<attache_redis::Service>,
     pub image: Option<attache_image::Service>,
+    pub postgres: Option<attache_postgres::Service>,
 }
 
 impl Modules {
     /// Every enabled module: the list admission, `/readyz`, the status
     /// page, `GetInfo` and shutdown are derived from.
     pub fn enabled(&self) -> Vec<Arc<dyn Module>> {
-        let Self { password, redis, image } = self;
+        let Self { password, redis, image, postgres } = self;
         let mut all: Vec<Arc<dyn Module>> = Vec::new();
         all.extend(password.clone().map(|m| Arc::new(m) as Arc<dyn Module>));
         all.extend(redis.clone().map(|m| Arc::new(m) as Arc<dyn Module>));
         all.extend(image.clone().map(|m| Arc::new(m) as Arc<dyn Module>));
+        all.extend(postgres.clone().map(|m| Arc::new(m) as Arc<dyn Module>));
         all
     }
 }
 
 /// Every service the router answers, for the health service.
-pub(crate) const SERVICES: &[&str] = &[sidecar::NAME, password::NAME, redis::NAME, image::NAME];
+pub(crate) const SERVICES: &[&str] = &[sidecar::NAME, password::NAME, redis::NAME, image::NAME, postgres::NAME];
 
 /// What a module's routes may need besides its service.
 pub(crate) struct Context<'a> {
@@ -57,5 +60,6 @@ pub(crate) fn register(router: Router, modules: &Modules, context: &Context<'_>)
     let router = sidecar::register(router, modules);
     let router = password::register(router, modules.password.clone());
     let router = redis::register(router, modules.redis.clone(), context);
-    image::register(router, modules.image.clone(), context)
+    let router = image::register(router, modules.image.clone(), context);
+    postgres::register(router, modules.postgres.clone())
 }

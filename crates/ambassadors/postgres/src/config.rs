@@ -1,0 +1,130 @@
+use std::time::Duration;
+
+use attache_core::Limits;
+use bytesize::ByteSize;
+use serde::{Deserialize, Serialize};
+
+/// The PostgreSQL ambassador's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The database: `postgres://user:password@host:port/dbname`, or a Unix
+    /// socket directory as `postgres://user@/dbname?host=/run/postgresql`.
+    /// Unset, the module answers FAILED_PRECONDITION. `ATTACHE_POSTGRES_URL`
+    /// sets it.
+    pub url: Option<String>,
+    /// Connections in the shared pool; every caller on the host shares
+    /// them. A call that finds all busy waits for one until its deadline.
+    pub pool_size: usize,
+    /// Time allowed to open a connection.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// After a failed connection attempt, calls fail at once with
+    /// UNAVAILABLE for this long before the next attempt; it doubles (with
+    /// jitter) up to `reconnect_max` while the database stays down.
+    #[serde(with = "humantime_serde")]
+    pub reconnect_min: Duration,
+    /// Longest wait between connection attempts.
+    #[serde(with = "humantime_serde")]
+    pub reconnect_max: Duration,
+    /// `statement_timeout` of every pooled connection, a backstop for
+    /// statements whose caller set a longer deadline than this. The caller's
+    /// deadline also cancels its statement on the server.
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
+    /// Prepared statements kept per connection (least recently used out).
+    pub statement_cache: usize,
+    /// Largest result one call may receive (rows, as encoded for the
+    /// reply); a larger one fails with RESOURCE_EXHAUSTED while it is read,
+    /// never buffered whole.
+    pub max_reply_bytes: ByteSize,
+    /// Interactive transactions (Begin/Commit/Rollback).
+    pub transaction: TransactionConfig,
+    /// Admission: requests in flight and requests queued behind them.
+    pub limits: Limits,
+}
+
+/// Limits on interactive transactions, each of which holds a pooled
+/// connection until it ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransactionConfig {
+    /// A transaction with no statement for this long is rolled back.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// A transaction open this long is rolled back, busy or not.
+    #[serde(with = "humantime_serde")]
+    pub max_duration: Duration,
+    /// Transactions open at once; 0 is half of `pool_size` (rounded up), so
+    /// open transactions can never take every connection.
+    pub max_open: usize,
+}
+
+impl Default for TransactionConfig {
+    fn default() -> Self {
+        Self { idle_timeout: Duration::from_secs(10), max_duration: Duration::from_secs(60), max_open: 0 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            url: None,
+            pool_size: 10,
+            connect_timeout: Duration::from_secs(5),
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(60),
+            statement_cache: 256,
+            max_reply_bytes: ByteSize::mib(16),
+            transaction: TransactionConfig::default(),
+            limits: Limits { max_in_flight: 256, max_queued: 1024 },
+        }
+    }
+}
+
+impl Config {
+    /// Checks the constraints serde cannot express. Never echoes the URL:
+    /// it may hold a password.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(url) = &self.url {
+            url.parse::<tokio_postgres::Config>().map_err(|e| {
+                let e = e.to_string();
+                format!("postgres.url: not a PostgreSQL URL or connection string ({e}); write it as postgres://user:password@host:5432/dbname")
+            })?;
+        }
+        if self.pool_size == 0 {
+            return Err("postgres.pool_size must be at least 1".into());
+        }
+        if self.max_open() > self.pool_size {
+            return Err("postgres.transaction.max_open must be at most postgres.pool_size".into());
+        }
+        if self.connect_timeout.is_zero() || self.statement_timeout.is_zero() {
+            return Err("postgres.connect_timeout and postgres.statement_timeout must be above zero".into());
+        }
+        if self.reconnect_min.is_zero() || self.reconnect_min > self.reconnect_max {
+            return Err("postgres.reconnect_min must be above zero and at most postgres.reconnect_max".into());
+        }
+        if self.transaction.idle_timeout.is_zero() || self.transaction.idle_timeout > self.transaction.max_duration {
+            return Err(
+                "postgres.transaction.idle_timeout must be above zero and at most postgres.transaction.max_duration"
+                    .into(),
+            );
+        }
+        if self.max_reply_bytes.as_u64() < 1024 {
+            return Err("postgres.max_reply_bytes must be at least 1 KiB".into());
+        }
+        if self.limits.max_in_flight == 0 {
+            return Err("postgres.limits.max_in_flight must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Interactive transactions allowed open at once.
+    pub fn max_open(&self) -> usize {
+        match self.transaction.max_open {
+            0 => self.pool_size.div_ceil(2),
+            n => n,
+        }
+    }
+}

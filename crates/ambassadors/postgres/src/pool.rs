@@ -1,0 +1,243 @@
+//! The shared pool: at most `pool_size` connections, lent to one caller at
+//! a time, each with its own prepared-statement cache.
+//!
+//! A lent connection goes back to the pool only when its caller finished
+//! cleanly ([`Lease::release`]). A caller that leaves mid-statement (its
+//! deadline passed, its client went away) drops the lease: the statement
+//! is cancelled on the server and the connection is closed, so nothing it
+//! was doing can reach the next caller.
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lru::LruCache;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_postgres::{CancelToken, Client, NoTls, Statement};
+
+use crate::{Config, Error};
+
+pub(crate) struct Pool {
+    config: Arc<Config>,
+    connect: tokio_postgres::Config,
+    /// Where the database is, for errors: host and port, never the password.
+    address: String,
+    permits: Arc<Semaphore>,
+    idle: Mutex<Vec<Conn>>,
+    backoff: Mutex<Backoff>,
+}
+
+#[derive(Default)]
+struct Backoff {
+    /// While set and in the future, calls fail at once.
+    retry_at: Option<Instant>,
+    wait: Duration,
+    reason: String,
+}
+
+/// One connection and what is cached on it.
+pub(crate) struct Conn {
+    pub client: Client,
+    statements: LruCache<String, Statement>,
+}
+
+impl Conn {
+    /// The statement for `sql` with these parameter type hints, prepared on
+    /// this connection once and then reused.
+    pub async fn prepare(
+        &mut self,
+        sql: &str,
+        hints: &[postgres_types::Type],
+    ) -> Result<Statement, tokio_postgres::Error> {
+        let key = if hints.is_empty() {
+            sql.to_owned()
+        } else {
+            let oids: Vec<String> = hints.iter().map(|t| t.oid().to_string()).collect();
+            format!("{}\0{sql}", oids.join(","))
+        };
+        if let Some(statement) = self.statements.get(&key) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare_typed(sql, hints).await?;
+        self.statements.put(key, statement.clone());
+        Ok(statement)
+    }
+
+    /// Forgets cached statements (after a schema change made one stale).
+    pub fn forget_statements(&mut self) {
+        self.statements.clear();
+    }
+}
+
+impl Pool {
+    pub fn new(config: Arc<Config>) -> Result<Self, String> {
+        let url = config.url.as_deref().ok_or("postgres.url is not set")?;
+        let mut connect: tokio_postgres::Config = url.parse().map_err(|e| format!("postgres.url: {e}"))?;
+        let ms = |d: Duration| d.as_millis().max(1);
+        // Session defaults given at start-up, so RESET ALL returns to them.
+        let options = format!(
+            "-c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+            ms(config.statement_timeout),
+            ms(config.transaction.max_duration + Duration::from_secs(5)),
+        );
+        connect.options(&options).application_name("attache").connect_timeout(config.connect_timeout);
+        let address = address_of(&connect);
+        let permits = Arc::new(Semaphore::new(config.pool_size));
+        Ok(Self { config, connect, address, permits, idle: Mutex::new(Vec::new()), backoff: Mutex::default() })
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Whether the last connection attempt failed and the next is not due.
+    pub fn is_down(&self) -> bool {
+        self.backoff.lock().expect("pool lock").retry_at.is_some_and(|at| Instant::now() < at)
+    }
+
+    /// Lends a connection, waiting for one until `deadline`.
+    pub async fn lease(self: &Arc<Self>, deadline: Instant) -> Result<Lease, Error> {
+        self.fail_fast()?;
+        // Stop waiting a little before the caller's deadline, so the caller
+        // hears that the pool was full rather than a bare timeout.
+        let margin = deadline.saturating_duration_since(Instant::now()).div_f64(10.0).min(Duration::from_millis(50));
+        let permit = match tokio::time::timeout_at(deadline - margin, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Err(Error::ShuttingDown),
+            Err(_) => return Err(Error::PoolExhausted(self.config.pool_size)),
+        };
+        loop {
+            let Some(conn) = self.idle.lock().expect("pool lock").pop() else { break };
+            if !conn.client.is_closed() {
+                return Ok(Lease { conn: Some(conn), pool: self.clone(), _permit: permit });
+            }
+        }
+        let conn = self.connect(deadline).await?;
+        Ok(Lease { conn: Some(conn), pool: self.clone(), _permit: permit })
+    }
+
+    fn fail_fast(&self) -> Result<(), Error> {
+        let backoff = self.backoff.lock().expect("pool lock");
+        match backoff.retry_at {
+            Some(at) if Instant::now() < at => {
+                Err(Error::Unavailable { address: self.address.clone(), reason: backoff.reason.clone() })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn connect(&self, deadline: Instant) -> Result<Conn, Error> {
+        let attempt = tokio::time::timeout_at(deadline.min(Instant::now() + self.config.connect_timeout), async {
+            self.connect.connect(NoTls).await
+        });
+        let failed = |reason: String| {
+            let mut b = self.backoff.lock().expect("pool lock");
+            b.wait =
+                if b.wait.is_zero() { self.config.reconnect_min } else { (b.wait * 2).min(self.config.reconnect_max) };
+            let jitter = b.wait.mul_f64(rand::random::<f64>() * 0.25);
+            b.retry_at = Some(Instant::now() + b.wait - jitter);
+            b.reason = reason.clone();
+            tracing::warn!(address = %self.address, retry_in = ?b.wait, %reason, "cannot connect to postgres");
+            Error::Unavailable { address: self.address.clone(), reason }
+        };
+        let (client, connection) = match attempt.await {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => {
+                return Err(match e.as_db_error() {
+                    // The server answered with a refusal (bad password, no
+                    // such database): the configuration is wrong.
+                    Some(db) => {
+                        failed(db.message().to_owned());
+                        Error::Database(Box::new(db.into()))
+                    }
+                    None => failed(e.to_string()),
+                });
+            }
+            Err(_) => return Err(failed("connecting timed out".into())),
+        };
+        *self.backoff.lock().expect("pool lock") = Backoff::default();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "postgres connection ended");
+            }
+        });
+        let cache = NonZeroUsize::new(self.config.statement_cache.max(1)).expect("at least one");
+        Ok(Conn { client, statements: LruCache::new(cache) })
+    }
+
+    /// Stops lending and closes the idle connections.
+    pub fn close(&self) {
+        self.permits.close();
+        self.idle.lock().expect("pool lock").clear();
+    }
+}
+
+/// A connection lent to one caller. Dropped without [`release`](Self::release),
+/// it cancels whatever runs on it and closes the connection.
+pub(crate) struct Lease {
+    conn: Option<Conn>,
+    pool: Arc<Pool>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Lease {
+    pub fn conn(&mut self) -> &mut Conn {
+        self.conn.as_mut().expect("a lease holds its connection until dropped")
+    }
+
+    pub fn address(&self) -> &str {
+        &self.pool.address
+    }
+
+    pub fn cancel_token(&self) -> CancelToken {
+        self.conn.as_ref().expect("a lease holds its connection until dropped").client.cancel_token()
+    }
+
+    /// Returns the connection to the pool: its caller finished cleanly and
+    /// left it outside any transaction.
+    pub fn release(mut self) {
+        if let Some(conn) = self.conn.take()
+            && !conn.client.is_closed()
+            && !self.pool.permits.is_closed()
+        {
+            self.pool.idle.lock().expect("pool lock").push(conn);
+        }
+    }
+
+    /// Closes the connection rather than reuse it (its state is unknown).
+    pub fn discard(mut self) {
+        if let Some(conn) = self.conn.take() {
+            cancel(conn.client.cancel_token());
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            cancel(conn.client.cancel_token());
+        }
+    }
+}
+
+/// Asks the server to stop whatever the connection runs (a cancel request
+/// on a connection of its own), without waiting for the answer. Harmless
+/// if nothing runs: the connection is being closed either way.
+fn cancel(token: CancelToken) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            let _ = token.cancel_query(NoTls).await;
+        });
+    }
+}
+
+fn address_of(config: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    match config.get_hosts().first() {
+        Some(Host::Tcp(host)) => format!("{host}:{port}"),
+        Some(Host::Unix(dir)) => format!("{}/.s.PGSQL.{port}", dir.display()),
+        None => format!("localhost:{port}"),
+    }
+}

@@ -1,0 +1,509 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use postgres_types::{FromSql, Kind, Type};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::time::Instant;
+
+use crate::pool::{Conn, Lease, Pool};
+use crate::sql::{self, Effect};
+use crate::transaction::{Isolation, Transactions, TxOptions};
+use crate::value::{self, RawParam, TextParam, Value};
+use crate::{Config, Error};
+
+/// Used when a call carries no deadline (the server always sets one).
+const NO_DEADLINE: Duration = Duration::from_secs(3600);
+
+/// Statements that undo what a transaction may have left on its session
+/// (SET, LISTEN, a session advisory lock, a WITH HOLD cursor, a temporary
+/// table). Not DISCARD ALL: it would drop the prepared statements the
+/// connection's cache holds.
+pub(crate) const RESET_SESSION: &str =
+    "RESET ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); CLOSE ALL; DISCARD TEMP; DISCARD SEQUENCES";
+
+/// One statement parameter: a value, and optionally the name of the type
+/// it is meant as (otherwise the server infers it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub value: Value,
+    pub type_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub type_oid: u32,
+    pub type_name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueryResult {
+    pub columns: Vec<Column>,
+    pub rows: Vec<Vec<Value>>,
+    pub rows_affected: u64,
+    pub command_tag: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueryOptions {
+    /// 0: no row limit.
+    pub max_rows: u64,
+}
+
+/// A statement of an Execute call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+#[derive(Default)]
+struct Metrics {
+    statements: Counter,
+    cancelled: Counter,
+    open_transactions: Gauge,
+    rolled_back_by_timeout: Counter,
+}
+
+/// The Postgres ambassador. Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub config: Arc<Config>,
+    pub pool: Arc<Pool>,
+    /// Type names given as parameter hints, resolved once.
+    types: Mutex<HashMap<String, Type>>,
+    pub transactions: Transactions,
+    metrics: Metrics,
+}
+
+/// A raw column value: its bytes in the binary format, or NULL.
+struct Raw<'a>(Option<&'a [u8]>);
+
+impl<'a> FromSql<'a> for Raw<'a> {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(Some(raw)))
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(None))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+fn deadline_of(deadline: Option<std::time::Instant>) -> Instant {
+    deadline.map(Instant::from_std).unwrap_or_else(|| Instant::now() + NO_DEADLINE)
+}
+
+impl Service {
+    /// Builds the pool; connections open on first use, so a database that
+    /// is down at start-up makes calls fail with UNAVAILABLE until it is up.
+    pub fn new(config: Config) -> Result<Self, String> {
+        config.validate()?;
+        let config = Arc::new(config);
+        let pool = Arc::new(Pool::new(config.clone())?);
+        let transactions = Transactions::new(config.clone());
+        let inner =
+            Inner { config, pool, types: Mutex::new(HashMap::new()), transactions, metrics: Metrics::default() };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Runs one statement: on a pooled connection, or inside the open
+    /// transaction `transaction` belonging to `owner`.
+    pub async fn query(
+        &self,
+        sql: &str,
+        params: &[Param],
+        options: QueryOptions,
+        transaction: Option<&str>,
+        owner: &str,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<QueryResult, Error> {
+        let deadline = deadline_of(deadline);
+        self.inner.metrics.statements.inc();
+        if let Some(id) = transaction.filter(|id| !id.is_empty()) {
+            return self.inner.transactions.run(&self.inner, id, owner, sql, params, options, deadline).await;
+        }
+        refuse_outside_transaction(sql)?;
+        let mut lease = self.inner.pool.lease(deadline).await?;
+        let ran = tokio::time::timeout_at(deadline, self.inner.run_retrying(lease.conn(), sql, params, options)).await;
+        finish(lease, ran, &self.inner.metrics.cancelled)
+    }
+
+    /// Runs `statements` on one connection, in one transaction when
+    /// `transactional` (all of them or none).
+    pub async fn execute(
+        &self,
+        statements: &[Statement],
+        transactional: bool,
+        options: TxOptions,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Vec<QueryResult>, Error> {
+        let deadline = deadline_of(deadline);
+        if statements.is_empty() {
+            return Err(Error::InvalidArgument("Execute needs at least one statement".into()));
+        }
+        let mut dirty = false;
+        for (i, statement) in statements.iter().enumerate() {
+            match sql::effect(&statement.sql) {
+                Effect::Clean => {}
+                Effect::Session(_) if transactional => dirty = true,
+                Effect::Session(why) | Effect::Refused(why) => {
+                    return Err(Error::Refused(format!("statement {}: {why}", i + 1)));
+                }
+            }
+        }
+        self.inner.metrics.statements.inc_by(statements.len() as u64);
+        let mut lease = self.inner.pool.lease(deadline).await?;
+        let inner = &self.inner;
+        let work = async {
+            let conn = lease.conn();
+            if transactional {
+                let address = inner.pool.address().to_owned();
+                conn.client.batch_execute(&options.begin_sql()).await.map_err(|e| Error::from_driver(&e, &address))?;
+            }
+            let mut results = Vec::with_capacity(statements.len());
+            for (i, statement) in statements.iter().enumerate() {
+                let run = if transactional {
+                    inner.run(conn, &statement.sql, &statement.params, QueryOptions::default()).await
+                } else {
+                    inner.run_retrying(conn, &statement.sql, &statement.params, QueryOptions::default()).await
+                };
+                match run {
+                    Ok(result) => results.push(result),
+                    Err(e) => {
+                        if transactional {
+                            let _ = conn.client.batch_execute("ROLLBACK").await;
+                        }
+                        return Err(e.in_statement(i + 1, statements.len(), transactional));
+                    }
+                }
+            }
+            if transactional {
+                let address = inner.pool.address().to_owned();
+                conn.client.batch_execute("COMMIT").await.map_err(|e| Error::from_driver(&e, &address))?;
+                if dirty {
+                    conn.client.batch_execute(RESET_SESSION).await.map_err(|e| Error::from_driver(&e, &address))?;
+                }
+            }
+            Ok(results)
+        };
+        let ran = tokio::time::timeout_at(deadline, work).await;
+        finish(lease, ran, &self.inner.metrics.cancelled)
+    }
+
+    /// Opens an interactive transaction for `owner` and returns its id.
+    pub async fn begin(
+        &self,
+        options: TxOptions,
+        owner: &str,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<String, Error> {
+        let id = self.inner.transactions.begin(&self.inner, options, owner, deadline_of(deadline)).await?;
+        self.inner.metrics.open_transactions.set(self.inner.transactions.open() as i64);
+        Ok(id)
+    }
+
+    pub async fn commit(&self, id: &str, owner: &str, deadline: Option<std::time::Instant>) -> Result<(), Error> {
+        let result = self.inner.transactions.end(id, owner, true, deadline_of(deadline)).await;
+        self.inner.metrics.open_transactions.set(self.inner.transactions.open() as i64);
+        result
+    }
+
+    pub async fn rollback(&self, id: &str, owner: &str, deadline: Option<std::time::Instant>) -> Result<(), Error> {
+        let result = self.inner.transactions.end(id, owner, false, deadline_of(deadline)).await;
+        self.inner.metrics.open_transactions.set(self.inner.transactions.open() as i64);
+        result
+    }
+
+    /// Transactions open now.
+    pub fn open_transactions(&self) -> usize {
+        self.inner.transactions.open()
+    }
+}
+
+/// The end of a call on a pooled connection: a clean finish returns it to
+/// the pool; a deadline, or an error that leaves it in an unknown state,
+/// cancels what runs on it and closes it.
+fn finish<T>(
+    lease: Lease,
+    ran: Result<Result<T, Error>, tokio::time::error::Elapsed>,
+    cancelled: &Counter,
+) -> Result<T, Error> {
+    match ran {
+        Ok(Ok(result)) => {
+            lease.release();
+            Ok(result)
+        }
+        Ok(Err(e)) => {
+            if matches!(e, Error::TooLarge(_) | Error::Unavailable { .. } | Error::Internal(_)) {
+                lease.discard();
+            } else {
+                lease.release();
+            }
+            Err(e)
+        }
+        Err(_) => {
+            cancelled.inc();
+            lease.discard();
+            Err(Error::Deadline("while the statement ran"))
+        }
+    }
+}
+
+pub(crate) fn refuse_outside_transaction(sql: &str) -> Result<(), Error> {
+    match sql::effect(sql) {
+        Effect::Clean => Ok(()),
+        Effect::Session(why) | Effect::Refused(why) => Err(Error::Refused(why.to_owned())),
+    }
+}
+
+impl Error {
+    /// Names the statement of an Execute that failed.
+    fn in_statement(self, index: usize, of: usize, transactional: bool) -> Self {
+        let outcome = match (transactional, index) {
+            (true, _) => "the transaction was rolled back".to_owned(),
+            (false, 1) => "nothing before it ran".to_owned(),
+            (false, _) => format!("statements 1 to {} were committed", index - 1),
+        };
+        match self {
+            Error::Database(mut db) => {
+                db.statement = Some(index);
+                db.message = format!("statement {index} of {of} failed ({outcome}): {}", db.message);
+                Error::Database(db)
+            }
+            other => other,
+        }
+    }
+}
+
+impl Inner {
+    /// [`run`](Self::run), once more if the server says a cached statement
+    /// went stale (a table it reads was altered): outside a transaction
+    /// only, where the failed attempt changed nothing.
+    async fn run_retrying(
+        &self,
+        conn: &mut Conn,
+        sql: &str,
+        params: &[Param],
+        options: QueryOptions,
+    ) -> Result<QueryResult, Error> {
+        match self.run(conn, sql, params, options).await {
+            Err(e) if matches!(e.sqlstate(), Some("0A000" | "26000")) => {
+                conn.forget_statements();
+                self.run(conn, sql, params, options).await
+            }
+            other => other,
+        }
+    }
+
+    /// Prepares (or reuses) `sql`, binds `params` as text, and reads the
+    /// rows, bounded by `max_reply_bytes` as they arrive.
+    pub(crate) async fn run(
+        &self,
+        conn: &mut Conn,
+        sql: &str,
+        params: &[Param],
+        options: QueryOptions,
+    ) -> Result<QueryResult, Error> {
+        let address = self.pool.address().to_owned();
+        let driver = |e: tokio_postgres::Error| Error::from_driver(&e, &address);
+        let mut hints = Vec::new();
+        if params.iter().any(|p| p.type_name.is_some()) {
+            for p in params {
+                hints.push(match &p.type_name {
+                    Some(name) => self.resolve_type(conn, name).await?,
+                    None => Type::UNKNOWN,
+                });
+            }
+        }
+        let statement = conn.prepare(sql, &hints).await.map_err(driver)?;
+        if statement.params().len() != params.len() {
+            return Err(Error::InvalidArgument(format!(
+                "the statement has {} parameter(s) but {} were given",
+                statement.params().len(),
+                params.len()
+            )));
+        }
+        let texts = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                value::to_text(&p.value)
+                    .map(TextParam)
+                    .map_err(|e| Error::InvalidArgument(format!("parameter ${}: {e}", i + 1)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let columns: Vec<Column> = statement
+            .columns()
+            .iter()
+            .map(|c| Column {
+                name: c.name().to_owned(),
+                type_oid: c.type_().oid(),
+                type_name: c.type_().name().to_owned(),
+            })
+            .collect();
+        let types: Vec<Type> = statement.columns().iter().map(|c| c.type_().clone()).collect();
+        let stream = conn.client.query_raw(&statement, texts.iter()).await.map_err(driver)?;
+        let mut stream = std::pin::pin!(stream);
+        let max_bytes = self.config.max_reply_bytes.as_u64();
+        let mut bytes: u64 = 0;
+        let mut rows = Vec::new();
+        while let Some(row) = stream.next().await {
+            let row = row.map_err(driver)?;
+            if options.max_rows > 0 && rows.len() as u64 >= options.max_rows {
+                return Err(Error::TooLarge(format!(
+                    "the result has more than the {} rows max_rows allows",
+                    options.max_rows
+                )));
+            }
+            let mut values = Vec::with_capacity(types.len());
+            for (i, ty) in types.iter().enumerate() {
+                let Raw(raw) = row.try_get::<_, Raw<'_>>(i).map_err(driver)?;
+                bytes += raw.map_or(0, |r| r.len() as u64) + 8;
+                if bytes > max_bytes {
+                    return Err(Error::TooLarge(format!(
+                        "the result is larger than postgres.max_reply_bytes ({}); select fewer rows or columns",
+                        self.config.max_reply_bytes
+                    )));
+                }
+                values.push(value::decode(ty, raw).map_err(|e| Error::Internal(e.to_string()))?);
+            }
+            rows.push(values);
+        }
+        let rows_affected = stream.rows_affected().unwrap_or(rows.len() as u64);
+        self.fill_typed_texts(conn, &mut rows).await?;
+        Ok(QueryResult { columns, rows, rows_affected, command_tag: sql::command_tag(sql, rows_affected) })
+    }
+
+    /// Asks the server for the text of values of types attache does not
+    /// decode itself (one round trip per value, only for such types).
+    async fn fill_typed_texts(&self, conn: &mut Conn, rows: &mut [Vec<Value>]) -> Result<(), Error> {
+        let address = self.pool.address().to_owned();
+        for value in rows.iter_mut().flatten() {
+            let mut pending = Vec::new();
+            value::untyped_texts(value, &mut pending);
+            if pending.is_empty() {
+                continue;
+            }
+            let mut texts = Vec::with_capacity(pending.len());
+            for (oid, raw) in &pending {
+                let ty =
+                    Type::from_oid(*oid).unwrap_or_else(|| Type::new(String::new(), *oid, Kind::Simple, String::new()));
+                let statement =
+                    conn.prepare("SELECT $1::text", &[ty]).await.map_err(|e| Error::from_driver(&e, &address))?;
+                let row = conn
+                    .client
+                    .query_one(&statement, &[&RawParam(raw)])
+                    .await
+                    .map_err(|e| Error::from_driver(&e, &address))?;
+                texts.push(
+                    row.try_get::<_, Option<String>>(0)
+                        .map_err(|e| Error::Internal(e.to_string()))?
+                        .unwrap_or_default(),
+                );
+            }
+            value::fill_texts(value, &mut texts.into_iter());
+        }
+        Ok(())
+    }
+
+    /// The type a hint names (`int8`, `jsonb`, `uuid[]`, a user type).
+    async fn resolve_type(&self, conn: &mut Conn, name: &str) -> Result<Type, Error> {
+        if let Some(ty) = self.types.lock().expect("types lock").get(name) {
+            return Ok(ty.clone());
+        }
+        let address = self.pool.address().to_owned();
+        let statement =
+            conn.prepare("SELECT $1::regtype::oid", &[]).await.map_err(|e| Error::from_driver(&e, &address))?;
+        let row = conn
+            .client
+            .query_one(&statement, &[&TextParam(Some(name.to_owned()))])
+            .await
+            .map_err(|e| Error::from_driver(&e, &address))?;
+        let oid: u32 = row.try_get(0).map_err(|e| Error::Internal(e.to_string()))?;
+        let ty = Type::from_oid(oid).unwrap_or_else(|| Type::new(name.to_owned(), oid, Kind::Simple, String::new()));
+        let mut types = self.types.lock().expect("types lock");
+        if types.len() < 1024 {
+            types.insert(name.to_owned(), ty.clone());
+        }
+        Ok(ty)
+    }
+
+    pub(crate) fn note_timeout_rollback(&self) {
+        self.metrics.rolled_back_by_timeout.inc();
+    }
+}
+
+impl TxOptions {
+    pub(crate) fn begin_sql(&self) -> String {
+        let mut sql = String::from("BEGIN");
+        match self.isolation {
+            Isolation::Default => {}
+            Isolation::ReadCommitted => sql.push_str(" ISOLATION LEVEL READ COMMITTED"),
+            Isolation::RepeatableRead => sql.push_str(" ISOLATION LEVEL REPEATABLE READ"),
+            Isolation::Serializable => sql.push_str(" ISOLATION LEVEL SERIALIZABLE"),
+        }
+        if self.read_only {
+            sql.push_str(" READ ONLY");
+        }
+        if self.deferrable {
+            sql.push_str(" DEFERRABLE");
+        }
+        sql
+    }
+}
+
+impl attache_core::Module for Service {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn limits(&self) -> attache_core::Limits {
+        self.inner.config.limits
+    }
+
+    fn register_metrics(&self, registry: &mut Registry) {
+        let m = &self.inner.metrics;
+        registry.register("statements", "Statements run", m.statements.clone());
+        registry.register(
+            "statements_cancelled",
+            "Statements cancelled on the server because their deadline passed",
+            m.cancelled.clone(),
+        );
+        registry.register("open_transactions", "Interactive transactions open", m.open_transactions.clone());
+        registry.register(
+            "transactions_timed_out",
+            "Interactive transactions rolled back by their idle or total timeout",
+            m.rolled_back_by_timeout.clone(),
+        );
+    }
+
+    /// Ready unless the last connection attempt failed.
+    fn is_ready(&self) -> bool {
+        !self.inner.pool.is_down()
+    }
+
+    /// Rolls back every open transaction, then closes the pool.
+    fn shutdown(&self) -> attache_core::Stopping {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            inner.transactions.roll_back_all().await;
+            inner.pool.close();
+        })
+    }
+}

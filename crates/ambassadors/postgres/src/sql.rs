@@ -1,0 +1,227 @@
+//! What a statement would do to the pooled connection it runs on, read
+//! from its words (outside strings, quoted identifiers and comments).
+//!
+//! The pool hands a connection to a different caller after every call, so a
+//! statement that leaves session state behind (a session `SET`, `LISTEN`, a
+//! temporary table, a session advisory lock) would leak into someone else's
+//! queries, and transaction control outside Begin would leave a connection
+//! inside a transaction. This is a classifier, not a parser: it only needs
+//! the leading words and a few function names, and errs towards refusing.
+
+/// How a statement may run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Effect {
+    /// Leaves nothing behind on the connection.
+    Clean,
+    /// Leaves session state: allowed only inside a transaction, after which
+    /// the connection is reset. The string says what and why.
+    Session(&'static str),
+    /// Never allowed through Query; the string says what to use instead.
+    Refused(&'static str),
+}
+
+/// The lowercased words of `sql` outside strings and comments, with `(`
+/// kept as a word so function calls can be recognised.
+fn words(sql: &str) -> Vec<String> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let mut depth = 0;
+                while i < b.len() {
+                    if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+                        depth += 1;
+                        i += 2;
+                    } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            b'\'' | b'"' => {
+                i += 1;
+                while i < b.len() {
+                    if b[i] == c {
+                        if b.get(i + 1) == Some(&c) {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'$' => {
+                // A dollar-quoted string: $$...$$ or $tag$...$tag$.
+                let end = b[i + 1..].iter().position(|&x| !(x.is_ascii_alphanumeric() || x == b'_'));
+                match end.map(|e| i + 1 + e) {
+                    Some(close) if b[close] == b'$' => {
+                        let tag = &sql[i..=close];
+                        match sql[close + 1..].find(tag) {
+                            Some(at) => i = close + 1 + at + tag.len(),
+                            None => i = b.len(),
+                        }
+                    }
+                    _ => i += 1, // a parameter such as $1
+                }
+            }
+            b'(' => {
+                out.push("(".to_owned());
+                i += 1;
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                let start = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$') {
+                    i += 1;
+                }
+                out.push(sql[start..i].to_ascii_lowercase());
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+const TRANSACTION_CONTROL: &str = "transaction control is not allowed in a statement: a pooled connection must \
+     not be left inside a transaction. Use Begin/Commit/Rollback, or Execute with transactional = true";
+
+pub(crate) fn effect(sql: &str) -> Effect {
+    let words = words(sql);
+    let word = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    match word(0) {
+        "begin" | "start" | "commit" | "end" | "rollback" | "abort" | "savepoint" | "release" => {
+            return Effect::Refused(TRANSACTION_CONTROL);
+        }
+        "prepare" | "deallocate" | "discard" | "execute" => {
+            return Effect::Refused(
+                "PREPARE, EXECUTE, DEALLOCATE and DISCARD manage session state the pool owns; attache already \
+                 prepares and caches every statement per connection, so send the statement itself with parameters",
+            );
+        }
+        "copy" => {
+            return Effect::Refused("COPY is not supported through Query; insert rows with parameters instead");
+        }
+        "listen" | "unlisten" => {
+            return Effect::Refused(
+                "LISTEN would subscribe a pooled connection that other callers reuse; notifications cannot reach you \
+                 through Query",
+            );
+        }
+        "set" if matches!(word(1), "local" | "transaction" | "constraints") => {}
+        "set" | "reset" => {
+            return Effect::Session(
+                "a session-level SET would leak to the next caller of this pooled connection; use SET LOCAL inside a \
+                 transaction (Begin, or Execute with transactional = true)",
+            );
+        }
+        "load" => return Effect::Refused("LOAD changes a pooled connection for every later caller"),
+        "create" if words.iter().take(4).any(|w| w == "temp" || w == "temporary") => {
+            return Effect::Session(
+                "a temporary object would outlive this call on a pooled connection; create it inside a transaction \
+                 (it is dropped when the transaction ends)",
+            );
+        }
+        "declare" if sql.to_ascii_lowercase().contains("hold") && words.iter().any(|w| w == "hold") => {
+            return Effect::Session("a WITH HOLD cursor would outlive this call on a pooled connection");
+        }
+        _ => {}
+    }
+    let calls = |name: &str| words.windows(2).any(|w| w[0] == name && w[1] == "(");
+    if ["pg_advisory_lock", "pg_advisory_lock_shared", "pg_try_advisory_lock", "pg_try_advisory_lock_shared"]
+        .iter()
+        .any(|f| calls(f))
+    {
+        return Effect::Session(
+            "a session advisory lock would stay held on a pooled connection after this call; use \
+             pg_advisory_xact_lock inside a transaction",
+        );
+    }
+    if calls("set_config") {
+        return Effect::Session(
+            "set_config could change the session for the next caller of this pooled connection; call it with \
+             is_local = true inside a transaction",
+        );
+    }
+    Effect::Clean
+}
+
+/// The command tag Postgres would report, from the statement's first word
+/// and the rows it affected (the driver exposes the count, not the tag).
+pub(crate) fn command_tag(sql: &str, rows: u64) -> String {
+    let words = words(sql);
+    let mut verb = words.iter().find(|w| *w != "(").map(String::as_str).unwrap_or("").to_ascii_uppercase();
+    if verb == "WITH" {
+        // The command is the first one after the CTEs.
+        verb = words
+            .iter()
+            .rev()
+            .find(|w| matches!(w.as_str(), "select" | "insert" | "update" | "delete" | "merge"))
+            .map(|w| w.to_ascii_uppercase())
+            .unwrap_or_else(|| "SELECT".into());
+    }
+    match verb.as_str() {
+        "INSERT" => format!("INSERT 0 {rows}"),
+        "SELECT" | "UPDATE" | "DELETE" | "MERGE" | "FETCH" | "MOVE" | "VALUES" | "TABLE" => {
+            let verb = if matches!(verb.as_str(), "VALUES" | "TABLE") { "SELECT" } else { &verb };
+            format!("{verb} {rows}")
+        }
+        "" => String::new(),
+        other => other.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_state_is_found_outside_strings_and_comments() {
+        assert_eq!(effect("select 1"), Effect::Clean);
+        assert_eq!(effect("SELECT 'set x = 1; listen y' -- begin\n"), Effect::Clean);
+        assert_eq!(effect("select $$ pg_advisory_lock( $$"), Effect::Clean);
+        assert_eq!(effect(r#"select "pg_advisory_lock" from t"#), Effect::Clean);
+        assert!(matches!(effect("/* hi */ SET search_path = x"), Effect::Session(_)));
+        assert!(matches!(effect("set session work_mem = '1MB'"), Effect::Session(_)));
+        assert_eq!(effect("SET LOCAL work_mem = '1MB'"), Effect::Clean);
+        assert!(matches!(effect("RESET ALL"), Effect::Session(_)));
+        assert!(matches!(effect("listen ch"), Effect::Refused(_)));
+        assert!(matches!(effect("BEGIN"), Effect::Refused(_)));
+        assert!(matches!(effect("commit"), Effect::Refused(_)));
+        assert!(matches!(effect("PREPARE p AS select 1"), Effect::Refused(_)));
+        assert!(matches!(effect("create temp table t (a int)"), Effect::Session(_)));
+        assert!(matches!(effect("CREATE GLOBAL TEMPORARY TABLE t (a int)"), Effect::Session(_)));
+        assert_eq!(
+            effect("create table temp (a int)"),
+            Effect::Session(
+                "a temporary object would outlive this call on a pooled connection; create it inside a transaction (it is dropped when the transaction ends)"
+            ),
+            "a table named temp errs towards refusing"
+        );
+        assert!(matches!(effect("select pg_advisory_lock(1)"), Effect::Session(_)));
+        assert_eq!(effect("select pg_advisory_xact_lock(1)"), Effect::Clean);
+        assert!(matches!(effect("select set_config('a.b', '1', false)"), Effect::Session(_)));
+    }
+
+    #[test]
+    fn command_tags_follow_postgres() {
+        assert_eq!(command_tag("select * from t", 3), "SELECT 3");
+        assert_eq!(command_tag("insert into t values (1)", 1), "INSERT 0 1");
+        assert_eq!(command_tag("with x as (select 1) update t set a = 1", 2), "UPDATE 2");
+        assert_eq!(command_tag("(select 1)", 1), "SELECT 1");
+        assert_eq!(command_tag("create table t (a int)", 0), "CREATE");
+    }
+}

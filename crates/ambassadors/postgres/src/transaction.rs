@@ -1,0 +1,324 @@
+//! Interactive transactions: Begin lends a connection to one caller until
+//! Commit or Rollback, or until a timeout or shutdown rolls it back.
+//!
+//! A transaction is bound to the process that began it (its owner), holds
+//! one pooled connection, and at most `max_open` (half the pool by default)
+//! exist at once, so open transactions never starve autocommit calls. Each
+//! has a watchdog that rolls it back once idle for `idle_timeout` or open
+//! for `max_duration`, cancelling a statement still running then.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::time::Instant;
+use tokio_postgres::CancelToken;
+
+use crate::pool::Lease;
+use crate::service::{Inner, Param, QueryOptions, QueryResult};
+use crate::sql::{self, Effect};
+use crate::{Config, Error};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Isolation {
+    /// The server's default.
+    #[default]
+    Default,
+    ReadCommitted,
+    RepeatableRead,
+    Serializable,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxOptions {
+    pub isolation: Isolation,
+    pub read_only: bool,
+    pub deferrable: bool,
+}
+
+struct Open {
+    owner: String,
+    /// `None` once the transaction has ended.
+    lease: tokio::sync::Mutex<Option<Lease>>,
+    /// `None` for the placeholder holding a slot while Begin connects.
+    cancel: Option<CancelToken>,
+    started: Instant,
+    last_used: Mutex<Instant>,
+    /// A statement left session state: reset the connection at the end.
+    dirty: AtomicBool,
+    /// A statement failed: Postgres has aborted the transaction, and a
+    /// COMMIT would silently roll back, so Commit says so.
+    failed: Mutex<Option<String>>,
+}
+
+pub(crate) struct Transactions {
+    config: Arc<Config>,
+    open: Mutex<HashMap<String, Arc<Open>>>,
+}
+
+impl Transactions {
+    pub fn new(config: Arc<Config>) -> Self {
+        Self { config, open: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn open(&self) -> usize {
+        self.open.lock().expect("transactions lock").len()
+    }
+
+    pub async fn begin(
+        &self,
+        inner: &Arc<Inner>,
+        options: crate::TxOptions,
+        owner: &str,
+        deadline: Instant,
+    ) -> Result<String, Error> {
+        // Reserve the slot before waiting for a connection, so concurrent
+        // Begins cannot pass max_open together.
+        let id = format!("{:032x}", rand::random::<u128>());
+        {
+            let mut open = self.open.lock().expect("transactions lock");
+            let max = self.config.max_open();
+            if open.len() >= max {
+                return Err(Error::TooManyTransactions(max));
+            }
+            // A placeholder nobody can use (no lease yet) holds the slot.
+            open.insert(id.clone(), Arc::new(Open::new(owner, None)));
+        };
+        let began = async {
+            let mut lease = inner.pool.lease(deadline).await?;
+            let address = lease.address().to_owned();
+            tokio::time::timeout_at(deadline, lease.conn().client.batch_execute(&options.begin_sql()))
+                .await
+                .map_err(|_| Error::Deadline("while the transaction began"))?
+                .map_err(|e| Error::from_driver(&e, &address))?;
+            Ok::<_, Error>(lease)
+        }
+        .await;
+        let mut open = self.open.lock().expect("transactions lock");
+        match began {
+            Ok(lease) => {
+                let transaction = Arc::new(Open::new(owner, Some(lease)));
+                open.insert(id.clone(), transaction.clone());
+                drop(open);
+                tokio::spawn(watch(inner.clone(), id.clone(), transaction));
+                Ok(id)
+            }
+            Err(e) => {
+                open.remove(&id);
+                Err(e)
+            }
+        }
+    }
+
+    fn is_current(&self, id: &str, transaction: &Arc<Open>) -> bool {
+        self.open.lock().expect("transactions lock").get(id).is_some_and(|t| Arc::ptr_eq(t, transaction))
+    }
+
+    fn get(&self, id: &str, owner: &str) -> Result<Arc<Open>, Error> {
+        self.open
+            .lock()
+            .expect("transactions lock")
+            .get(id)
+            .filter(|t| t.owner == owner)
+            .cloned()
+            .ok_or_else(|| Error::NoTransaction(id.to_owned()))
+    }
+
+    fn take(&self, id: &str, owner: &str) -> Option<Arc<Open>> {
+        let mut open = self.open.lock().expect("transactions lock");
+        match open.get(id) {
+            Some(t) if t.owner == owner => open.remove(id),
+            _ => None,
+        }
+    }
+
+    /// Runs one statement inside transaction `id`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run(
+        &self,
+        inner: &Inner,
+        id: &str,
+        owner: &str,
+        sql_text: &str,
+        params: &[Param],
+        options: QueryOptions,
+        deadline: Instant,
+    ) -> Result<QueryResult, Error> {
+        let transaction = self.get(id, owner)?;
+        match sql::effect(sql_text) {
+            Effect::Clean => {}
+            Effect::Session(_) => transaction.dirty.store(true, Ordering::Relaxed),
+            Effect::Refused(why) => return Err(Error::Refused(why.to_owned())),
+        }
+        let mut guard = tokio::time::timeout_at(deadline, transaction.lease.lock())
+            .await
+            .map_err(|_| Error::Deadline("while another statement of this transaction ran"))?;
+        let Some(lease) = guard.as_mut() else { return Err(Error::NoTransaction(id.to_owned())) };
+        *transaction.last_used.lock().expect("transaction lock") = Instant::now();
+        // If this call is dropped (the caller left) or times out, the
+        // statement is cancelled on the server; the transaction stays open
+        // (aborted) for the caller to roll back, or for the watchdog.
+        let mut cancel = CancelOnDrop(transaction.cancel.clone());
+        let ran = tokio::time::timeout_at(deadline, inner.run(lease.conn(), sql_text, params, options)).await;
+        *transaction.last_used.lock().expect("transaction lock") = Instant::now();
+        let result = match ran {
+            Ok(result) => {
+                cancel.0 = None;
+                result
+            }
+            Err(_) => Err(Error::Deadline("while the statement ran")),
+        };
+        if let Err(e) = &result {
+            transaction.failed.lock().expect("transaction lock").get_or_insert_with(|| e.to_string());
+        }
+        result
+    }
+
+    /// Commits (`commit`) or rolls back transaction `id` and returns its
+    /// connection to the pool. Rolling back an unknown id is not an error.
+    pub async fn end(&self, id: &str, owner: &str, commit: bool, deadline: Instant) -> Result<(), Error> {
+        let Some(transaction) = self.take(id, owner) else {
+            return if commit { Err(Error::NoTransaction(id.to_owned())) } else { Ok(()) };
+        };
+        // A statement still running is cancelled rather than waited for on
+        // rollback; a commit waits for it (until the deadline).
+        if !commit && let Some(token) = &transaction.cancel {
+            let _ = token.cancel_query(tokio_postgres::NoTls).await;
+        }
+        let Ok(mut guard) = tokio::time::timeout_at(deadline, transaction.lease.lock()).await else {
+            // The running statement did not stop in time: the lease is
+            // dropped with the transaction (cancelled, closed).
+            return Err(Error::Deadline("while a statement of this transaction still ran"));
+        };
+        let Some(lease) = guard.take() else { return Ok(()) };
+        let failed = transaction.failed.lock().expect("transaction lock").clone();
+        let verb = match (commit, &failed) {
+            (true, None) => "COMMIT",
+            _ => "ROLLBACK",
+        };
+        let ended = close(lease, verb, transaction.dirty.load(Ordering::Relaxed), deadline).await;
+        match (commit, failed) {
+            (true, Some(why)) => Err(Error::Refused(format!(
+                "the transaction was rolled back, not committed: a statement in it had failed ({why})"
+            ))),
+            _ => ended,
+        }
+    }
+
+    /// Rolls back every open transaction (at shutdown).
+    pub async fn roll_back_all(&self) {
+        let all: Vec<Arc<Open>> = self.open.lock().expect("transactions lock").drain().map(|(_, t)| t).collect();
+        for transaction in all {
+            if let Some(token) = &transaction.cancel {
+                let _ = token.cancel_query(tokio_postgres::NoTls).await;
+            }
+            let deadline = Instant::now() + std::time::Duration::from_secs(2);
+            if let Ok(mut guard) = tokio::time::timeout_at(deadline, transaction.lease.lock()).await
+                && let Some(mut lease) = guard.take()
+            {
+                let rolled = tokio::time::timeout_at(deadline, lease.conn().client.batch_execute("ROLLBACK")).await;
+                if !matches!(rolled, Ok(Ok(()))) {
+                    tracing::warn!("a transaction could not be rolled back at shutdown; closing its connection");
+                }
+                // Closing the connection rolls back anything left anyway.
+                lease.discard();
+            }
+        }
+    }
+}
+
+impl Open {
+    fn new(owner: &str, lease: Option<Lease>) -> Self {
+        let cancel = lease.as_ref().map(Lease::cancel_token);
+        let now = Instant::now();
+        Self {
+            owner: owner.to_owned(),
+            lease: tokio::sync::Mutex::new(lease),
+            cancel,
+            started: now,
+            last_used: Mutex::new(now),
+            dirty: AtomicBool::new(false),
+            failed: Mutex::new(None),
+        }
+    }
+}
+
+/// Ends a transaction's statement block and returns the connection.
+async fn close(mut lease: Lease, verb: &str, dirty: bool, deadline: Instant) -> Result<(), Error> {
+    let address = lease.address().to_owned();
+    let mut sql = verb.to_owned();
+    if dirty {
+        sql.push_str("; ");
+        sql.push_str(crate::service::RESET_SESSION);
+    }
+    match tokio::time::timeout_at(deadline, lease.conn().client.batch_execute(&sql)).await {
+        Ok(Ok(())) => {
+            lease.release();
+            Ok(())
+        }
+        Ok(Err(e)) => {
+            let error = Error::from_driver(&e, &address);
+            // A COMMIT refused (serialization failure at commit) leaves the
+            // session outside any transaction; anything else: close it.
+            if e.as_db_error().is_some() && !dirty {
+                lease.release();
+            } else {
+                lease.discard();
+            }
+            Err(error)
+        }
+        Err(_) => {
+            lease.discard();
+            Err(Error::Deadline(if verb == "COMMIT" { "while committing" } else { "while rolling back" }))
+        }
+    }
+}
+
+/// Rolls `id` back once it has been idle for `idle_timeout` or open for
+/// `max_duration`.
+async fn watch(inner: Arc<Inner>, id: String, transaction: Arc<Open>) {
+    let config = inner.config.clone();
+    loop {
+        let idle_at = *transaction.last_used.lock().expect("transaction lock") + config.transaction.idle_timeout;
+        let max_at = transaction.started + config.transaction.max_duration;
+        let at = idle_at.min(max_at);
+        tokio::time::sleep_until(at).await;
+        let still_open = inner.transactions.is_current(&id, &transaction);
+        if !still_open {
+            return;
+        }
+        let now = Instant::now();
+        let idle = now >= *transaction.last_used.lock().expect("transaction lock") + config.transaction.idle_timeout;
+        // A statement running counts as activity until max_duration.
+        let busy = transaction.lease.try_lock().is_err();
+        if now >= max_at || (idle && !busy) {
+            let why = if now >= max_at { "max_duration" } else { "idle_timeout" };
+            tracing::info!(transaction = %id, why, "rolling back an abandoned transaction");
+            inner.note_timeout_rollback();
+            let owner = transaction.owner.clone();
+            let _ =
+                inner.transactions.end(&id, &owner, false, Instant::now() + std::time::Duration::from_secs(5)).await;
+            return;
+        }
+        if busy {
+            // Look again after the next idle period.
+            *transaction.last_used.lock().expect("transaction lock") = now;
+        }
+    }
+}
+
+/// Cancels the statement running on a transaction's connection if dropped
+/// while armed.
+struct CancelOnDrop(Option<CancelToken>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(token) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = token.cancel_query(tokio_postgres::NoTls).await;
+            });
+        }
+    }
+}
