@@ -46,6 +46,9 @@ struct Open {
     last_used: Mutex<Instant>,
     /// A statement left session state: reset the connection at the end.
     dirty: AtomicBool,
+    /// A cancel request was sent for this connection; it may land on any
+    /// later statement, so the connection is closed at the end, not pooled.
+    cancel_sent: AtomicBool,
     /// A statement failed: Postgres has aborted the transaction, and a
     /// COMMIT would silently roll back, so Commit says so.
     failed: Mutex<Option<String>>,
@@ -158,7 +161,7 @@ impl Transactions {
         // If this call is dropped (the caller left) or times out, the
         // statement is cancelled on the server; the transaction stays open
         // (aborted) for the caller to roll back, or for the watchdog.
-        let mut cancel = CancelOnDrop(transaction.cancel.clone());
+        let mut cancel = CancelOnDrop(Some(transaction.clone()));
         let ran = tokio::time::timeout_at(deadline, inner.run(lease.conn(), sql_text, params, options)).await;
         *transaction.last_used.lock().expect("transaction lock") = Instant::now();
         let result = match ran {
@@ -181,8 +184,12 @@ impl Transactions {
             return if commit { Err(Error::NoTransaction(id.to_owned())) } else { Ok(()) };
         };
         // A statement still running is cancelled rather than waited for on
-        // rollback; a commit waits for it (until the deadline).
-        if !commit && let Some(token) = &transaction.cancel {
+        // rollback; a commit waits for it (until the deadline). A cancel
+        // request lands whenever the server reads it, possibly on a later
+        // statement, so a connection it was sent for is closed, not pooled.
+        let running = !commit && transaction.lease.try_lock().is_err();
+        if running && let Some(token) = &transaction.cancel {
+            transaction.cancel_sent.store(true, Ordering::Relaxed);
             let _ = token.cancel_query(tokio_postgres::NoTls).await;
         }
         let Ok(mut guard) = tokio::time::timeout_at(deadline, transaction.lease.lock()).await else {
@@ -196,7 +203,8 @@ impl Transactions {
             (true, None) => "COMMIT",
             _ => "ROLLBACK",
         };
-        let ended = close(lease, verb, transaction.dirty.load(Ordering::Relaxed), deadline).await;
+        let cancelled = transaction.cancel_sent.load(Ordering::Relaxed);
+        let ended = close(lease, verb, transaction.dirty.load(Ordering::Relaxed), cancelled, deadline).await;
         match (commit, failed) {
             (true, Some(why)) => Err(Error::Refused(format!(
                 "the transaction was rolled back, not committed: a statement in it had failed ({why})"
@@ -238,13 +246,14 @@ impl Open {
             started: now,
             last_used: Mutex::new(now),
             dirty: AtomicBool::new(false),
+            cancel_sent: AtomicBool::new(false),
             failed: Mutex::new(None),
         }
     }
 }
 
 /// Ends a transaction's statement block and returns the connection.
-async fn close(mut lease: Lease, verb: &str, dirty: bool, deadline: Instant) -> Result<(), Error> {
+async fn close(mut lease: Lease, verb: &str, dirty: bool, cancelled: bool, deadline: Instant) -> Result<(), Error> {
     let address = lease.address().to_owned();
     let mut sql = verb.to_owned();
     if dirty {
@@ -252,8 +261,12 @@ async fn close(mut lease: Lease, verb: &str, dirty: bool, deadline: Instant) -> 
         sql.push_str(crate::service::RESET_SESSION);
     }
     match tokio::time::timeout_at(deadline, lease.conn().client.batch_execute(&sql)).await {
-        Ok(Ok(())) => {
+        Ok(Ok(())) if !cancelled => {
             lease.release();
+            Ok(())
+        }
+        Ok(Ok(())) => {
+            lease.discard();
             Ok(())
         }
         Ok(Err(e)) => {
@@ -308,14 +321,16 @@ async fn watch(inner: Arc<Inner>, id: String, transaction: Arc<Open>) {
 }
 
 /// Cancels the statement running on a transaction's connection if dropped
-/// while armed.
-struct CancelOnDrop(Option<CancelToken>);
+/// while armed, and marks the connection as not to be pooled again.
+struct CancelOnDrop(Option<Arc<Open>>);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        if let Some(token) = self.0.take()
+        if let Some(transaction) = self.0.take()
+            && let Some(token) = transaction.cancel.clone()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
+            transaction.cancel_sent.store(true, Ordering::Relaxed);
             runtime.spawn(async move {
                 let _ = token.cancel_query(tokio_postgres::NoTls).await;
             });
