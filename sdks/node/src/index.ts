@@ -12,9 +12,10 @@ import { Transport } from "./transport.js";
 import { type CallOptions, type Defaults, withPolicy } from "./policy.js";
 import { RedisClient } from "./redis.js";
 import { ImageClient } from "./image.js";
+import { PostgresClient, type PostgresOptions } from "./postgres.js";
 import { defaultSocket } from "./socket.js";
 
-export { AttacheError, type ErrorCode } from "./errors.js";
+export { AttacheError, type ErrorCode, type ErrorDetail } from "./errors.js";
 
 export { defaultSocket } from "./socket.js";
 
@@ -27,10 +28,29 @@ export interface AttacheOptions {
   retries?: number;
   /** Most connections to the socket at once (one call each); default 128. */
   maxConnections?: number;
+  /** Postgres settings, e.g. `{ int8: "string" }`. */
+  postgres?: PostgresOptions;
 }
 
 export type { CallOptions } from "./policy.js";
 export { RedisClient, RedisReplyError, type RedisArg, type RedisValue, type SetOptions, type CachedOptions, type Subscription, type PubSubMessage } from "./redis.js";
+
+export {
+  PostgresClient,
+  TypedParam,
+  typed,
+  type PostgresOptions,
+  type Int8Mode,
+  type Isolation,
+  type QueryResult,
+  type QueryColumn,
+  type QueryOptions,
+  type Statement,
+  type ExecuteOptions,
+  type TransactionOptions,
+  type Transaction,
+  type Interval,
+} from "./postgres.js";
 
 export { ImageClient, type ResizeOptions, type ResizedImage, type ImageInfo, type Fit, type Gravity, type ImageFormat } from "./image.js";
 
@@ -108,6 +128,8 @@ export class Attache {
   readonly redis: RedisClient;
   /** Image resizing on the sidecar's image threads. */
   readonly image: ImageClient;
+  /** PostgreSQL through the sidecar's shared connection pool. */
+  readonly postgres: PostgresClient;
   readonly socket: string;
   private readonly transport: Transport;
   private readonly defaults: Defaults;
@@ -123,6 +145,7 @@ export class Attache {
     this.password = new PasswordClient(this.transport, defaults);
     this.redis = new RedisClient(this.transport, defaults);
     this.image = new ImageClient(this.transport, defaults);
+    this.postgres = new PostgresClient(this.transport, defaults, options.postgres);
     this.defaults = defaults;
   }
 

@@ -3,7 +3,7 @@
 // hours, so it never holds one of the pool's request connections.
 import * as net from "node:net";
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
-import { AttacheError, codeFromName } from "./errors.js";
+import { AttacheError, codeFromName, errorFromConnect } from "./errors.js";
 
 type Method<I extends DescMessage, O extends DescMessage> = Omit<DescMethod, "input" | "output"> & { input: I; output: O };
 
@@ -98,13 +98,13 @@ export async function* serverStream<I extends DescMessage, O extends DescMessage
           await more();
           continue;
         }
-        let error: { code?: string; message?: string } = {};
+        let error: unknown;
         try {
           error = JSON.parse(body.toString("utf8"));
         } catch {
           // Not a Connect error body.
         }
-        throw new AttacheError(codeFromName(error.code ?? "unknown"), error.message ?? `HTTP ${status} from the sidecar`);
+        throw errorFromConnect(error, `HTTP ${status} from the sidecar`);
       }
       // Yield every complete envelope.
       while (body.length >= 5 && body.length >= 5 + body.readUInt32BE(1)) {
@@ -112,8 +112,8 @@ export async function* serverStream<I extends DescMessage, O extends DescMessage
         const data = body.subarray(5, 5 + body.readUInt32BE(1));
         body = body.subarray(5 + data.length);
         if (flags & END_STREAM) {
-          const end = JSON.parse(data.toString("utf8") || "{}") as { error?: { code?: string; message?: string } };
-          if (end.error) throw new AttacheError(codeFromName(end.error.code ?? "unknown"), end.error.message ?? "stream failed");
+          const end = JSON.parse(data.toString("utf8") || "{}") as { error?: unknown };
+          if (end.error) throw errorFromConnect(end.error, "stream failed");
           return;
         }
         yield fromBinary(method.output, Buffer.from(data));

@@ -11,7 +11,7 @@
 // are cheap and idle ones close after `idleMs`.
 import * as net from "node:net";
 import { fromBinary, toBinary, type DescMessage, type DescMethod, type MessageShape, type MessageInitShape, create } from "@bufbuild/protobuf";
-import { AttacheError, codeFromName } from "./errors.js";
+import { AttacheError, codeFromName, errorFromConnect } from "./errors.js";
 
 export interface TransportOptions {
   socket: string;
@@ -216,13 +216,13 @@ export class Transport {
         }),
       ]);
       if (reply.status === 200) return fromBinary(method.output, reply.body);
-      let error: { code?: string; message?: string } = {};
+      let error: unknown;
       try {
         error = JSON.parse(reply.body.toString("utf8"));
       } catch {
         // Not a Connect error body; report the HTTP status below.
       }
-      throw new AttacheError(codeFromName(error.code ?? "unknown"), error.message ?? `HTTP ${reply.status} from the sidecar`);
+      throw errorFromConnect(error, `HTTP ${reply.status} from the sidecar`);
     } catch (err) {
       if (signal?.aborted) throw new AttacheError(codeFromName("canceled"), "the call was aborted", { cause: err });
       throw AttacheError.from(err);

@@ -9,6 +9,7 @@ namespace Attache;
  *     $attache = new Attache\Client();           // $ATTACHE_SOCKET or the sidecar's default
  *     $hash = $attache->password->hash('secret');
  *     $name = $attache->redis->getCached('user:1:name');
+ *     $user = $attache->postgres->queryOne('select * from users where id = $1', [42]);
  */
 final class Client
 {
@@ -17,6 +18,8 @@ final class Client
     public readonly RedisClient $redis;
     /** Image resizing on the sidecar's image threads. */
     public readonly ImageClient $image;
+    /** PostgreSQL through the sidecar's shared connection pool. */
+    public readonly PostgresClient $postgres;
     public readonly string $socket;
     private readonly Transport $transport;
 
@@ -33,6 +36,7 @@ final class Client
         $this->password = new PasswordClient($this->transport);
         $this->redis = new RedisClient($this->transport);
         $this->image = new ImageClient($this->transport);
+        $this->postgres = new PostgresClient($this->transport);
     }
 
     /**

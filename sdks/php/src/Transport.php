@@ -80,7 +80,7 @@ final class Transport
             return $decoded;
         }
         if (is_array($decoded) && isset($decoded['code'])) {
-            throw AttacheException::fromCode((string) $decoded['code'], (string) ($decoded['message'] ?? ''));
+            throw AttacheException::fromCode((string) $decoded['code'], (string) ($decoded['message'] ?? ''), self::details($decoded));
         }
         throw new AttacheException('unknown', "unexpected HTTP $status from attache: " . substr($response, 0, 200));
     }
@@ -233,10 +233,21 @@ final class Transport
         }
         if ($status !== 200) {
             $decoded = json_decode($buffer, true);
-            throw AttacheException::fromCode((string) ($decoded['code'] ?? 'unknown'), (string) ($decoded['message'] ?? "HTTP $status from attache"));
+            throw AttacheException::fromCode((string) ($decoded['code'] ?? 'unknown'), (string) ($decoded['message'] ?? "HTTP $status from attache"), self::details($decoded));
         }
         if (isset($end['error'])) {
-            throw AttacheException::fromCode((string) ($end['error']['code'] ?? 'unknown'), (string) ($end['error']['message'] ?? ''));
+            throw AttacheException::fromCode((string) ($end['error']['code'] ?? 'unknown'), (string) ($end['error']['message'] ?? ''), self::details($end['error']));
         }
+    }
+
+    /**
+     * A Connect error's "details" list.
+     *
+     * @return list<mixed>
+     */
+    private static function details(mixed $error): array
+    {
+        $details = is_array($error) ? ($error['details'] ?? null) : null;
+        return is_array($details) ? array_values($details) : [];
     }
 }

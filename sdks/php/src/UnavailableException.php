@@ -6,8 +6,9 @@ namespace Attache;
 /** The sidecar (or its backend) cannot be reached; retry later. */
 final class UnavailableException extends AttacheException
 {
-    public function __construct(string $message, ?\Throwable $previous = null)
+    /** @param array<string, string> $metadata */
+    public function __construct(string $message, ?\Throwable $previous = null, array $metadata = [], ?string $reason = null, ?string $domain = null)
     {
-        parent::__construct('unavailable', $message, $previous);
+        parent::__construct('unavailable', $message, $previous, $metadata, $reason, $domain);
     }
 }

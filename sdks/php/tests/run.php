@@ -6,13 +6,19 @@ declare(strict_types=1);
 
 require __DIR__ . '/../src/autoload.php';
 
+use Attache\AlreadyExistsException;
 use Attache\AttacheException;
 use Attache\Client;
 use Attache\DeadlineExceededException;
+use Attache\FailedPreconditionException;
 use Attache\InvalidArgumentException;
+use Attache\NotFoundException;
+use Attache\Postgres;
+use Attache\PostgresTransaction;
 use Attache\RedisReplyError;
 use Attache\ResourceExhaustedException;
 use Attache\UnavailableException;
+use Attache\UniqueViolationException;
 
 $binary = getenv('ATTACHE_BIN') ?: __DIR__ . '/../../../target/debug/attache';
 if (!is_executable($binary)) {
@@ -31,8 +37,17 @@ if (!str_starts_with($redisUrl, 'redis://')) {
 }
 $redisPort = (int) explode('/', explode(':', $redisUrl)[2])[0];
 $cli = static fn (string ...$args): string => trim((string) shell_exec('redis-cli -p ' . $redisPort . ' ' . implode(' ', array_map('escapeshellarg', $args))));
+// And a real PostgreSQL server for the Postgres client's (testing/postgres/).
+$postgresScripts = __DIR__ . '/../../../testing/postgres';
+$postgresUrl = trim((string) shell_exec(escapeshellarg("$postgresScripts/start") . ' ' . escapeshellarg("$dir/pg")));
+if (!str_starts_with($postgresUrl, 'postgres://')) {
+    fwrite(STDERR, "testing/postgres/start failed\n");
+    shell_exec(escapeshellarg("$redisScripts/stop") . ' ' . escapeshellarg("$dir/redis"));
+    exit(1);
+}
 $env = [
     'ATTACHE_REDIS_URL' => $redisUrl,
+    'ATTACHE_POSTGRES_URL' => $postgresUrl,
     'PATH' => getenv('PATH'),
     'ATTACHE_LOG_LEVEL' => 'warn',
     'ATTACHE_PASSWORD_ARGON2_MEMORY_KIB' => '1024',
@@ -82,12 +97,26 @@ function expectThrows(string $class, callable $call, string $messagePart = ''): 
     throw new \AssertionError("expected $class, nothing was thrown");
 }
 
+/**
+ * The same modules, in any order (where a new module lands in the list is
+ * not the point).
+ *
+ * @param list<string> $got
+ * @param list<string> $want
+ */
+function modulesAre(array $got, array $want): bool
+{
+    sort($got);
+    sort($want);
+    return $got === $want;
+}
+
 $attache = new Client($socket);
 
 check('info reports the version and modules', function () use ($attache) {
     $info = $attache->info();
     expect(preg_match('/^\d+\.\d+\.\d+/', $info['version']) === 1, 'version ' . $info['version']);
-    expect($info['modules'] === ['password', 'redis', 'image'], 'modules ' . json_encode($info['modules']));
+    expect(modulesAre($info['modules'], ['password', 'redis', 'image', 'postgres']), 'modules ' . json_encode($info['modules']));
 });
 
 check('hash and verify round trip under the policy', function () use ($attache) {
@@ -196,6 +225,181 @@ check('redis subscribe delivers messages until the callback says stop', function
     }
     expect($cli('PUBSUB', 'NUMSUB', 'events') === "events\n0", 'unsubscribed after the callback stopped');
 });
+
+// The pool's first connection to Postgres may take a moment after start.
+for ($i = 0; $i < 200; $i++) {
+    try {
+        $attache->postgres->query('select 1');
+        break;
+    } catch (AttacheException) {
+        usleep(20_000);
+    }
+}
+// A table of its own per run, so a rerun against a kept server starts clean.
+$pgTable = 'attache_php_' . bin2hex(random_bytes(4));
+check('postgres answers and takes DDL', function () use ($attache, $pgTable) {
+    $result = $attache->postgres->run("create table $pgTable (id int8 primary key, email text unique, name text)");
+    expect($result['rows'] === [] && $result['columns'] === [], 'create table ' . json_encode($result));
+});
+
+check('postgres values come back as PHP types', function () use ($attache) {
+    $result = $attache->postgres->run(<<<'SQL'
+        select 9007199254740993::int8 as big, 42::int4 as small, 0::int4 as zero,
+          '123456789012345678901234567890'::numeric as num, 'NaN'::float8 as nan, 1.5::float4 as f,
+          'infinity'::timestamptz as inf, '-infinity'::timestamptz as ninf,
+          '2024-02-29 12:34:56.789123+00'::timestamptz as ts, '1969-12-31 23:59:59.9995+00'::timestamptz as before_epoch,
+          '2024-01-02 03:04:05.678901'::timestamp as naive, 'epoch'::timestamptz as epoch,
+          '2024-02-29'::date as day, '0044-03-15 BC'::date as ides, 'infinity'::date as someday,
+          '12:34:56.5'::time as clock, '1 mon 2 days 00:00:03'::interval as span,
+          '\x00ff0d0a'::bytea as bin, '{"a": [1, 2, {"b": null}], "big": 12345678901234567890123}'::jsonb as doc,
+          array[[1, 2, 3], [4, 5, 6]]::int[] as grid, '{}'::int[] as empty, array['a', null]::text[] as texts,
+          null::text as nothing, 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'::uuid as id,
+          true as yes, false as no, ''::text as blank, row(1, 'x') as rec, '192.168.0.1/24'::inet as net
+        SQL);
+    $row = $result['rows'][0];
+    $utc = fn (mixed $t): string => $t instanceof \DateTimeImmutable ? $t->format('Y-m-d H:i:s.u e') : 'not a DateTimeImmutable: ' . json_encode($t);
+    expect($row['big'] === 9007199254740993, 'int8 ' . var_export($row['big'], true));
+    expect($row['small'] === 42 && $row['zero'] === 0, 'int4');
+    expect($row['num'] === '123456789012345678901234567890', 'numeric ' . var_export($row['num'], true));
+    expect(is_float($row['nan']) && is_nan($row['nan']) && $row['f'] === 1.5, 'floats');
+    expect($row['inf'] === 'infinity' && $row['ninf'] === '-infinity', 'infinite timestamps');
+    expect($utc($row['ts']) === '2024-02-29 12:34:56.789123 UTC', 'timestamptz ' . $utc($row['ts']));
+    expect($utc($row['before_epoch']) === '1969-12-31 23:59:59.999500 UTC', 'before 1970 ' . $utc($row['before_epoch']));
+    expect($utc($row['naive']) === '2024-01-02 03:04:05.678901 UTC', 'timestamp ' . $utc($row['naive']));
+    expect($utc($row['epoch']) === '1970-01-01 00:00:00.000000 UTC', 'epoch ' . $utc($row['epoch']));
+    expect($row['day'] === '2024-02-29' && $row['ides'] === '0044-03-15 BC' && $row['someday'] === 'infinity', 'dates');
+    expect($row['clock'] === '12:34:56.500000', 'time ' . $row['clock']);
+    expect($row['span'] === ['months' => 1, 'days' => 2, 'micros' => 3_000_000], 'interval ' . json_encode($row['span']));
+    expect($row['bin'] === "\x00\xff\r\n", 'bytea');
+    expect($row['doc'] === ['a' => [1, 2, ['b' => null]], 'big' => '12345678901234567890123'], 'jsonb ' . json_encode($row['doc']));
+    expect($row['grid'] === [[1, 2, 3], [4, 5, 6]] && $row['empty'] === [] && $row['texts'] === ['a', null], 'arrays');
+    expect($row['nothing'] === null, 'null');
+    expect($row['id'] === 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'uuid');
+    expect($row['yes'] === true && $row['no'] === false && $row['blank'] === '', 'zero values');
+    expect($row['rec'] === [1, 'x'], 'record ' . json_encode($row['rec']));
+    expect($row['net'] === '192.168.0.1/24', 'inet as text');
+    expect($result['columns'][0] === ['name' => 'big', 'typeOid' => 20, 'typeName' => 'int8'], 'columns ' . json_encode($result['columns'][0]));
+    expect($result['rowsAffected'] === 1 && $result['commandTag'] === 'SELECT 1', 'command tag');
+    expect($attache->postgres->query('select 1 as one, 2 as one') === [['one' => 2]], 'the last of duplicate names wins');
+    expect($attache->postgres->queryOne('select 1 where false') === null, 'queryOne of no rows');
+});
+
+check('postgres parameters of each PHP kind reach Postgres', function () use ($attache, $pgTable) {
+    $when = new \DateTimeImmutable('2024-01-02 03:04:05.678901', new \DateTimeZone('UTC'));
+    $row = $attache->postgres->queryOne(
+        'select $1::int8 as a, $2::float8 as b, $3::text as c, $4::bytea as d, $5::timestamptz as e, $6::int[] as f,
+           $7::jsonb as g, $8::bool as h, $9::text as i, $10 as j, $11::jsonb as k, $12::float8 as l, $13::text[] as m,
+           $14::bool as n, $15::int8 as o, pg_typeof($16)::text as p, $17::jsonb as q, $18::timestamptz as r',
+        [
+            PHP_INT_MAX, 1.5, 'héllo', Postgres::bytea("\x00\xff"), $when, [[1, 2], [3, 4]], ['a' => [1, 'x'], 'b' => null],
+            true, null, Postgres::typed('9007199254740993', 'int8'), Postgres::json([1, 'two']), NAN, ['x', null, 'z'],
+            false, 0, Postgres::typed('2024-01-02', 'date'), Postgres::typed([1, 2], 'jsonb'),
+            new \DateTimeImmutable('1969-12-31 23:59:59.5', new \DateTimeZone('UTC')),
+        ],
+    );
+    expect($row['a'] === PHP_INT_MAX && $row['b'] === 1.5 && $row['c'] === 'héllo' && $row['d'] === "\x00\xff", 'scalars ' . json_encode(array_slice($row, 0, 3)));
+    expect($row['e'] == $when && $row['e']->format('u') === '678901', 'DateTimeInterface as timestamptz');
+    expect($row['f'] === [[1, 2], [3, 4]], 'a nested list as an int[][] ' . json_encode($row['f']));
+    expect($row['g'] === ['a' => [1, 'x'], 'b' => null], 'an associative array as JSON');
+    expect($row['h'] === true && $row['i'] === null && $row['n'] === false && $row['o'] === 0, 'bool, null, zero values');
+    expect($row['j'] === 9007199254740993, 'typed int8 ' . var_export($row['j'], true));
+    expect($row['k'] === [1, 'two'] && $row['q'] === [1, 2], 'JSON lists');
+    expect(is_nan($row['l']), 'NaN');
+    expect($row['m'] === ['x', null, 'z'], 'text[] with a null');
+    expect($row['p'] === 'date', 'typed date ' . $row['p']);
+    expect($row['r']->format('Y-m-d H:i:s.u') === '1969-12-31 23:59:59.500000', 'before 1970');
+    // Untyped parameters take the type Postgres infers from the statement.
+    $attache->postgres->query("insert into $pgTable (id, email, name) values ($1, $2, $3)", [100, 'infer@example.com', 'Ada']);
+    $found = $attache->postgres->query("select id, name from $pgTable where email = $1", ['infer@example.com']);
+    expect($found === [['id' => 100, 'name' => 'Ada']], 'inferred ' . json_encode($found));
+    expectThrows(InvalidArgumentException::class, fn () => $attache->postgres->query('select $1', ["\xff\xfe"]), 'Postgres::bytea');
+    expectThrows(InvalidArgumentException::class, fn () => $attache->postgres->query('select $1', [[[1, 2], [3]]]), 'rectangular');
+    expectThrows(InvalidArgumentException::class, fn () => $attache->postgres->query('select $1', [new \ArrayObject()]), 'no Postgres form');
+});
+
+check('postgres unique violation is UniqueViolationException with the fields', function () use ($attache, $pgTable) {
+    $attache->postgres->query("insert into $pgTable (id, email) values ($1, $2)", [1, 'a@example.com']);
+    $e = expectThrows(UniqueViolationException::class, fn () => $attache->postgres->query("insert into $pgTable (id, email) values ($1, $2)", [2, 'a@example.com']));
+    expect($e instanceof AlreadyExistsException && $e->errorCode === 'already_exists' && !$e->isRetryable(), 'already_exists');
+    expect($e->domain === 'postgres' && $e->sqlstate() === '23505' && $e->metadata['sqlstate'] === '23505', 'sqlstate ' . json_encode($e->metadata));
+    expect($e->constraint() === "{$pgTable}_email_key" && $e->table() === $pgTable, 'constraint ' . json_encode($e->metadata));
+    expect(str_contains((string) $e->detail(), 'already exists'), 'detail ' . $e->detail());
+});
+
+check('postgres syntax error is InvalidArgumentException with the position', function () use ($attache, $pgTable) {
+    $e = expectThrows(InvalidArgumentException::class, fn () => $attache->postgres->query('select * form nowhere'), 'syntax error');
+    expect($e->sqlstate() === '42601' && $e->position() === '10', 'fields ' . json_encode($e->metadata));
+    $e = expectThrows(InvalidArgumentException::class, fn () => $attache->postgres->query("select nope from $pgTable"));
+    expect($e->sqlstate() === '42703', 'undefined column ' . json_encode($e->metadata));
+});
+
+check('postgres transaction commits what its callback did', function () use ($attache, $pgTable) {
+    $n = $attache->postgres->transaction(function (PostgresTransaction $tx) use ($pgTable) {
+        $tx->query("insert into $pgTable (id, email) values ($1, $2)", [10, 'tx@example.com']);
+        return $tx->queryOne("select count(*) as n from $pgTable where id = $1", [10])['n'];
+    });
+    expect($n === 1, "the callback's value, got " . var_export($n, true));
+    expect($attache->postgres->query("select email from $pgTable where id = 10") === [['email' => 'tx@example.com']], 'committed');
+});
+
+check('postgres transaction whose callback throws is rolled back', function () use ($attache, $pgTable) {
+    $saved = null;
+    // A closure, not fn (): an arrow function would capture a copy of $saved.
+    expectThrows(\RuntimeException::class, function () use ($attache, $pgTable, &$saved) {
+        $attache->postgres->transaction(function (PostgresTransaction $tx) use ($pgTable, &$saved) {
+            $saved = $tx;
+            $tx->query("insert into $pgTable (id, email) values ($1, $2)", [11, 'gone@example.com']);
+            throw new \RuntimeException('changed my mind');
+        }, isolation: 'serializable');
+    }, 'changed my mind');
+    expect($saved instanceof PostgresTransaction, 'the callback ran');
+    expect($attache->postgres->query("select id from $pgTable where id = 11") === [], 'rolled back');
+    // The transaction is over: its id is no longer known.
+    expectThrows(NotFoundException::class, fn () => $saved->query('select 1'));
+    expectThrows(UniqueViolationException::class, fn () => $attache->postgres->transaction(function (PostgresTransaction $tx) use ($pgTable) {
+        $tx->query("insert into $pgTable (id, email) values ($1, $2)", [12, 'twelve@example.com']);
+        $tx->query("insert into $pgTable (id, email) values ($1, $2)", [13, 'twelve@example.com']);
+    }));
+    expect($attache->postgres->query("select id from $pgTable where id in (12, 13)") === [], 'a failed statement rolls back the rest');
+});
+
+check('postgres execute runs statements in order; transactional is all or nothing', function () use ($attache, $pgTable) {
+    $results = $attache->postgres->execute([
+        ['sql' => "insert into $pgTable (id, email) values ($1, $2)", 'params' => [30, 'thirty@example.com']],
+        ["select id, email from $pgTable where id = $1", [30]],
+        "select 1 as one",
+    ]);
+    expect(count($results) === 3 && $results[0]['rowsAffected'] === 1 && $results[0]['commandTag'] === 'INSERT 0 1', 'insert ' . json_encode($results[0]));
+    expect($results[1]['rows'] === [['id' => 30, 'email' => 'thirty@example.com']] && $results[2]['rows'] === [['one' => 1]], 'selects');
+    expectThrows(UniqueViolationException::class, fn () => $attache->postgres->execute([
+        ['sql' => "insert into $pgTable (id, email) values ($1, $2)", 'params' => [20, 'twenty@example.com']],
+        ['sql' => "insert into $pgTable (id, email) values ($1, $2)", 'params' => [21, 'twenty@example.com']],
+    ], transactional: true, isolation: 'repeatable read'));
+    expect($attache->postgres->query("select id from $pgTable where id in (20, 21)") === [], 'nothing from the first statement');
+    expectThrows(InvalidArgumentException::class, fn () => $attache->postgres->execute(['select 1'], isolation: 'chaos'), 'unknown isolation');
+});
+
+check('postgres without a database configured is FailedPreconditionException', function () use ($binary, $dir, $env) {
+    $other = "$dir/no-pg.sock";
+    $p = proc_open([$binary, 'run', '--socket', $other, '--admin', 'off'], [0 => ['file', '/dev/null', 'r']], $pipes, null, array_diff_key($env, ['ATTACHE_POSTGRES_URL' => 1]));
+    for ($i = 0; $i < 500 && !file_exists($other); $i++) {
+        usleep(20_000);
+    }
+    try {
+        expectThrows(FailedPreconditionException::class, fn () => (new Client($other))->postgres->query('select 1'));
+    } finally {
+        proc_terminate($p, 15);
+        while (proc_get_status($p)['running']) {
+            usleep(20_000);
+        }
+    }
+});
+
+try {
+    $attache->postgres->query("drop table if exists $pgTable");
+} catch (AttacheException) {
+    // Reported by the checks above.
+}
 
 $fixtures = __DIR__ . '/../../../target/images';
 check('image resize returns what PHP itself reads back', function () use ($attache, $fixtures) {
@@ -311,7 +515,7 @@ check('the sidecar and a client with no socket configured meet on the same path'
         $child = proc_open([PHP_BINARY, '-r', $script], [1 => ['pipe', 'w']], $out, null, ['PATH' => getenv('PATH'), 'RUNTIME_DIRECTORY' => $runtime]);
         $reply = json_decode(stream_get_contents($out[1]), true);
         proc_close($child);
-        expect($reply === [$socket, ['password', 'redis', 'image']], 'reply ' . json_encode($reply));
+        expect(($reply[0] ?? null) === $socket && modulesAre($reply[1] ?? [], ['password', 'redis', 'image', 'postgres']), 'reply ' . json_encode($reply));
     } finally {
         proc_terminate($p, 15);
         while (proc_get_status($p)['running']) {
@@ -332,6 +536,7 @@ check('the sidecar exits 0 on SIGTERM and removes its socket', function () use (
 });
 
 shell_exec(escapeshellarg("$redisScripts/stop") . ' ' . escapeshellarg("$dir/redis"));
+shell_exec(escapeshellarg("$postgresScripts/stop") . ' ' . escapeshellarg("$dir/pg"));
 @rmdir($dir);
 echo "$passed passed, $failed failed\n";
 exit($failed === 0 ? 0 : 1);

@@ -4785,7 +4785,8 @@ pub struct QueryResponseView<'a> {
     /// Field 3: `rows_affected`
     pub rows_affected: u64,
     /// The command and its row count as Postgres reports them, e.g.
-    /// "SELECT 3", "INSERT 0 1" or "UPDATE 2".
+    /// "SELECT 3", "INSERT 0 1" or "UPDATE 2"; for other commands (DDL) the
+    /// command's first word, e.g. "CREATE".
     ///
     /// Field 4: `command_tag`
     pub command_tag: &'a str,
@@ -5121,7 +5122,8 @@ impl QueryResponseOwnedView {
         self.0.reborrow().rows_affected
     }
     /// The command and its row count as Postgres reports them, e.g.
-    /// "SELECT 3", "INSERT 0 1" or "UPDATE 2".
+    /// "SELECT 3", "INSERT 0 1" or "UPDATE 2"; for other commands (DDL) the
+    /// command's first word, e.g. "CREATE".
     ///
     /// Field 4: `command_tag`
     #[must_use]

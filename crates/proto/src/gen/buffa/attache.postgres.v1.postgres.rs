@@ -3466,7 +3466,8 @@ pub struct QueryResponse {
     )]
     pub rows_affected: u64,
     /// The command and its row count as Postgres reports them, e.g.
-    /// "SELECT 3", "INSERT 0 1" or "UPDATE 2".
+    /// "SELECT 3", "INSERT 0 1" or "UPDATE 2"; for other commands (DDL) the
+    /// command's first word, e.g. "CREATE".
     ///
     /// Field 4: `command_tag`
     #[serde(

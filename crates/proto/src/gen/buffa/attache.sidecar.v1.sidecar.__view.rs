@@ -516,7 +516,7 @@ impl ::serde::Serialize for GetInfoResponseOwnedView {
 /// decode protobuf. Its shape is that of `google.rpc.ErrorInfo`.
 #[derive(Clone, Debug, Default)]
 pub struct ErrorInfoView<'a> {
-    /// A stable machine-readable reason, e.g. "unique_violation".
+    /// A stable machine-readable reason: for Postgres, the SQLSTATE, e.g. "23505".
     ///
     /// Field 1: `reason`
     pub reason: &'a str,
@@ -842,7 +842,7 @@ impl ErrorInfoOwnedView {
     pub fn into_bytes(self) -> ::buffa::bytes::Bytes {
         self.0.into_bytes()
     }
-    /// A stable machine-readable reason, e.g. "unique_violation".
+    /// A stable machine-readable reason: for Postgres, the SQLSTATE, e.g. "23505".
     ///
     /// Field 1: `reason`
     #[must_use]

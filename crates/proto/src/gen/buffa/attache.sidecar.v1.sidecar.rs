@@ -271,7 +271,7 @@ pub const __GET_INFO_RESPONSE_JSON_ANY: ::buffa::type_registry::JsonAnyEntry = :
 #[derive(::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ErrorInfo {
-    /// A stable machine-readable reason, e.g. "unique_violation".
+    /// A stable machine-readable reason: for Postgres, the SQLSTATE, e.g. "23505".
     ///
     /// Field 1: `reason`
     #[serde(

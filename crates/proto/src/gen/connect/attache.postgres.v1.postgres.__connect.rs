@@ -244,7 +244,8 @@ pub const POSTGRES_SERVICE_ROLLBACK_SPEC: ::connectrpc::Spec = ::connectrpc::Spe
 /// every process on the host. Errors carry an attache.sidecar.v1.ErrorInfo
 /// detail with the SQLSTATE as `reason` and the fields Postgres gave
 /// (`sqlstate`, `constraint`, `table`, `column`, `schema`, `datatype`,
-/// `detail`, `hint`, `position`) in its metadata.
+/// `detail`, `hint`, `position`, and for Execute `statement`, the 1-based
+/// index of the statement that failed) in its metadata.
 ///
 /// # Implementing handlers
 ///

@@ -64,7 +64,7 @@ export const GetInfoResponseSchema: GenMessage<GetInfoResponse> = /*@__PURE__*/
  */
 export type ErrorInfo = Message<"attache.sidecar.v1.ErrorInfo"> & {
   /**
-   * A stable machine-readable reason, e.g. "unique_violation".
+   * A stable machine-readable reason: for Postgres, the SQLSTATE, e.g. "23505".
    *
    * @generated from field: string reason = 1;
    */

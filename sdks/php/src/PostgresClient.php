@@ -1,0 +1,490 @@
+<?php
+declare(strict_types=1);
+
+namespace Attache;
+
+/**
+ * PostgreSQL through the sidecar: every PHP worker on the host shares one
+ * pool of connections, so a request that lives 20 ms does not open one.
+ *
+ * Rows come back as associative arrays (as PDO::FETCH_ASSOC; of duplicate
+ * column names the last wins): int2/int4/int8 are int, float4/float8 float
+ * (NAN, INF), numeric string (exact), text, uuid and enums string, bytea a
+ * binary string, bool bool, NULL null, timestamp/timestamptz a
+ * DateTimeImmutable in UTC (microseconds kept; the infinities as the
+ * strings 'infinity' and '-infinity'), date a 'Y-m-d' string ('infinity',
+ * '-infinity', 'YYYY-MM-DD BC'), time 'H:i:s.u', interval
+ * ['months' => int, 'days' => int, 'micros' => int], json/jsonb decoded to
+ * arrays, arrays nested lists, composite values associative arrays (lists
+ * for anonymous records), other types Postgres's text for them.
+ *
+ * Parameters: null, bool, int, float, string (text), lists (Postgres
+ * arrays), associative arrays and stdClass/JsonSerializable (JSON),
+ * DateTimeInterface (timestamptz), and the Postgres:: wrappers. Postgres
+ * infers each parameter's type from the statement unless Postgres::typed()
+ * names it. No call is retried: none is idempotent.
+ */
+final class PostgresClient
+{
+    private const SERVICE = 'attache.postgres.v1.PostgresService/';
+
+    private const ISOLATIONS = [
+        'read committed' => 'ISOLATION_READ_COMMITTED',
+        'repeatable read' => 'ISOLATION_REPEATABLE_READ',
+        'serializable' => 'ISOLATION_SERIALIZABLE',
+    ];
+
+    public function __construct(private readonly Transport $transport)
+    {
+    }
+
+    /**
+     * Runs one statement and returns its rows, e.g.
+     * query('select * from users where id = $1', [$id]).
+     *
+     * @param list<mixed> $params
+     * @return list<array<string, mixed>>
+     */
+    public function query(string $sql, array $params = [], ?int $timeoutMs = null): array
+    {
+        return $this->run($sql, $params, $timeoutMs)['rows'];
+    }
+
+    /**
+     * The first row, or null if there is none.
+     *
+     * @param list<mixed> $params
+     * @return ?array<string, mixed>
+     */
+    public function queryOne(string $sql, array $params = [], ?int $timeoutMs = null): ?array
+    {
+        return $this->query($sql, $params, $timeoutMs)[0] ?? null;
+    }
+
+    /**
+     * Runs one statement and returns the whole result, with the row count of
+     * an INSERT, UPDATE or DELETE. With $maxRows, a result of more rows
+     * fails with ResourceExhaustedException.
+     *
+     * @param list<mixed> $params
+     * @return array{rows: list<array<string, mixed>>, columns: list<array{name: string, typeOid: int, typeName: string}>, rowsAffected: int, commandTag: string}
+     */
+    public function run(string $sql, array $params = [], ?int $timeoutMs = null, int $maxRows = 0): array
+    {
+        return $this->send($sql, $params, $timeoutMs, $maxRows, '');
+    }
+
+    /**
+     * Runs statements in order on one connection in one call; with
+     * $transactional, all of them or none. A statement is an SQL string,
+     * ['sql' => ..., 'params' => [...]] or [$sql, $params].
+     *
+     * @param list<string|array<mixed>> $statements
+     * @param ?string $isolation 'read committed', 'repeatable read' or 'serializable'; null: the server's default
+     * @return list<array{rows: list<array<string, mixed>>, columns: list<array{name: string, typeOid: int, typeName: string}>, rowsAffected: int, commandTag: string}>
+     */
+    public function execute(array $statements, bool $transactional = false, ?string $isolation = null, bool $readOnly = false, ?int $timeoutMs = null): array
+    {
+        $request = ['statements' => array_map(self::statement(...), array_values($statements)), 'transactional' => $transactional, 'readOnly' => $readOnly];
+        if ($isolation !== null) {
+            $request['isolation'] = self::isolation($isolation);
+        }
+        $reply = $this->transport->call(self::SERVICE . 'Execute', $request, $timeoutMs, false);
+        return array_map(self::result(...), self::listOf($reply['results'] ?? []));
+    }
+
+    /**
+     * Runs $fn(PostgresTransaction) in a transaction: commits if it returns
+     * (and returns what it returned), rolls back and rethrows if it throws.
+     * An AbortedException (serialization failure, deadlock) means: run the
+     * whole transaction again. $timeoutMs applies to Begin and Commit, each.
+     *
+     * @template T
+     * @param callable(PostgresTransaction): T $fn
+     * @return T
+     */
+    public function transaction(callable $fn, ?string $isolation = null, bool $readOnly = false, bool $deferrable = false, ?int $timeoutMs = null): mixed
+    {
+        $request = ['readOnly' => $readOnly, 'deferrable' => $deferrable];
+        if ($isolation !== null) {
+            $request['isolation'] = self::isolation($isolation);
+        }
+        $begun = $this->transport->call(self::SERVICE . 'Begin', $request, $timeoutMs, false);
+        $id = (string) ($begun['transactionId'] ?? '');
+        $tx = new PostgresTransaction(
+            $id,
+            fn (string $sql, array $params, ?int $timeoutMs, int $maxRows): array => $this->send($sql, $params, $timeoutMs, $maxRows, $id),
+        );
+        try {
+            $result = $fn($tx);
+        } catch (\Throwable $e) {
+            $this->rollback($id);
+            throw $e;
+        }
+        try {
+            $this->transport->call(self::SERVICE . 'Commit', ['transactionId' => $id], $timeoutMs, false);
+        } catch (\Throwable $e) {
+            // If the commit never arrived, free the transaction now; if it
+            // ended already, rolling back is a no-op.
+            $this->rollback($id);
+            throw $e;
+        }
+        return $result;
+    }
+
+    /**
+     * @param list<mixed> $params
+     * @return array{rows: list<array<string, mixed>>, columns: list<array{name: string, typeOid: int, typeName: string}>, rowsAffected: int, commandTag: string}
+     */
+    private function send(string $sql, array $params, ?int $timeoutMs, int $maxRows, string $transactionId): array
+    {
+        $request = ['sql' => $sql, 'params' => array_map(self::param(...), array_values($params))];
+        if ($maxRows > 0) {
+            $request['options'] = ['maxRows' => (string) $maxRows];
+        }
+        if ($transactionId !== '') {
+            $request['transactionId'] = $transactionId;
+        }
+        return self::result($this->transport->call(self::SERVICE . 'Query', $request, $timeoutMs, false));
+    }
+
+    /** Best effort: its failure must not hide the error that caused it. */
+    private function rollback(string $id): void
+    {
+        try {
+            $this->transport->call(self::SERVICE . 'Rollback', ['transactionId' => $id], null, false);
+        } catch (\Throwable) {
+            // The sidecar rolls back on its own after the idle timeout.
+        }
+    }
+
+    private static function isolation(string $name): string
+    {
+        $key = strtolower(trim(str_replace(['_', '-'], ' ', $name)));
+        return self::ISOLATIONS[$key]
+            ?? throw new InvalidArgumentException("unknown isolation \"$name\"; use 'read committed', 'repeatable read' or 'serializable'");
+    }
+
+    /** @return array{sql: string, params: list<array<string, mixed>>} */
+    private static function statement(mixed $statement): array
+    {
+        if (is_string($statement)) {
+            return ['sql' => $statement, 'params' => []];
+        }
+        if (is_array($statement) && isset($statement['sql'])) {
+            [$sql, $params] = [$statement['sql'], $statement['params'] ?? []];
+        } elseif (is_array($statement) && array_is_list($statement) && is_string($statement[0] ?? null)) {
+            [$sql, $params] = [$statement[0], $statement[1] ?? []];
+        } else {
+            throw new InvalidArgumentException("a statement is an SQL string, ['sql' => ..., 'params' => [...]] or [\$sql, \$params]");
+        }
+        if (!is_string($sql) || !is_array($params)) {
+            throw new InvalidArgumentException('a statement needs its SQL as a string and its params as an array');
+        }
+        return ['sql' => $sql, 'params' => array_map(self::param(...), array_values($params))];
+    }
+
+    // Parameters: PHP values to Values in protobuf JSON form.
+
+    /** @return array<string, mixed> */
+    private static function param(mixed $value): array
+    {
+        if ($value instanceof PostgresParam) {
+            $param = ['value' => self::wrapped($value)];
+            if ($value->type !== null && $value->type !== '') {
+                $param['type'] = $value->type;
+            }
+            return $param;
+        }
+        return ['value' => self::value($value)];
+    }
+
+    /** @return array<string, mixed> */
+    private static function wrapped(PostgresParam $param): array
+    {
+        return match ($param->kind) {
+            'bytes' => is_string($param->value)
+                ? ['bytes' => base64_encode($param->value)]
+                : throw new InvalidArgumentException('Postgres::bytea() takes a string of bytes'),
+            'json' => self::json($param->value),
+            default => self::value($param->value),
+        };
+    }
+
+    /** @return array<string, mixed> */
+    private static function value(mixed $v): array
+    {
+        return match (true) {
+            $v === null => ['null' => true],
+            is_bool($v) => ['bool' => $v],
+            is_int($v) => ['int' => (string) $v],
+            is_float($v) => ['float' => self::encodeFloat($v)],
+            is_string($v) => preg_match('//u', $v) === 1
+                ? ['text' => $v]
+                : throw new InvalidArgumentException('a string parameter is not valid UTF-8; send binary data as Postgres::bytea($bytes)'),
+            is_array($v) => array_is_list($v) ? self::array($v) : self::json($v),
+            $v instanceof PostgresParam => $v->type === null
+                ? self::wrapped($v)
+                : throw new InvalidArgumentException('Postgres::typed() applies to a whole parameter, not to an array element'),
+            $v instanceof \DateTimeInterface => ['timestamptz' => ['micros' => (string) ((int) $v->format('U') * 1_000_000 + (int) $v->format('u'))]],
+            $v instanceof \BackedEnum => self::value($v->value),
+            $v instanceof \JsonSerializable, $v instanceof \stdClass => self::json($v),
+            default => throw new InvalidArgumentException('a parameter of type ' . get_debug_type($v) . ' has no Postgres form'),
+        };
+    }
+
+    private static function encodeFloat(float $v): float|string
+    {
+        if (is_nan($v)) {
+            return 'NaN';
+        }
+        if (is_infinite($v)) {
+            return $v > 0 ? 'Infinity' : '-Infinity';
+        }
+        return $v;
+    }
+
+    /** @return array<string, string> */
+    private static function json(mixed $v): array
+    {
+        try {
+            return ['json' => json_encode($v, JSON_THROW_ON_ERROR | JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_PRESERVE_ZERO_FRACTION)];
+        } catch (\JsonException $e) {
+            throw new InvalidArgumentException('a parameter cannot be sent as JSON: ' . $e->getMessage(), $e);
+        }
+    }
+
+    /**
+     * A list as a Postgres array: nested lists of equal lengths are its
+     * dimensions.
+     *
+     * @param list<mixed> $list
+     * @return array<string, mixed>
+     */
+    private static function array(array $list): array
+    {
+        $dims = self::shape($list) ?? throw new InvalidArgumentException('nested lists must be rectangular, as Postgres arrays are');
+        if (in_array(0, $dims, true)) {
+            return ['array' => ['dimensions' => [], 'elements' => []]];
+        }
+        $elements = $list;
+        for ($i = 1; $i < count($dims); $i++) {
+            $elements = array_merge(...$elements);
+        }
+        return ['array' => [
+            'dimensions' => array_map(static fn (int $length) => ['length' => $length, 'lowerBound' => 1], $dims),
+            'elements' => array_map(self::value(...), $elements),
+        ]];
+    }
+
+    /**
+     * The dimensions of nested lists, or null if they are jagged.
+     *
+     * @param list<mixed> $list
+     * @return ?list<int>
+     */
+    private static function shape(array $list): ?array
+    {
+        $nested = array_map(static fn ($e) => is_array($e) && array_is_list($e), $list);
+        if (!in_array(true, $nested, true)) {
+            return [count($list)];
+        }
+        if (in_array(false, $nested, true)) {
+            return null;
+        }
+        $inner = null;
+        foreach ($list as $e) {
+            $shape = self::shape($e);
+            if ($shape === null || ($inner !== null && $shape !== $inner)) {
+                return null;
+            }
+            $inner = $shape;
+        }
+        return [count($list), ...$inner];
+    }
+
+    // Results: Values in protobuf JSON form to PHP values. Protobuf JSON
+    // leaves out fields at their zero value, writes 64-bit integers as
+    // strings, bytes as base64 and enums by name.
+
+    /**
+     * @param array<string, mixed> $reply
+     * @return array{rows: list<array<string, mixed>>, columns: list<array{name: string, typeOid: int, typeName: string}>, rowsAffected: int, commandTag: string}
+     */
+    private static function result(mixed $reply): array
+    {
+        $reply = is_array($reply) ? $reply : [];
+        $columns = array_map(static fn ($c) => [
+            'name' => (string) ($c['name'] ?? ''),
+            'typeOid' => (int) ($c['typeOid'] ?? 0),
+            'typeName' => (string) ($c['typeName'] ?? ''),
+        ], self::listOf($reply['columns'] ?? []));
+        $rows = [];
+        foreach (self::listOf($reply['rows'] ?? []) as $row) {
+            $out = [];
+            foreach (self::listOf($row['values'] ?? []) as $i => $value) {
+                $out[$columns[$i]['name'] ?? (string) $i] = self::decode($value);
+            }
+            $rows[] = $out;
+        }
+        return [
+            'rows' => $rows,
+            'columns' => $columns,
+            'rowsAffected' => (int) ($reply['rowsAffected'] ?? 0),
+            'commandTag' => (string) ($reply['commandTag'] ?? ''),
+        ];
+    }
+
+    /** @return list<mixed> */
+    private static function listOf(mixed $value): array
+    {
+        return is_array($value) ? array_values($value) : [];
+    }
+
+    private static function decode(mixed $value): mixed
+    {
+        if (!is_array($value) || $value === []) {
+            return null;
+        }
+        $kind = array_key_first($value);
+        $v = $value[$kind];
+        return match ($kind) {
+            'null' => null,
+            'bool' => (bool) $v,
+            'int' => (int) $v,
+            'float' => self::decodeFloat($v),
+            'text', 'numeric', 'uuid' => (string) $v,
+            'bytes' => self::bytes((string) $v),
+            'timestamp', 'timestamptz' => self::timestamp(is_array($v) ? $v : []),
+            'date' => self::date(is_array($v) ? $v : []),
+            'time' => self::time((int) $v),
+            'interval' => ['months' => (int) ($v['months'] ?? 0), 'days' => (int) ($v['days'] ?? 0), 'micros' => (int) ($v['micros'] ?? 0)],
+            'json' => json_decode((string) $v, true, 512, JSON_THROW_ON_ERROR | JSON_BIGINT_AS_STRING),
+            'array' => self::decodeArray(is_array($v) ? $v : []),
+            'record' => self::record(is_array($v) ? $v : []),
+            'typed' => (string) ($v['text'] ?? ''),
+            default => throw new AttacheException('unknown', "unknown value kind \"$kind\" from attache; upgrade the SDK"),
+        };
+    }
+
+    private static function decodeFloat(mixed $v): float
+    {
+        return match ($v) {
+            'NaN' => NAN,
+            'Infinity' => INF,
+            '-Infinity' => -INF,
+            default => (float) $v,
+        };
+    }
+
+    private static function bytes(string $base64): string
+    {
+        // Protobuf JSON readers take standard and URL-safe base64, padded or not.
+        $bytes = base64_decode(strtr($base64, '-_', '+/'), true);
+        return $bytes === false ? throw new AttacheException('internal', 'attache sent bytes that are not base64') : $bytes;
+    }
+
+    /** 'INFINITY_POSITIVE' (or 1) is 1, 'INFINITY_NEGATIVE' (or 2) is -1, else 0. */
+    private static function infinity(mixed $v): int
+    {
+        return match ($v) {
+            'INFINITY_POSITIVE', 1 => 1,
+            'INFINITY_NEGATIVE', 2 => -1,
+            default => 0,
+        };
+    }
+
+    /** @param array<string, mixed> $v */
+    private static function timestamp(array $v): \DateTimeImmutable|string
+    {
+        $infinity = self::infinity($v['infinity'] ?? null);
+        if ($infinity !== 0) {
+            return $infinity > 0 ? 'infinity' : '-infinity';
+        }
+        $micros = (int) ($v['micros'] ?? 0);
+        $seconds = self::floorDiv($micros, 1_000_000);
+        $fraction = $micros - $seconds * 1_000_000;
+        $utc = new \DateTimeZone('UTC');
+        $time = \DateTimeImmutable::createFromFormat('U.u', sprintf('%d.%06d', $seconds, $fraction), $utc);
+        return $time === false ? throw new AttacheException('out_of_range', "timestamp $micros µs is beyond what PHP reads") : $time->setTimezone($utc);
+    }
+
+    /**
+     * Days since 1970-01-01 as Postgres prints the date: 'Y-m-d', with
+     * ' BC' for years before 1 (Howard Hinnant's civil_from_days).
+     *
+     * @param array<string, mixed> $v
+     */
+    private static function date(array $v): string
+    {
+        $infinity = self::infinity($v['infinity'] ?? null);
+        if ($infinity !== 0) {
+            return $infinity > 0 ? 'infinity' : '-infinity';
+        }
+        $z = (int) ($v['days'] ?? 0) + 719468;
+        $era = self::floorDiv($z, 146097);
+        $doe = $z - $era * 146097;
+        $yoe = intdiv($doe - intdiv($doe, 1460) + intdiv($doe, 36524) - intdiv($doe, 146096), 365);
+        $doy = $doe - (365 * $yoe + intdiv($yoe, 4) - intdiv($yoe, 100));
+        $mp = intdiv(5 * $doy + 2, 153);
+        $day = $doy - intdiv(153 * $mp + 2, 5) + 1;
+        $month = $mp < 10 ? $mp + 3 : $mp - 9;
+        $year = $yoe + $era * 400 + ($month <= 2 ? 1 : 0);
+        $text = sprintf('%04d-%02d-%02d', $year > 0 ? $year : 1 - $year, $month, $day);
+        return $year > 0 ? $text : "$text BC";
+    }
+
+    /** Microseconds since midnight as 'H:i:s.u'. */
+    private static function time(int $micros): string
+    {
+        $seconds = intdiv($micros, 1_000_000);
+        return sprintf('%02d:%02d:%02d.%06d', intdiv($seconds, 3600), intdiv($seconds, 60) % 60, $seconds % 60, $micros % 1_000_000);
+    }
+
+    private static function floorDiv(int $a, int $b): int
+    {
+        $q = intdiv($a, $b);
+        return ($a % $b !== 0 && ($a < 0) !== ($b < 0)) ? $q - 1 : $q;
+    }
+
+    /**
+     * @param array<string, mixed> $v
+     * @return list<mixed>
+     */
+    private static function decodeArray(array $v): array
+    {
+        $elements = array_map(self::decode(...), self::listOf($v['elements'] ?? []));
+        $dims = array_map(static fn ($d) => (int) ($d['length'] ?? 0), self::listOf($v['dimensions'] ?? []));
+        if ($dims === [] || in_array(0, $dims, true)) {
+            return [];
+        }
+        if (array_product($dims) !== count($elements)) {
+            throw new AttacheException('internal', 'attache sent an array of ' . count($elements) . ' elements for dimensions ' . implode('x', $dims));
+        }
+        // Split the row-major elements from the innermost dimension out.
+        for ($i = count($dims) - 1; $i > 0; $i--) {
+            $elements = array_chunk($elements, $dims[$i]);
+        }
+        return $elements;
+    }
+
+    /**
+     * @param array<string, mixed> $v
+     * @return array<mixed>
+     */
+    private static function record(array $v): array
+    {
+        $fields = self::listOf($v['fields'] ?? []);
+        $named = $fields !== [] && !in_array('', array_map(static fn ($f) => (string) ($f['name'] ?? ''), $fields), true);
+        $out = [];
+        foreach ($fields as $f) {
+            $value = self::decode($f['value'] ?? null);
+            if ($named) {
+                $out[(string) $f['name']] = $value;
+            } else {
+                $out[] = $value;
+            }
+        }
+        return $out;
+    }
+}
