@@ -299,6 +299,17 @@ async fn transactions_commit_roll_back_time_out_and_belong_to_their_caller() {
     assert!(commit.message.unwrap().contains("rolled back, not committed"));
     assert_eq!(pg.psql(&format!("select count(*) from {schema}.t")), "1");
 
+    // A statement cut short by its deadline is cancelled; Postgres aborts
+    // the transaction, and Commit says so rather than report success.
+    let tx = client.begin(BeginRequest::default()).await.unwrap().into_owned().transaction_id;
+    in_tx(&client, &tx, &format!("insert into {schema}.t values (5)")).await.unwrap();
+    let slow = QueryRequest { sql: "select pg_sleep(10)".into(), transaction_id: tx.clone(), ..Default::default() };
+    let options = connectrpc::client::CallOptions::default().with_timeout(Duration::from_millis(200));
+    assert_eq!(client.query_with_options(slow, options).await.unwrap_err().code, ErrorCode::DeadlineExceeded);
+    let commit = client.commit(CommitRequest { transaction_id: tx, ..Default::default() }).await.unwrap_err();
+    assert!(commit.message.unwrap().contains("rolled back, not committed"));
+    assert_eq!(pg.psql(&format!("select count(*) from {schema}.t")), "1");
+
     // An idle transaction is rolled back by its watchdog.
     let tx = client.begin(BeginRequest::default()).await.unwrap().into_owned().transaction_id;
     in_tx(&client, &tx, &format!("insert into {schema}.t values (4)")).await.unwrap();
@@ -354,6 +365,9 @@ async fn a_full_pool_and_a_database_that_goes_away_fail_fast_then_recover() {
     let options = connectrpc::client::CallOptions::default().with_timeout(Duration::from_millis(300));
     let waited = client.query_with_options(request, options).await.unwrap_err();
     assert_eq!(waited.code, ErrorCode::ResourceExhausted, "{waited:?}");
+    client.rollback(RollbackRequest { transaction_id: tx, ..Default::default() }).await.unwrap();
+    // The refused Begin freed its slot: one can begin again.
+    let tx = client.begin(BeginRequest::default()).await.unwrap().into_owned().transaction_id;
     client.rollback(RollbackRequest { transaction_id: tx, ..Default::default() }).await.unwrap();
 
     pg.stop();

@@ -128,9 +128,8 @@ impl Pool {
     }
 
     async fn connect(&self, deadline: Instant) -> Result<Conn, Error> {
-        let attempt = tokio::time::timeout_at(deadline.min(Instant::now() + self.config.connect_timeout), async {
-            self.connect.connect(NoTls).await
-        });
+        let own_limit = Instant::now() + self.config.connect_timeout;
+        let attempt = tokio::time::timeout_at(deadline.min(own_limit), async { self.connect.connect(NoTls).await });
         let failed = |reason: String| {
             let mut b = self.backoff.lock().expect("pool lock");
             b.wait =
@@ -154,6 +153,9 @@ impl Pool {
                     None => failed(e.to_string()),
                 });
             }
+            // The caller's deadline came first: that says nothing of the
+            // database, so no backoff for everyone else.
+            Err(_) if deadline < own_limit => return Err(Error::Deadline("while connecting to the database")),
             Err(_) => return Err(failed("connecting timed out".into())),
         };
         *self.backoff.lock().expect("pool lock") = Backoff::default();

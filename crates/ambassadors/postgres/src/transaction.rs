@@ -87,6 +87,8 @@ impl Transactions {
             // A placeholder nobody can use (no lease yet) holds the slot.
             open.insert(id.clone(), Arc::new(Open::new(owner, None)));
         };
+        // Frees the slot if this call is dropped before it is filled.
+        let reserved = Reserved { open: &self.open, id: &id, filled: false };
         let began = async {
             let mut lease = inner.pool.lease(deadline).await?;
             let address = lease.address().to_owned();
@@ -97,20 +99,14 @@ impl Transactions {
             Ok::<_, Error>(lease)
         }
         .await;
-        let mut open = self.open.lock().expect("transactions lock");
-        match began {
-            Ok(lease) => {
-                let transaction = Arc::new(Open::new(owner, Some(lease)));
-                open.insert(id.clone(), transaction.clone());
-                drop(open);
-                tokio::spawn(watch(inner.clone(), id.clone(), transaction));
-                Ok(id)
-            }
-            Err(e) => {
-                open.remove(&id);
-                Err(e)
-            }
-        }
+        let lease = began?;
+        let transaction = Arc::new(Open::new(owner, Some(lease)));
+        self.open.lock().expect("transactions lock").insert(id.clone(), transaction.clone());
+        let mut reserved = reserved;
+        reserved.filled = true;
+        drop(reserved);
+        tokio::spawn(watch(inner.clone(), id.clone(), transaction));
+        Ok(id)
     }
 
     fn is_current(&self, id: &str, transaction: &Arc<Open>) -> bool {
@@ -320,6 +316,22 @@ async fn watch(inner: Arc<Inner>, id: String, transaction: Arc<Open>) {
     }
 }
 
+/// A transaction slot taken by a Begin still connecting; dropped unfilled
+/// (the Begin failed, or its caller left), it frees the slot.
+struct Reserved<'a> {
+    open: &'a Mutex<HashMap<String, Arc<Open>>>,
+    id: &'a str,
+    filled: bool,
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        if !self.filled {
+            self.open.lock().expect("transactions lock").remove(self.id);
+        }
+    }
+}
+
 /// Cancels the statement running on a transaction's connection if dropped
 /// while armed, and marks the connection as not to be pooled again.
 struct CancelOnDrop(Option<Arc<Open>>);
@@ -331,6 +343,13 @@ impl Drop for CancelOnDrop {
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             transaction.cancel_sent.store(true, Ordering::Relaxed);
+            // Postgres aborts the transaction when the statement is
+            // cancelled: a later Commit must not report success.
+            transaction
+                .failed
+                .lock()
+                .expect("transaction lock")
+                .get_or_insert_with(|| "a statement was cancelled: its caller left or its deadline passed".into());
             runtime.spawn(async move {
                 let _ = token.cancel_query(tokio_postgres::NoTls).await;
             });
