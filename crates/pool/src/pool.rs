@@ -102,18 +102,16 @@ impl Pool {
     /// Stops taking jobs, lets the workers finish what is queued, and joins
     /// them. Idempotent.
     pub fn shutdown(&self) {
-        drop(self.sender.lock().expect("pool lock").take());
-        let handles = std::mem::take(&mut *self.workers.lock().expect("pool lock"));
-        for handle in handles {
+        for handle in self.stop_taking() {
             let _ = handle.join();
         }
     }
+
     /// [`shutdown`](Self::shutdown) for async callers: the workers are
     /// joined on a thread of their own, so no async worker blocks while
     /// queued jobs finish.
     pub fn stop(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        drop(self.sender.lock().expect("pool lock").take());
-        let handles = std::mem::take(&mut *self.workers.lock().expect("pool lock"));
+        let handles = self.stop_taking();
         let (joined, done) = tokio::sync::oneshot::channel();
         let joiner = std::thread::Builder::new().name("pool-join".into()).spawn(move || {
             for handle in handles {
@@ -126,6 +124,13 @@ impl Pool {
                 let _ = done.await;
             }
         }
+    }
+
+    /// Closes the queue (workers finish what it holds, then exit) and hands
+    /// over their handles to be joined.
+    fn stop_taking(&self) -> Vec<std::thread::JoinHandle<()>> {
+        drop(self.sender.lock().expect("pool lock").take());
+        std::mem::take(&mut *self.workers.lock().expect("pool lock"))
     }
 }
 

@@ -22,7 +22,7 @@ pub(crate) struct Pool {
     config: Arc<Config>,
     connect: tokio_postgres::Config,
     /// Where the database is, for errors: host and port, never the password.
-    address: String,
+    address: Arc<str>,
     permits: Arc<Semaphore>,
     idle: Mutex<Vec<Conn>>,
     backoff: Mutex<Backoff>,
@@ -40,9 +40,15 @@ struct Backoff {
 pub(crate) struct Conn {
     pub client: Client,
     statements: LruCache<String, Statement>,
+    address: Arc<str>,
 }
 
 impl Conn {
+    /// A driver error on this connection as the caller's error.
+    pub fn error(&self, e: tokio_postgres::Error) -> Error {
+        Error::from_driver(&e, &self.address)
+    }
+
     /// The statement for `sql` with these parameter type hints, prepared on
     /// this connection once and then reused.
     pub async fn prepare(
@@ -82,13 +88,9 @@ impl Pool {
             ms(config.transaction.max_duration + Duration::from_secs(5)),
         );
         connect.options(&options).application_name("attache").connect_timeout(config.connect_timeout);
-        let address = address_of(&connect);
+        let address = address_of(&connect).into();
         let permits = Arc::new(Semaphore::new(config.pool_size));
         Ok(Self { config, connect, address, permits, idle: Mutex::new(Vec::new()), backoff: Mutex::default() })
-    }
-
-    pub fn address(&self) -> &str {
-        &self.address
     }
 
     /// Whether the last connection attempt failed and the next is not due.
@@ -121,7 +123,7 @@ impl Pool {
         let backoff = self.backoff.lock().expect("pool lock");
         match backoff.retry_at {
             Some(at) if Instant::now() < at => {
-                Err(Error::Unavailable { address: self.address.clone(), reason: backoff.reason.clone() })
+                Err(Error::Unavailable { address: self.address.to_string(), reason: backoff.reason.clone() })
             }
             _ => Ok(()),
         }
@@ -138,7 +140,7 @@ impl Pool {
             b.retry_at = Some(Instant::now() + b.wait - jitter);
             b.reason = reason.clone();
             tracing::warn!(address = %self.address, retry_in = ?b.wait, %reason, "cannot connect to postgres");
-            Error::Unavailable { address: self.address.clone(), reason }
+            Error::Unavailable { address: self.address.to_string(), reason }
         };
         let (client, connection) = match attempt.await {
             Ok(Ok(pair)) => pair,
@@ -165,7 +167,7 @@ impl Pool {
             }
         });
         let cache = NonZeroUsize::new(self.config.statement_cache.max(1)).expect("at least one");
-        Ok(Conn { client, statements: LruCache::new(cache) })
+        Ok(Conn { client, statements: LruCache::new(cache), address: self.address.clone() })
     }
 
     /// Stops lending and closes the idle connections.
@@ -186,10 +188,6 @@ pub(crate) struct Lease {
 impl Lease {
     pub fn conn(&mut self) -> &mut Conn {
         self.conn.as_mut().expect("a lease holds its connection until dropped")
-    }
-
-    pub fn address(&self) -> &str {
-        &self.pool.address
     }
 
     pub fn cancel_token(&self) -> CancelToken {

@@ -173,8 +173,7 @@ impl Service {
         let work = async {
             let conn = lease.conn();
             if transactional {
-                let address = inner.pool.address().to_owned();
-                conn.client.batch_execute(&options.begin_sql()).await.map_err(|e| Error::from_driver(&e, &address))?;
+                conn.client.batch_execute(&options.begin_sql()).await.map_err(|e| conn.error(e))?;
             }
             let mut results = Vec::with_capacity(statements.len());
             for (i, statement) in statements.iter().enumerate() {
@@ -194,10 +193,9 @@ impl Service {
                 }
             }
             if transactional {
-                let address = inner.pool.address().to_owned();
-                conn.client.batch_execute("COMMIT").await.map_err(|e| Error::from_driver(&e, &address))?;
+                conn.client.batch_execute("COMMIT").await.map_err(|e| conn.error(e))?;
                 if dirty {
-                    conn.client.batch_execute(RESET_SESSION).await.map_err(|e| Error::from_driver(&e, &address))?;
+                    conn.client.batch_execute(RESET_SESSION).await.map_err(|e| conn.error(e))?;
                 }
             }
             Ok(results)
@@ -320,8 +318,6 @@ impl Inner {
         params: &[Param],
         options: QueryOptions,
     ) -> Result<QueryResult, Error> {
-        let address = self.pool.address().to_owned();
-        let driver = |e: tokio_postgres::Error| Error::from_driver(&e, &address);
         let mut hints = Vec::new();
         if params.iter().any(|p| p.type_name.is_some()) {
             for p in params {
@@ -331,7 +327,7 @@ impl Inner {
                 });
             }
         }
-        let statement = conn.prepare(sql, &hints).await.map_err(driver)?;
+        let statement = conn.prepare(sql, &hints).await.map_err(|e| conn.error(e))?;
         if statement.params().len() != params.len() {
             return Err(Error::InvalidArgument(format!(
                 "the statement has {} parameter(s) but {} were given",
@@ -358,13 +354,13 @@ impl Inner {
             })
             .collect();
         let types: Vec<Type> = statement.columns().iter().map(|c| c.type_().clone()).collect();
-        let stream = conn.client.query_raw(&statement, texts.iter()).await.map_err(driver)?;
+        let stream = conn.client.query_raw(&statement, texts.iter()).await.map_err(|e| conn.error(e))?;
         let mut stream = std::pin::pin!(stream);
         let max_bytes = self.config.max_reply_bytes.as_u64();
         let mut bytes: u64 = 0;
         let mut rows = Vec::new();
         while let Some(row) = stream.next().await {
-            let row = row.map_err(driver)?;
+            let row = row.map_err(|e| conn.error(e))?;
             if options.max_rows > 0 && rows.len() as u64 >= options.max_rows {
                 return Err(Error::TooLarge(format!(
                     "the result has more than the {} rows max_rows allows",
@@ -373,7 +369,7 @@ impl Inner {
             }
             let mut values = Vec::with_capacity(types.len());
             for (i, ty) in types.iter().enumerate() {
-                let Raw(raw) = row.try_get::<_, Raw<'_>>(i).map_err(driver)?;
+                let Raw(raw) = row.try_get::<_, Raw<'_>>(i).map_err(|e| conn.error(e))?;
                 bytes += raw.map_or(0, |r| r.len() as u64) + 8;
                 if bytes > max_bytes {
                     return Err(Error::TooLarge(format!(
@@ -393,7 +389,6 @@ impl Inner {
     /// Asks the server for the text of values of types attache does not
     /// decode itself (one round trip per value, only for such types).
     async fn fill_typed_texts(&self, conn: &mut Conn, rows: &mut [Vec<Value>]) -> Result<(), Error> {
-        let address = self.pool.address().to_owned();
         for value in rows.iter_mut().flatten() {
             let mut pending = Vec::new();
             value::untyped_texts(value, &mut pending);
@@ -404,13 +399,8 @@ impl Inner {
             for (oid, raw) in &pending {
                 let ty =
                     Type::from_oid(*oid).unwrap_or_else(|| Type::new(String::new(), *oid, Kind::Simple, String::new()));
-                let statement =
-                    conn.prepare("SELECT $1::text", &[ty]).await.map_err(|e| Error::from_driver(&e, &address))?;
-                let row = conn
-                    .client
-                    .query_one(&statement, &[&RawParam(raw)])
-                    .await
-                    .map_err(|e| Error::from_driver(&e, &address))?;
+                let statement = conn.prepare("SELECT $1::text", &[ty]).await.map_err(|e| conn.error(e))?;
+                let row = conn.client.query_one(&statement, &[&RawParam(raw)]).await.map_err(|e| conn.error(e))?;
                 texts.push(
                     row.try_get::<_, Option<String>>(0)
                         .map_err(|e| Error::Internal(e.to_string()))?
@@ -427,14 +417,9 @@ impl Inner {
         if let Some(ty) = self.types.lock().expect("types lock").get(name) {
             return Ok(ty.clone());
         }
-        let address = self.pool.address().to_owned();
-        let statement =
-            conn.prepare("SELECT $1::regtype::oid", &[]).await.map_err(|e| Error::from_driver(&e, &address))?;
-        let row = conn
-            .client
-            .query_one(&statement, &[&TextParam(Some(name.to_owned()))])
-            .await
-            .map_err(|e| Error::from_driver(&e, &address))?;
+        let statement = conn.prepare("SELECT $1::regtype::oid", &[]).await.map_err(|e| conn.error(e))?;
+        let row =
+            conn.client.query_one(&statement, &[&TextParam(Some(name.to_owned()))]).await.map_err(|e| conn.error(e))?;
         let oid: u32 = row.try_get(0).map_err(|e| Error::Internal(e.to_string()))?;
         let ty = Type::from_oid(oid).unwrap_or_else(|| Type::new(name.to_owned(), oid, Kind::Simple, String::new()));
         let mut types = self.types.lock().expect("types lock");

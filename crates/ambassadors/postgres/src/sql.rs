@@ -20,88 +20,104 @@ pub(crate) enum Effect {
     Refused(&'static str),
 }
 
-/// The lowercased words of `sql` outside strings and comments, with `(`
-/// kept as a word so function calls can be recognised.
-fn words(sql: &str) -> Vec<String> {
-    let b = sql.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        match c {
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0;
-                while i < b.len() {
-                    if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-                        depth += 1;
-                        i += 2;
-                    } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
+/// The words of `sql` outside strings and comments, as written (compare
+/// with `eq_ignore_ascii_case`), with `(` kept as a word so function calls
+/// can be recognised. Borrows from `sql`; allocates nothing.
+struct Words<'a> {
+    sql: &'a str,
+    at: usize,
+}
+
+fn words(sql: &str) -> Words<'_> {
+    Words { sql, at: 0 }
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let (sql, b) = (self.sql, self.sql.as_bytes());
+        let mut i = self.at;
+        while i < b.len() {
+            let c = b[i];
+            match c {
+                b'-' if b.get(i + 1) == Some(&b'-') => {
+                    while i < b.len() && b[i] != b'\n' {
                         i += 1;
                     }
                 }
-            }
-            b'\'' | b'"' => {
-                i += 1;
-                while i < b.len() {
-                    if b[i] == c {
-                        if b.get(i + 1) == Some(&c) {
+                b'/' if b.get(i + 1) == Some(&b'*') => {
+                    let mut depth = 0;
+                    while i < b.len() {
+                        if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+                            depth += 1;
                             i += 2;
-                            continue;
+                        } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+                            depth -= 1;
+                            i += 2;
+                            if depth == 0 {
+                                break;
+                            }
+                        } else {
+                            i += 1;
                         }
-                        break;
+                    }
+                }
+                b'\'' | b'"' => {
+                    i += 1;
+                    while i < b.len() {
+                        if b[i] == c {
+                            if b.get(i + 1) == Some(&c) {
+                                i += 2;
+                                continue;
+                            }
+                            break;
+                        }
+                        i += 1;
                     }
                     i += 1;
                 }
-                i += 1;
-            }
-            b'$' => {
-                // A dollar-quoted string: $$...$$ or $tag$...$tag$.
-                let end = b[i + 1..].iter().position(|&x| !(x.is_ascii_alphanumeric() || x == b'_'));
-                match end.map(|e| i + 1 + e) {
-                    Some(close) if b[close] == b'$' => {
-                        let tag = &sql[i..=close];
-                        match sql[close + 1..].find(tag) {
-                            Some(at) => i = close + 1 + at + tag.len(),
-                            None => i = b.len(),
+                b'$' => {
+                    // A dollar-quoted string: $$...$$ or $tag$...$tag$.
+                    let end = b[i + 1..].iter().position(|&x| !(x.is_ascii_alphanumeric() || x == b'_'));
+                    match end.map(|e| i + 1 + e) {
+                        Some(close) if b[close] == b'$' => {
+                            let tag = &sql[i..=close];
+                            match sql[close + 1..].find(tag) {
+                                Some(at) => i = close + 1 + at + tag.len(),
+                                None => i = b.len(),
+                            }
                         }
+                        _ => i += 1, // a parameter such as $1
                     }
-                    _ => i += 1, // a parameter such as $1
                 }
-            }
-            b'(' => {
-                out.push("(".to_owned());
-                i += 1;
-            }
-            c if c.is_ascii_alphabetic() || c == b'_' => {
-                let start = i;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$') {
-                    i += 1;
+                b'(' => {
+                    self.at = i + 1;
+                    return Some("(");
                 }
-                out.push(sql[start..i].to_ascii_lowercase());
+                c if c.is_ascii_alphabetic() || c == b'_' => {
+                    let start = i;
+                    while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$') {
+                        i += 1;
+                    }
+                    self.at = i;
+                    return Some(&sql[start..i]);
+                }
+                _ => i += 1,
             }
-            _ => i += 1,
         }
+        self.at = b.len();
+        None
     }
-    out
 }
 
 const TRANSACTION_CONTROL: &str = "transaction control is not allowed in a statement: a pooled connection must \
      not be left inside a transaction. Use Begin/Commit/Rollback, or Execute with transactional = true";
 
 pub(crate) fn effect(sql: &str) -> Effect {
-    let words = words(sql);
-    let word = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    // The leading words decide most cases; lowercase only those.
+    let head: Vec<String> = words(sql).take(4).map(str::to_ascii_lowercase).collect();
+    let word = |i: usize| head.get(i).map(String::as_str).unwrap_or("");
     match word(0) {
         "begin" | "start" | "commit" | "end" | "rollback" | "abort" | "savepoint" | "release" => {
             return Effect::Refused(TRANSACTION_CONTROL);
@@ -129,18 +145,27 @@ pub(crate) fn effect(sql: &str) -> Effect {
             );
         }
         "load" => return Effect::Refused("LOAD changes a pooled connection for every later caller"),
-        "create" if words.iter().take(4).any(|w| w == "temp" || w == "temporary") => {
+        "create" if head.iter().any(|w| w == "temp" || w == "temporary") => {
             return Effect::Session(
                 "a temporary object would outlive this call on a pooled connection; create it inside a transaction \
                  (it is dropped when the transaction ends)",
             );
         }
-        "declare" if sql.to_ascii_lowercase().contains("hold") && words.iter().any(|w| w == "hold") => {
+        "declare" if words(sql).any(|w| w.eq_ignore_ascii_case("hold")) => {
             return Effect::Session("a WITH HOLD cursor would outlive this call on a pooled connection");
         }
         _ => {}
     }
-    let calls = |name: &str| words.windows(2).any(|w| w[0] == name && w[1] == "(");
+    // Functions called anywhere: a name followed by `(`.
+    let mut called = Vec::new();
+    let mut previous = "";
+    for word in words(sql) {
+        if word == "(" && !previous.is_empty() && previous != "(" {
+            called.push(previous);
+        }
+        previous = word;
+    }
+    let calls = |name: &str| called.iter().any(|f| f.eq_ignore_ascii_case(name));
     if ["pg_advisory_lock", "pg_advisory_lock_shared", "pg_try_advisory_lock", "pg_try_advisory_lock_shared"]
         .iter()
         .any(|f| calls(f))
@@ -162,15 +187,13 @@ pub(crate) fn effect(sql: &str) -> Effect {
 /// The command tag Postgres would report, from the statement's first word
 /// and the rows it affected (the driver exposes the count, not the tag).
 pub(crate) fn command_tag(sql: &str, rows: u64) -> String {
-    let words = words(sql);
-    let mut verb = words.iter().find(|w| *w != "(").map(String::as_str).unwrap_or("").to_ascii_uppercase();
+    let mut verb = words(sql).find(|w| *w != "(").unwrap_or("").to_ascii_uppercase();
     if verb == "WITH" {
         // The command is the first one after the CTEs.
-        verb = words
-            .iter()
-            .rev()
-            .find(|w| matches!(w.as_str(), "select" | "insert" | "update" | "delete" | "merge"))
-            .map(|w| w.to_ascii_uppercase())
+        verb = words(sql)
+            .filter(|w| ["select", "insert", "update", "delete", "merge"].iter().any(|v| w.eq_ignore_ascii_case(v)))
+            .last()
+            .map(str::to_ascii_uppercase)
             .unwrap_or_else(|| "SELECT".into());
     }
     match verb.as_str() {

@@ -91,11 +91,11 @@ impl Transactions {
         let reserved = Reserved { open: &self.open, id: &id, filled: false };
         let began = async {
             let mut lease = inner.pool.lease(deadline).await?;
-            let address = lease.address().to_owned();
-            tokio::time::timeout_at(deadline, lease.conn().client.batch_execute(&options.begin_sql()))
+            let conn = lease.conn();
+            tokio::time::timeout_at(deadline, conn.client.batch_execute(&options.begin_sql()))
                 .await
                 .map_err(|_| Error::Deadline("while the transaction began"))?
-                .map_err(|e| Error::from_driver(&e, &address))?;
+                .map_err(|e| conn.error(e))?;
             Ok::<_, Error>(lease)
         }
         .await;
@@ -250,7 +250,6 @@ impl Open {
 
 /// Ends a transaction's statement block and returns the connection.
 async fn close(mut lease: Lease, verb: &str, dirty: bool, cancelled: bool, deadline: Instant) -> Result<(), Error> {
-    let address = lease.address().to_owned();
     let mut sql = verb.to_owned();
     if dirty {
         sql.push_str("; ");
@@ -266,10 +265,11 @@ async fn close(mut lease: Lease, verb: &str, dirty: bool, cancelled: bool, deadl
             Ok(())
         }
         Ok(Err(e)) => {
-            let error = Error::from_driver(&e, &address);
+            let db_error = e.as_db_error().is_some();
+            let error = lease.conn().error(e);
             // A COMMIT refused (serialization failure at commit) leaves the
             // session outside any transaction; anything else: close it.
-            if e.as_db_error().is_some() && !dirty {
+            if db_error && !dirty {
                 lease.release();
             } else {
                 lease.discard();
