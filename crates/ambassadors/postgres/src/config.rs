@@ -34,9 +34,11 @@ pub struct Config {
     pub statement_timeout: Duration,
     /// Prepared statements kept per connection (least recently used out).
     pub statement_cache: usize,
-    /// Largest result one call may receive (rows, as encoded for the
-    /// reply); a larger one fails with RESOURCE_EXHAUSTED while it is read,
-    /// never buffered whole.
+    /// Largest result one call may receive, counted as the memory its
+    /// decoded values take; a larger one fails with RESOURCE_EXHAUSTED while
+    /// it is read, never buffered whole. Rows are read while the call holds
+    /// a pooled connection, so at most `pool_size` results are being built
+    /// at once.
     pub max_reply_bytes: ByteSize,
     /// Interactive transactions (Begin/Commit/Rollback).
     pub transaction: TransactionConfig,

@@ -370,7 +370,8 @@ impl Inner {
             let mut values = Vec::with_capacity(types.len());
             for (i, ty) in types.iter().enumerate() {
                 let Raw(raw) = row.try_get::<_, Raw<'_>>(i).map_err(|e| conn.error(e))?;
-                bytes += raw.map_or(0, |r| r.len() as u64) + 8;
+                // What the decoded value holds: its bytes plus the value itself.
+                bytes += raw.map_or(0, |r| r.len() as u64) + std::mem::size_of::<Value>() as u64;
                 if bytes > max_bytes {
                     return Err(Error::TooLarge(format!(
                         "the result is larger than postgres.max_reply_bytes ({}); select fewer rows or columns",

@@ -17,6 +17,8 @@ const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 const PG_EPOCH_DAYS: i32 = 10_957;
 /// Arrays and records nest; a reply is bounded in bytes, this bounds depth.
 const MAX_DEPTH: usize = 64;
+/// Postgres's MAXDIM.
+const MAX_DIMENSIONS: usize = 6;
 
 /// A date or a timestamp, which may be one of Postgres's infinities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,7 +267,7 @@ fn array(r: &mut Reader<'_>, element: &Type, depth: usize) -> Result<Value, Valu
     let ndim = r.i32()?;
     let _has_nulls = r.i32()?;
     let element_oid = r.i32()? as u32;
-    if !(0..=6).contains(&ndim) {
+    if !(0..=MAX_DIMENSIONS as i32).contains(&ndim) {
         return Err(bad(r.ty, "bad dimension count"));
     }
     let mut dimensions = Vec::with_capacity(ndim as usize);
@@ -425,20 +427,27 @@ fn write_text(value: &Value, out: &mut String, depth: usize) -> Result<(), Value
         }
         Value::Uuid(u) => out.push_str(&uuid_text(u)),
         Value::Array(a) => {
-            if a.dimensions.iter().any(|(_, lower)| *lower != 1) {
-                for (len, lower) in &a.dimensions {
-                    w(out, format_args!("[{}:{}]", lower, lower + len - 1));
-                }
-                out.push('=');
+            if a.dimensions.len() > MAX_DIMENSIONS {
+                return Err(ValueError(format!(
+                    "an array parameter has {} dimensions; Postgres allows at most {MAX_DIMENSIONS}",
+                    a.dimensions.len()
+                )));
             }
             let dims: Vec<usize> = a.dimensions.iter().map(|(len, _)| (*len).max(0) as usize).collect();
-            if dims.iter().product::<usize>() != a.elements.len() && !(dims.is_empty() && a.elements.is_empty()) {
+            // Checked: lengths come from the caller, and their product must
+            // equal the elements actually sent.
+            let holds = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+            if holds != Some(a.elements.len()) && !(dims.is_empty() && a.elements.is_empty()) {
                 return Err(ValueError(format!(
-                    "an array parameter has {} elements but its dimensions {:?} hold {}",
+                    "an array parameter has {} elements but its dimensions {dims:?} do not hold that many",
                     a.elements.len(),
-                    dims,
-                    dims.iter().product::<usize>()
                 )));
+            }
+            if a.dimensions.iter().any(|(_, lower)| *lower != 1) {
+                for (len, lower) in &a.dimensions {
+                    w(out, format_args!("[{}:{}]", lower, i64::from(*lower) + i64::from(*len) - 1));
+                }
+                out.push('=');
             }
             let mut elements = a.elements.iter();
             write_array(out, &dims, &mut elements, depth)?;
@@ -659,6 +668,11 @@ mod tests {
         assert_eq!(t(array), r#"{{"a\"b",NULL},{"c\\","1"}}"#);
         let bad = Value::Array(Array { dimensions: vec![(3, 1)], elements: vec![Value::Int(1)], element_oid: 0 });
         assert!(to_text(&bad).is_err());
+        // Hostile dimensions are refused, never overflowed or recursed into.
+        let huge = Value::Array(Array { dimensions: vec![(i32::MAX, i32::MAX); 3], elements: vec![], element_oid: 0 });
+        assert!(to_text(&huge).is_err());
+        let deep = Value::Array(Array { dimensions: vec![(1, 1); 7], elements: vec![Value::Int(1)], element_oid: 0 });
+        assert!(to_text(&deep).is_err());
         let record = Value::Record(vec![("a".into(), Value::Int(1)), ("b".into(), Value::Null)]);
         assert_eq!(t(record), r#"("1",)"#);
     }
