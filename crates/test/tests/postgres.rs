@@ -408,3 +408,50 @@ async fn without_a_url_the_module_says_how_to_configure_it() {
     assert_eq!(error.code, ErrorCode::FailedPrecondition);
     assert!(error.message.unwrap().contains("ATTACHE_POSTGRES_URL"));
 }
+
+#[tokio::test]
+async fn identical_concurrent_reads_run_once_and_volatile_ones_never_share() {
+    let pg = PostgresServer::start();
+    let schema = pg.schema();
+    pg.psql(&format!("create sequence {schema}.s"));
+    let (sidecar, _) = start(&pg, |_| {}).await;
+    let client = sidecar.postgres(Protocol::Grpc).await;
+    pg.psql("select pg_stat_statements_reset()");
+    // Slow enough (~0.3 s) for all 100 callers to arrive while it runs.
+    let slow = "select count(*) as n from generate_series(1, 4000000)";
+    let calls = (0..100).map(|_| query(&client, slow, vec![]));
+    let replies = futures::future::join_all(calls).await;
+    let mut coalesced = 0;
+    for reply in replies {
+        let reply = reply.unwrap();
+        assert_eq!(row(&reply)["n"], Kind::Int(4_000_000));
+        let status = reply.cache.as_option().unwrap().status.to_i32();
+        assert!(status == 2 || status == 3, "miss or coalesced: {status}");
+        coalesced += usize::from(status == 3);
+    }
+    let runs: u64 = pg
+        .psql("select coalesce(sum(calls), 0) from pg_stat_statements where query like 'select count(*) as n from generate_series%'")
+        .parse()
+        .unwrap();
+    assert!(runs <= 2, "100 identical reads ran {runs} times on the server");
+    assert!(coalesced >= 98, "{coalesced} of 100 shared a result");
+
+    // nextval is volatile: concurrent identical calls each get their own value.
+    let next = format!("select nextval('{schema}.s') as v");
+    let calls = (0..20).map(|_| query(&client, &next, vec![]));
+    let mut values = Vec::new();
+    for reply in futures::future::join_all(calls).await {
+        let reply = reply.unwrap();
+        let cache = reply.cache.as_option().unwrap();
+        assert_eq!(cache.status.to_i32(), 1, "bypass");
+        assert!(cache.reason.contains("volatile"), "{}", cache.reason);
+        values.push(row(&reply)["v"].clone());
+    }
+    values.sort_by_key(|v| format!("{v:?}"));
+    values.dedup();
+    assert_eq!(values.len(), 20, "every caller got its own nextval");
+
+    // A write is never shared.
+    let write = query(&client, &format!("select setval('{schema}.s', 1)"), vec![]).await.unwrap();
+    assert_eq!(write.cache.as_option().unwrap().status.to_i32(), 1);
+}

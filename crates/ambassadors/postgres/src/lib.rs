@@ -23,6 +23,6 @@ mod value;
 
 pub use config::{Config, TransactionConfig};
 pub use error::{DbFacts, Error};
-pub use service::{Column, Param, QueryOptions, QueryResult, Service, Statement};
+pub use service::{Column, Param, Queried, QueryOptions, QueryResult, Service, Sharing, Statement};
 pub use transaction::{Isolation, TxOptions};
 pub use value::{Array, Infinite, Value, uuid_text};

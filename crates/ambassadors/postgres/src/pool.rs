@@ -93,6 +93,11 @@ impl Pool {
         Ok(Self { config, connect, address, permits, idle: Mutex::new(Vec::new()), backoff: Mutex::default() })
     }
 
+    /// Whether every connection is lent out.
+    pub fn is_full(&self) -> bool {
+        self.permits.available_permits() == 0
+    }
+
     /// Whether the last connection attempt failed and the next is not due.
     pub fn is_down(&self) -> bool {
         self.backoff.lock().expect("pool lock").retry_at.is_some_and(|at| Instant::now() < at)

@@ -2,6 +2,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use attache_singleflight::{Group, Role};
 use futures::StreamExt;
 use postgres_types::{FromSql, Kind, Type};
 use prometheus_client::metrics::counter::Counter;
@@ -54,6 +55,39 @@ pub struct QueryOptions {
     pub max_rows: u64,
 }
 
+/// A Query's result and how it was obtained. The result is shared by the
+/// callers whose identical reads ran as one.
+#[derive(Debug, Clone)]
+pub struct Queried {
+    pub result: Arc<QueryResult>,
+    pub sharing: Sharing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sharing {
+    /// Not eligible for sharing, and why.
+    Bypass(String),
+    /// Ran on the database (possibly for others too).
+    Ran,
+    /// Shared the result of an identical read already running.
+    Coalesced,
+}
+
+impl Queried {
+    fn bypass(result: QueryResult, why: impl Into<String>) -> Self {
+        Self { result: Arc::new(result), sharing: Sharing::Bypass(why.into()) }
+    }
+}
+
+/// What makes two reads identical: the statement, its parameters as sent,
+/// and the row limit (one pool is one database and one role).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Flight {
+    sql: String,
+    params: Vec<(Option<String>, Option<String>)>,
+    max_rows: u64,
+}
+
 /// A statement of an Execute call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Statement {
@@ -64,6 +98,7 @@ pub struct Statement {
 #[derive(Default)]
 struct Metrics {
     statements: Counter,
+    coalesced: Counter,
     cancelled: Counter,
     open_transactions: Gauge,
     rolled_back_by_timeout: Counter,
@@ -80,6 +115,9 @@ pub(crate) struct Inner {
     pub pool: Arc<Pool>,
     /// Type names given as parameter hints, resolved once.
     types: Mutex<HashMap<String, Type>>,
+    /// Function names seen in shareable reads: whether each is volatile.
+    volatile: Mutex<HashMap<String, bool>>,
+    flights: Group<Flight, Result<Arc<QueryResult>, Error>>,
     pub transactions: Transactions,
     metrics: Metrics,
 }
@@ -113,8 +151,15 @@ impl Service {
         let config = Arc::new(config);
         let pool = Arc::new(Pool::new(config.clone())?);
         let transactions = Transactions::new(config.clone());
-        let inner =
-            Inner { config, pool, types: Mutex::new(HashMap::new()), transactions, metrics: Metrics::default() };
+        let inner = Inner {
+            config,
+            pool,
+            types: Mutex::new(HashMap::new()),
+            volatile: Mutex::new(HashMap::new()),
+            flights: Group::new(),
+            transactions,
+            metrics: Metrics::default(),
+        };
         Ok(Self { inner: Arc::new(inner) })
     }
 
@@ -123,7 +168,8 @@ impl Service {
     }
 
     /// Runs one statement: on a pooled connection, or inside the open
-    /// transaction `transaction` belonging to `owner`.
+    /// transaction `transaction` belonging to `owner`. Identical plain reads
+    /// running at the same time outside a transaction run once.
     pub async fn query(
         &self,
         sql: &str,
@@ -132,16 +178,62 @@ impl Service {
         transaction: Option<&str>,
         owner: &str,
         deadline: Option<std::time::Instant>,
-    ) -> Result<QueryResult, Error> {
+    ) -> Result<Queried, Error> {
         let deadline = deadline_of(deadline);
         self.inner.metrics.statements.inc();
         if let Some(id) = transaction.filter(|id| !id.is_empty()) {
-            return self.inner.transactions.run(&self.inner, id, owner, sql, params, options, deadline).await;
+            let result = self.inner.transactions.run(&self.inner, id, owner, sql, params, options, deadline).await?;
+            return Ok(Queried::bypass(result, "inside a transaction"));
         }
         refuse_outside_transaction(sql)?;
-        let mut lease = self.inner.pool.lease(deadline).await?;
-        let ran = tokio::time::timeout_at(deadline, self.inner.run_retrying(lease.conn(), sql, params, options)).await;
-        finish(lease, ran, &self.inner.metrics.cancelled)
+        let bypass = match sql::shareable(sql) {
+            Ok(functions) => self
+                .inner
+                .first_volatile(&functions, deadline)
+                .await?
+                .map(|f| format!("calls {f}, a volatile function: each caller must run it")),
+            Err(why) => Some(why.to_owned()),
+        };
+        if let Some(why) = bypass {
+            return Ok(Queried::bypass(self.inner.run_pooled(sql, params, options, deadline).await?, why));
+        }
+        let key = Flight {
+            sql: sql.to_owned(),
+            params: params
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let text = value::to_text(&p.value)
+                        .map_err(|e| Error::InvalidArgument(format!("parameter ${}: {e}", i + 1)))?;
+                    Ok((text, p.type_name.clone()))
+                })
+                .collect::<Result<_, Error>>()?,
+            max_rows: options.max_rows,
+        };
+        // The shared run is bounded by postgres.statement_timeout, not by
+        // the deadline of whichever caller leads: each caller waits within
+        // its own deadline, and if the leader leaves, a follower takes over.
+        let inner = &self.inner;
+        let shared = inner.flights.run(key, || async {
+            let own = Instant::now() + inner.config.statement_timeout;
+            inner.run_pooled(sql, params, options, own).await.map(Arc::new)
+        });
+        let margin = deadline.saturating_duration_since(Instant::now()).div_f64(10.0).min(Duration::from_millis(50));
+        let Ok((result, role)) = tokio::time::timeout_at(deadline - margin, shared).await else {
+            // Waiting on a full pool is the pool's doing, not the statement's.
+            return Err(match inner.pool.is_full() {
+                true => Error::PoolExhausted(inner.config.pool_size),
+                false => Error::Deadline("while the statement ran"),
+            });
+        };
+        let sharing = match role {
+            Role::Leader => Sharing::Ran,
+            Role::Follower => {
+                inner.metrics.coalesced.inc();
+                Sharing::Coalesced
+            }
+        };
+        Ok(Queried { result: result?, sharing })
     }
 
     /// Runs `statements` on one connection, in one transaction when
@@ -289,7 +381,62 @@ impl Error {
     }
 }
 
+/// Entries kept in the function-volatility map.
+const MAX_KNOWN_FUNCTIONS: usize = 4096;
+
 impl Inner {
+    /// One statement on a pooled connection, until `deadline`.
+    async fn run_pooled(
+        &self,
+        sql: &str,
+        params: &[Param],
+        options: QueryOptions,
+        deadline: Instant,
+    ) -> Result<QueryResult, Error> {
+        let mut lease = self.pool.lease(deadline).await?;
+        let ran = tokio::time::timeout_at(deadline, self.run_retrying(lease.conn(), sql, params, options)).await;
+        finish(lease, ran, &self.metrics.cancelled)
+    }
+
+    /// The first of `functions` Postgres knows as volatile, asking the
+    /// database (once per name) about names not seen before.
+    async fn first_volatile(&self, functions: &[String], deadline: Instant) -> Result<Option<String>, Error> {
+        let unknown: Vec<&String> = {
+            let known = self.volatile.lock().expect("volatility lock");
+            if let Some(f) = functions.iter().find(|f| known.get(*f) == Some(&true)) {
+                return Ok(Some(f.clone()));
+            }
+            functions.iter().filter(|f| !known.contains_key(*f)).collect()
+        };
+        if unknown.is_empty() {
+            return Ok(None);
+        }
+        let names = Value::Array(value::Array {
+            dimensions: vec![(unknown.len() as i32, 1)],
+            elements: unknown.iter().map(|f| Value::Text((*f).clone())).collect(),
+            element_oid: 0,
+        });
+        let sql = "SELECT DISTINCT proname::text FROM pg_proc WHERE proname = ANY($1::name[]) AND provolatile = 'v'";
+        let params = [Param { value: names, type_name: None }];
+        let volatile: Vec<String> = self
+            .run_pooled(sql, &params, QueryOptions::default(), deadline)
+            .await?
+            .rows
+            .into_iter()
+            .filter_map(|row| match row.into_iter().next() {
+                Some(Value::Text(name)) => Some(name),
+                _ => None,
+            })
+            .collect();
+        let mut known = self.volatile.lock().expect("volatility lock");
+        for f in &unknown {
+            if known.len() < MAX_KNOWN_FUNCTIONS {
+                known.insert((*f).clone(), volatile.contains(f));
+            }
+        }
+        Ok(unknown.into_iter().find(|f| volatile.contains(f)).cloned())
+    }
+
     /// [`run`](Self::run), once more if the server says a cached statement
     /// went stale (a table it reads was altered): outside a transaction
     /// only, where the failed attempt changed nothing.
@@ -470,6 +617,11 @@ impl attache_core::Module for Service {
             "statements_cancelled",
             "Statements cancelled on the server because their deadline passed",
             m.cancelled.clone(),
+        );
+        registry.register(
+            "coalesced_reads",
+            "Reads that shared the result of an identical read already running",
+            m.coalesced.clone(),
         );
         registry.register("open_transactions", "Interactive transactions open", m.open_transactions.clone());
         registry.register(

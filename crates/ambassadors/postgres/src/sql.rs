@@ -184,6 +184,63 @@ pub(crate) fn effect(sql: &str) -> Effect {
     Effect::Clean
 }
 
+/// Keywords that may stand before `(` without being a function call.
+const NOT_FUNCTIONS: &[&str] = &[
+    "as", "in", "exists", "any", "all", "some", "values", "over", "filter", "within", "using", "on", "and", "or",
+    "not", "from", "where", "join", "select", "with", "lateral", "by", "when", "then", "else", "is", "array", "row",
+];
+
+/// Whether identical concurrent runs of `sql` may share one result: a
+/// plain read (SELECT, VALUES, TABLE, or WITH around them) with no locking
+/// clause, no `INTO`, and no data-modifying CTE. On success, the functions
+/// it calls (lowercased), whose volatility the caller still has to check:
+/// two callers of `nextval` must not get the same value.
+pub(crate) fn shareable(sql: &str) -> Result<Vec<String>, &'static str> {
+    let mut all = words(sql).filter(|w| *w != "(");
+    let first = all.next().unwrap_or("");
+    if !["select", "values", "table", "with"].iter().any(|v| first.eq_ignore_ascii_case(v)) {
+        return Err("not a read");
+    }
+    // A function called by a quoted name hides from the volatility check.
+    let b = sql.as_bytes();
+    if b.iter()
+        .enumerate()
+        .any(|(i, &c)| c == b'"' && b[i + 1..].iter().find(|x| !x.is_ascii_whitespace()) == Some(&b'('))
+    {
+        return Err("calls a function by a quoted name");
+    }
+    let mut functions = Vec::new();
+    let mut previous = "";
+    for word in words(sql) {
+        let is = |w: &str| word.eq_ignore_ascii_case(w);
+        if is("into") {
+            return Err("SELECT INTO writes a table");
+        }
+        if ["insert", "update", "delete", "merge"].iter().any(|w| is(w)) {
+            // FOR UPDATE / FOR NO KEY UPDATE, or a data-modifying CTE.
+            return Err(if previous.eq_ignore_ascii_case("for") || previous.eq_ignore_ascii_case("key") {
+                "a locking clause"
+            } else {
+                "a data-modifying statement"
+            });
+        }
+        if is("share") && (previous.eq_ignore_ascii_case("for") || previous.eq_ignore_ascii_case("key")) {
+            return Err("a locking clause");
+        }
+        if word == "("
+            && !previous.is_empty()
+            && previous != "("
+            && !NOT_FUNCTIONS.iter().any(|k| previous.eq_ignore_ascii_case(k))
+        {
+            functions.push(previous.to_ascii_lowercase());
+        }
+        previous = word;
+    }
+    functions.sort();
+    functions.dedup();
+    Ok(functions)
+}
+
 /// The command tag Postgres would report, from the statement's first word
 /// and the rows it affected (the driver exposes the count, not the tag).
 pub(crate) fn command_tag(sql: &str, rows: u64) -> String {
@@ -237,6 +294,21 @@ mod tests {
         assert!(matches!(effect("select pg_advisory_lock(1)"), Effect::Session(_)));
         assert_eq!(effect("select pg_advisory_xact_lock(1)"), Effect::Clean);
         assert!(matches!(effect("select set_config('a.b', '1', false)"), Effect::Session(_)));
+    }
+
+    #[test]
+    fn only_plain_reads_are_shared() {
+        assert_eq!(shareable("select a, lower(b) from t where c = any($1)"), Ok(vec!["lower".into()]));
+        assert_eq!(shareable("WITH x AS (SELECT 1) SELECT * FROM x"), Ok(vec![]));
+        assert_eq!(shareable("select 'insert into' from t"), Ok(vec![]));
+        assert!(shareable("select * from t for update").is_err());
+        assert!(shareable("select * from t for no key update").is_err());
+        assert!(shareable("select * from t for key share").is_err());
+        assert!(shareable("with d as (delete from t returning *) select * from d").is_err());
+        assert!(shareable("select * into t2 from t").is_err());
+        assert!(shareable("update t set a = 1").is_err());
+        assert_eq!(shareable("select nextval('s')"), Ok(vec!["nextval".into()]));
+        assert!(shareable(r#"select "nextval"('s')"#).is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use attache_core::Kind as ErrorKind;
 use attache_postgres::{
-    Array, Infinite, Isolation, Param, QueryOptions, QueryResult, Service, Statement, TxOptions, Value,
+    Array, Infinite, Isolation, Param, QueryOptions, QueryResult, Service, Sharing, Statement, TxOptions, Value,
 };
 use attache_proto::attache::postgres::v1 as pb;
 use attache_proto::attache::postgres::v1::__buffa::oneof::value::Kind;
@@ -183,12 +183,17 @@ fn params(wire: &[pb::Param]) -> Result<Vec<Param>, ConnectError> {
         .collect()
 }
 
-fn result(result: QueryResult) -> pb::QueryResponse {
+fn result(result: &QueryResult) -> pb::QueryResponse {
     pb::QueryResponse {
         columns: result
             .columns
-            .into_iter()
-            .map(|c| pb::Column { name: c.name, type_oid: c.type_oid, type_name: c.type_name, ..Default::default() })
+            .iter()
+            .map(|c| pb::Column {
+                name: c.name.clone(),
+                type_oid: c.type_oid,
+                type_name: c.type_name.clone(),
+                ..Default::default()
+            })
             .collect(),
         rows: result
             .rows
@@ -196,9 +201,18 @@ fn result(result: QueryResult) -> pb::QueryResponse {
             .map(|row| pb::Row { values: row.iter().map(to_pb).collect(), ..Default::default() })
             .collect(),
         rows_affected: result.rows_affected,
-        command_tag: result.command_tag,
+        command_tag: result.command_tag.clone(),
         ..Default::default()
     }
+}
+
+fn cache_info(sharing: Sharing) -> pb::CacheInfo {
+    let (status, reason) = match sharing {
+        Sharing::Bypass(why) => (pb::CacheStatus::CACHE_STATUS_BYPASS, why),
+        Sharing::Ran => (pb::CacheStatus::CACHE_STATUS_MISS, String::new()),
+        Sharing::Coalesced => (pb::CacheStatus::CACHE_STATUS_COALESCED, String::new()),
+    };
+    pb::CacheInfo { status: status.into(), reason, ..Default::default() }
 }
 
 fn tx_options(
@@ -229,9 +243,11 @@ impl pb::PostgresService for Postgres {
         let options = QueryOptions { max_rows: request.options.as_option().map_or(0, |o| o.max_rows) };
         let transaction = Some(request.transaction_id.as_str()).filter(|t| !t.is_empty());
         let owner = owner(&ctx);
-        let rows =
+        let queried =
             service.query(&request.sql, &params, options, transaction, &owner, ctx.deadline()).await.map_err(reject)?;
-        Response::ok(result(rows))
+        let mut reply = result(&queried.result);
+        reply.cache = cache_info(queried.sharing).into();
+        Response::ok(reply)
     }
 
     async fn execute(
@@ -249,7 +265,7 @@ impl pb::PostgresService for Postgres {
             .collect::<Result<Vec<_>, ConnectError>>()?;
         let results =
             service.execute(&statements, request.transactional, options, ctx.deadline()).await.map_err(reject)?;
-        Response::ok(pb::ExecuteResponse { results: results.into_iter().map(result).collect(), ..Default::default() })
+        Response::ok(pb::ExecuteResponse { results: results.iter().map(result).collect(), ..Default::default() })
     }
 
     async fn begin(

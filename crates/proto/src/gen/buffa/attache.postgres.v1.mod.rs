@@ -47,6 +47,7 @@ pub mod __buffa {
         reg.register_json_any(super::__QUERY_OPTIONS_JSON_ANY);
         reg.register_json_any(super::__QUERY_REQUEST_JSON_ANY);
         reg.register_json_any(super::__QUERY_RESPONSE_JSON_ANY);
+        reg.register_json_any(super::__CACHE_INFO_JSON_ANY);
         reg.register_json_any(super::__STATEMENT_JSON_ANY);
         reg.register_json_any(super::__EXECUTE_REQUEST_JSON_ANY);
         reg.register_json_any(super::__EXECUTE_RESPONSE_JSON_ANY);
@@ -118,6 +119,10 @@ pub use self::__buffa::view::QueryRequestOwnedView;
 pub use self::__buffa::view::QueryResponseView;
 #[doc(inline)]
 pub use self::__buffa::view::QueryResponseOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::CacheInfoView;
+#[doc(inline)]
+pub use self::__buffa::view::CacheInfoOwnedView;
 #[doc(inline)]
 pub use self::__buffa::view::StatementView;
 #[doc(inline)]

@@ -4790,6 +4790,10 @@ pub struct QueryResponseView<'a> {
     ///
     /// Field 4: `command_tag`
     pub command_tag: &'a str,
+    /// How the result was obtained.
+    ///
+    /// Field 5: `cache`
+    pub cache: ::buffa::MessageFieldView<super::super::__buffa::view::CacheInfoView<'a>>,
     pub __buffa_unknown_fields: ::buffa::UnknownFieldsView<'a>,
 }
 impl<'a> ::buffa::MessageView<'a> for QueryResponseView<'a> {
@@ -4835,6 +4839,27 @@ impl<'a> ::buffa::MessageView<'a> for QueryResponseView<'a> {
                     ::buffa::encoding::WireType::LengthDelimited,
                 )?;
                 view.command_tag = ::buffa::types::borrow_str(&mut cur)?;
+            }
+            5u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __sub_ctx = ctx.descend()?;
+                let sub = ::buffa::types::borrow_bytes(&mut cur)?;
+                match view.cache.as_mut() {
+                    Some(existing) => {
+                        ::buffa::MessageView::merge_into_view(existing, sub, __sub_ctx)?
+                    }
+                    None => {
+                        view.cache = ::buffa::MessageFieldView::set(
+                            <super::super::__buffa::view::CacheInfoView as ::buffa::MessageView>::decode_view_ctx(
+                                sub,
+                                __sub_ctx,
+                            )?,
+                        );
+                    }
+                }
             }
             1u32 => {
                 ::buffa::encoding::check_wire_type(
@@ -4906,6 +4931,15 @@ impl<'a> ::buffa::MessageView<'a> for QueryResponseView<'a> {
                 .collect::<::core::result::Result<_, ::buffa::DecodeError>>()?,
             rows_affected: self.rows_affected,
             command_tag: self.command_tag.to_string(),
+            cache: match self.cache.as_option() {
+                Some(v) => {
+                    ::buffa::MessageField::<
+                        super::super::CacheInfo,
+                        ::buffa::Inline<super::super::CacheInfo>,
+                    >::some(v.to_owned_from_source(__buffa_src)?)
+                }
+                None => ::buffa::MessageField::none(),
+            },
             __buffa_unknown_fields: self.__buffa_unknown_fields.to_owned()?.into(),
             ..::core::default::Default::default()
         })
@@ -4939,6 +4973,14 @@ impl<'a> ::buffa::ViewEncode<'a> for QueryResponseView<'a> {
         if !self.command_tag.is_empty() {
             size += 1u64 + ::buffa::types::string_encoded_len(&self.command_tag) as u64;
         }
+        if self.cache.is_set() {
+            let __slot = __cache.reserve();
+            let inner_size = self.cache.compute_size(__cache);
+            __cache.set(__slot, inner_size);
+            size
+                += 1u64 + ::buffa::encoding::varint_len(inner_size as u64) as u64
+                    + inner_size as u64;
+        }
         size += self.__buffa_unknown_fields.encoded_len() as u64;
         ::buffa::saturate_size(size)
     }
@@ -4971,6 +5013,14 @@ impl<'a> ::buffa::ViewEncode<'a> for QueryResponseView<'a> {
         }
         if !self.command_tag.is_empty() {
             ::buffa::types::put_string_field(4u32, &self.command_tag, buf);
+        }
+        if self.cache.is_set() {
+            ::buffa::types::put_len_delimited_header(
+                5u32,
+                u64::from(__cache.consume_next()),
+                buf,
+            );
+            self.cache.write_to(__cache, buf);
         }
         self.__buffa_unknown_fields.write_to(buf);
     }
@@ -5008,6 +5058,11 @@ impl<'__a> ::serde::Serialize for QueryResponseView<'__a> {
         }
         if !::buffa::json_helpers::skip_if::is_empty_str(self.command_tag) {
             __map.serialize_entry("commandTag", self.command_tag)?;
+        }
+        {
+            if let ::core::option::Option::Some(__v) = self.cache.as_option() {
+                __map.serialize_entry("cache", __v)?;
+            }
         }
         __map.end()
     }
@@ -5130,6 +5185,15 @@ impl QueryResponseOwnedView {
     pub fn command_tag(&self) -> &'_ str {
         self.0.reborrow().command_tag
     }
+    /// How the result was obtained.
+    ///
+    /// Field 5: `cache`
+    #[must_use]
+    pub fn cache(
+        &self,
+    ) -> &::buffa::MessageFieldView<super::super::__buffa::view::CacheInfoView<'_>> {
+        &self.0.reborrow().cache
+    }
 }
 impl ::core::convert::From<::buffa::OwnedView<QueryResponseView<'static>>>
 for QueryResponseOwnedView {
@@ -5154,6 +5218,290 @@ impl ::buffa::HasMessageView for super::super::QueryResponse {
     type ViewHandle = QueryResponseOwnedView;
 }
 impl ::serde::Serialize for QueryResponseOwnedView {
+    fn serialize<__S: ::serde::Serializer>(
+        &self,
+        __s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
+        ::serde::Serialize::serialize(&self.0, __s)
+    }
+}
+/// Where a result came from. Identical reads (same SQL and parameters)
+/// running at the same time outside a transaction run once and share the
+/// result.
+#[derive(Clone, Debug, Default)]
+pub struct CacheInfoView<'a> {
+    /// Field 1: `status`
+    pub status: ::buffa::EnumValue<super::super::CacheStatus>,
+    /// Why the statement could not be shared, for BYPASS.
+    ///
+    /// Field 2: `reason`
+    pub reason: &'a str,
+    pub __buffa_unknown_fields: ::buffa::UnknownFieldsView<'a>,
+}
+impl<'a> ::buffa::MessageView<'a> for CacheInfoView<'a> {
+    type Owned = super::super::CacheInfo;
+    fn decode_view(buf: &'a [u8]) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        let __limit = ::core::cell::Cell::new(::buffa::DEFAULT_UNKNOWN_FIELD_LIMIT);
+        let __elem = ::core::cell::Cell::new(::buffa::DEFAULT_ELEMENT_MEMORY_LIMIT);
+        <Self as ::buffa::MessageView>::decode_view_ctx(
+            buf,
+            ::buffa::DecodeContext::new(::buffa::RECURSION_LIMIT, &__limit)
+                .with_element_memory(&__elem),
+        )
+    }
+    fn decode_view_with_ctx(
+        buf: &'a [u8],
+        ctx: ::buffa::DecodeContext<'_>,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        <Self as ::buffa::MessageView>::decode_view_ctx(buf, ctx)
+    }
+    #[inline]
+    fn merge_view_field(
+        &mut self,
+        tag: ::buffa::encoding::Tag,
+        cur: &'a [u8],
+        before_tag: &'a [u8],
+        ctx: ::buffa::DecodeContext<'_>,
+    ) -> ::core::result::Result<&'a [u8], ::buffa::DecodeError> {
+        let _ = ctx;
+        #[allow(unused_variables)]
+        let view = self;
+        let mut cur = cur;
+        match tag.field_number() {
+            1u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::Varint,
+                )?;
+                view.status = ::buffa::EnumValue::from(
+                    ::buffa::types::decode_int32(&mut cur)?,
+                );
+            }
+            2u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                view.reason = ::buffa::types::borrow_str(&mut cur)?;
+            }
+            _ => {
+                ::buffa::encoding::skip_field_depth(tag, &mut cur, ctx.depth())?;
+                let span_len = before_tag.len() - cur.len();
+                view.__buffa_unknown_fields.push_record(before_tag, span_len, ctx)?;
+            }
+        }
+        ::core::result::Result::Ok(cur)
+    }
+    fn to_owned_message(
+        &self,
+    ) -> ::core::result::Result<super::super::CacheInfo, ::buffa::DecodeError> {
+        self.to_owned_from_source(None)
+    }
+    #[allow(clippy::useless_conversion, clippy::needless_update)]
+    fn to_owned_from_source(
+        &self,
+        __buffa_src: ::core::option::Option<&::buffa::bytes::Bytes>,
+    ) -> ::core::result::Result<super::super::CacheInfo, ::buffa::DecodeError> {
+        #[allow(unused_imports)]
+        use ::buffa::alloc::string::ToString as _;
+        let _ = __buffa_src;
+        ::core::result::Result::Ok(super::super::CacheInfo {
+            status: self.status,
+            reason: self.reason.to_string(),
+            __buffa_unknown_fields: self.__buffa_unknown_fields.to_owned()?.into(),
+            ..::core::default::Default::default()
+        })
+    }
+}
+impl<'a> ::buffa::ViewEncode<'a> for CacheInfoView<'a> {
+    #[allow(clippy::needless_borrow, clippy::let_and_return)]
+    fn compute_size(&self, _cache: &mut ::buffa::SizeCache) -> u32 {
+        #[allow(unused_imports)]
+        use ::buffa::Enumeration as _;
+        let mut size = 0u64;
+        {
+            let val = self.status.to_i32();
+            if val != 0 {
+                size += 1u64 + ::buffa::types::int32_encoded_len(val) as u64;
+            }
+        }
+        if !self.reason.is_empty() {
+            size += 1u64 + ::buffa::types::string_encoded_len(&self.reason) as u64;
+        }
+        size += self.__buffa_unknown_fields.encoded_len() as u64;
+        ::buffa::saturate_size(size)
+    }
+    #[allow(clippy::needless_borrow)]
+    fn write_to(
+        &self,
+        _cache: &mut ::buffa::SizeCache,
+        buf: &mut impl ::buffa::EncodeSink,
+    ) {
+        #[allow(unused_imports)]
+        use ::buffa::Enumeration as _;
+        {
+            let val = self.status.to_i32();
+            if val != 0 {
+                ::buffa::types::put_int32_field(1u32, val, buf);
+            }
+        }
+        if !self.reason.is_empty() {
+            ::buffa::types::put_string_field(2u32, &self.reason, buf);
+        }
+        self.__buffa_unknown_fields.write_to(buf);
+    }
+}
+/// Serializes this view as protobuf JSON.
+///
+/// Implicit-presence fields with default values are omitted, `required`
+/// fields are always emitted, explicit-presence (`optional`) fields are
+/// emitted only when set, bytes fields are base64-encoded, and enum
+/// values are their proto name strings.
+///
+/// This impl uses `serialize_map(None)` because the number of emitted
+/// fields depends on default-omission rules; serializers that require
+/// known map lengths (e.g. `bincode`) will return a runtime error.
+/// Use the owned message type for those formats.
+impl<'__a> ::serde::Serialize for CacheInfoView<'__a> {
+    fn serialize<__S: ::serde::Serializer>(
+        &self,
+        __s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
+        use ::serde::ser::SerializeMap as _;
+        let mut __map = __s.serialize_map(::core::option::Option::None)?;
+        if !::buffa::json_helpers::skip_if::is_default_enum_value(&self.status) {
+            __map.serialize_entry("status", &self.status)?;
+        }
+        if !::buffa::json_helpers::skip_if::is_empty_str(self.reason) {
+            __map.serialize_entry("reason", self.reason)?;
+        }
+        __map.end()
+    }
+}
+impl<'a> ::buffa::MessageName for CacheInfoView<'a> {
+    const PACKAGE: &'static str = "attache.postgres.v1";
+    const NAME: &'static str = "CacheInfo";
+    const FULL_NAME: &'static str = "attache.postgres.v1.CacheInfo";
+    const TYPE_URL: &'static str = "type.googleapis.com/attache.postgres.v1.CacheInfo";
+}
+::buffa::impl_default_view_instance!(CacheInfoView);
+::buffa::impl_view_reborrow!(CacheInfoView);
+/** Self-contained, `'static` owned view of a `CacheInfo` message.
+
+ Wraps [`::buffa::OwnedView`]`<`[`CacheInfoView`]`<'static>>`: the decoded view and the [`::buffa::bytes::Bytes`] buffer it borrows from travel together, so the handle is `'static` and `Send + Sync` — suitable for async handlers, spawned tasks, and anywhere a `'static` bound is required.
+
+ Field accessors return borrows tied to `&self`. Use [`Self::view`] to get the full [`CacheInfoView`] when you need struct patterns, iteration helpers, or to pass the view to lifetime-parameterised code.*/
+#[derive(Clone, Debug)]
+pub struct CacheInfoOwnedView(::buffa::OwnedView<CacheInfoView<'static>>);
+impl CacheInfoOwnedView {
+    /// Decode an owned view from a [`::buffa::bytes::Bytes`] buffer.
+    ///
+    /// The view borrows directly from the buffer's data; the buffer is
+    /// retained inside the returned handle.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError`] if the buffer contains invalid
+    /// protobuf data.
+    pub fn decode(
+        bytes: ::buffa::bytes::Bytes,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            CacheInfoOwnedView(::buffa::OwnedView::decode(bytes)?),
+        )
+    }
+    /// Decode with custom [`::buffa::DecodeOptions`] (recursion limit,
+    /// max message size).
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError`] if the buffer is invalid or
+    /// exceeds the configured limits.
+    pub fn decode_with_options(
+        bytes: ::buffa::bytes::Bytes,
+        opts: &::buffa::DecodeOptions,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            CacheInfoOwnedView(::buffa::OwnedView::decode_with_options(bytes, opts)?),
+        )
+    }
+    /// Build from an owned message via an encode → decode round-trip.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError::MessageTooLarge`] if the
+    /// message's encoded size exceeds the 2 GiB protobuf limit, or
+    /// another [`::buffa::DecodeError`] if the re-encoded bytes are
+    /// somehow invalid (should not happen for well-formed messages).
+    pub fn from_owned(
+        msg: &super::super::CacheInfo,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            CacheInfoOwnedView(::buffa::OwnedView::from_owned(msg)?),
+        )
+    }
+    /// Borrow the full [`CacheInfoView`] with its lifetime tied to `&self`.
+    #[must_use]
+    pub fn view(&self) -> &CacheInfoView<'_> {
+        self.0.reborrow()
+    }
+    /// Convert to the owned message type.
+    ///
+    /// Infallible: this type's constructors wire-decode their
+    /// buffer, and a view produced by wire decoding always
+    /// converts. Delegates to [`::buffa::OwnedView::to_owned_message`],
+    /// whose contract also governs handles converted from a raw
+    /// [`::buffa::OwnedView`].
+    #[must_use]
+    pub fn to_owned_message(&self) -> super::super::CacheInfo {
+        self.0.to_owned_message()
+    }
+    /// The underlying bytes buffer.
+    #[must_use]
+    pub fn bytes(&self) -> &::buffa::bytes::Bytes {
+        self.0.bytes()
+    }
+    /// Consume the handle, returning the underlying bytes buffer.
+    #[must_use]
+    pub fn into_bytes(self) -> ::buffa::bytes::Bytes {
+        self.0.into_bytes()
+    }
+    /// Field 1: `status`
+    #[must_use]
+    pub fn status(&self) -> ::buffa::EnumValue<super::super::CacheStatus> {
+        self.0.reborrow().status
+    }
+    /// Why the statement could not be shared, for BYPASS.
+    ///
+    /// Field 2: `reason`
+    #[must_use]
+    pub fn reason(&self) -> &'_ str {
+        self.0.reborrow().reason
+    }
+}
+impl ::core::convert::From<::buffa::OwnedView<CacheInfoView<'static>>>
+for CacheInfoOwnedView {
+    fn from(inner: ::buffa::OwnedView<CacheInfoView<'static>>) -> Self {
+        CacheInfoOwnedView(inner)
+    }
+}
+impl ::core::convert::From<CacheInfoOwnedView>
+for ::buffa::OwnedView<CacheInfoView<'static>> {
+    fn from(wrapper: CacheInfoOwnedView) -> Self {
+        wrapper.0
+    }
+}
+impl ::core::convert::AsRef<::buffa::OwnedView<CacheInfoView<'static>>>
+for CacheInfoOwnedView {
+    fn as_ref(&self) -> &::buffa::OwnedView<CacheInfoView<'static>> {
+        &self.0
+    }
+}
+impl ::buffa::HasMessageView for super::super::CacheInfo {
+    type View<'a> = CacheInfoView<'a>;
+    type ViewHandle = CacheInfoOwnedView;
+}
+impl ::serde::Serialize for CacheInfoOwnedView {
     fn serialize<__S: ::serde::Serializer>(
         &self,
         __s: __S,

@@ -149,6 +149,168 @@ impl ::buffa::Enumeration for Infinity {
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[repr(i32)]
+pub enum CacheStatus {
+    CACHE_STATUS_UNSPECIFIED = 0i32,
+    /// Not eligible (a write, a transaction, a volatile function...).
+    CACHE_STATUS_BYPASS = 1i32,
+    /// Ran on the database for this caller (and any that joined it).
+    CACHE_STATUS_MISS = 2i32,
+    /// Shared the result of an identical read already running.
+    CACHE_STATUS_COALESCED = 3i32,
+}
+impl CacheStatus {
+    ///Idiomatic alias for [`Self::CACHE_STATUS_UNSPECIFIED`]; `Debug` prints the variant name.
+    #[allow(non_upper_case_globals)]
+    pub const Unspecified: Self = Self::CACHE_STATUS_UNSPECIFIED;
+    ///Idiomatic alias for [`Self::CACHE_STATUS_BYPASS`]; `Debug` prints the variant name.
+    #[allow(non_upper_case_globals)]
+    pub const Bypass: Self = Self::CACHE_STATUS_BYPASS;
+    ///Idiomatic alias for [`Self::CACHE_STATUS_MISS`]; `Debug` prints the variant name.
+    #[allow(non_upper_case_globals)]
+    pub const Miss: Self = Self::CACHE_STATUS_MISS;
+    ///Idiomatic alias for [`Self::CACHE_STATUS_COALESCED`]; `Debug` prints the variant name.
+    #[allow(non_upper_case_globals)]
+    pub const Coalesced: Self = Self::CACHE_STATUS_COALESCED;
+}
+impl ::core::default::Default for CacheStatus {
+    fn default() -> Self {
+        Self::CACHE_STATUS_UNSPECIFIED
+    }
+}
+impl ::serde::Serialize for CacheStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        s.serialize_str(::buffa::Enumeration::proto_name(self))
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CacheStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::core::result::Result<Self, D::Error> {
+        struct _V;
+        impl ::serde::de::Visitor<'_> for _V {
+            type Value = CacheStatus;
+            fn expecting(
+                &self,
+                f: &mut ::core::fmt::Formatter<'_>,
+            ) -> ::core::fmt::Result {
+                f.write_str(
+                    concat!("a string, integer, or null for ", stringify!(CacheStatus)),
+                )
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                v: &str,
+            ) -> ::core::result::Result<CacheStatus, E> {
+                <CacheStatus as ::buffa::Enumeration>::from_proto_name(v)
+                    .ok_or_else(|| { ::serde::de::Error::unknown_variant(v, &[]) })
+            }
+            fn visit_i64<E: ::serde::de::Error>(
+                self,
+                v: i64,
+            ) -> ::core::result::Result<CacheStatus, E> {
+                let v32 = i32::try_from(v)
+                    .map_err(|_| {
+                        ::serde::de::Error::custom(
+                            ::buffa::alloc::format!("enum value {v} out of i32 range"),
+                        )
+                    })?;
+                <CacheStatus as ::buffa::Enumeration>::from_i32(v32)
+                    .ok_or_else(|| {
+                        ::serde::de::Error::custom(
+                            ::buffa::alloc::format!("unknown enum value {v32}"),
+                        )
+                    })
+            }
+            fn visit_u64<E: ::serde::de::Error>(
+                self,
+                v: u64,
+            ) -> ::core::result::Result<CacheStatus, E> {
+                let v32 = i32::try_from(v)
+                    .map_err(|_| {
+                        ::serde::de::Error::custom(
+                            ::buffa::alloc::format!("enum value {v} out of i32 range"),
+                        )
+                    })?;
+                <CacheStatus as ::buffa::Enumeration>::from_i32(v32)
+                    .ok_or_else(|| {
+                        ::serde::de::Error::custom(
+                            ::buffa::alloc::format!("unknown enum value {v32}"),
+                        )
+                    })
+            }
+            fn visit_unit<E: ::serde::de::Error>(
+                self,
+            ) -> ::core::result::Result<CacheStatus, E> {
+                ::core::result::Result::Ok(::core::default::Default::default())
+            }
+        }
+        d.deserialize_any(_V)
+    }
+}
+impl ::buffa::json_helpers::ProtoElemJson for CacheStatus {
+    fn serialize_proto_json<S: ::serde::Serializer>(
+        v: &Self,
+        s: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        ::serde::Serialize::serialize(v, s)
+    }
+    fn deserialize_proto_json<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::core::result::Result<Self, D::Error> {
+        <Self as ::serde::Deserialize>::deserialize(d)
+    }
+}
+impl ::buffa::Enumeration for CacheStatus {
+    fn from_i32(value: i32) -> ::core::option::Option<Self> {
+        match value {
+            0i32 => ::core::option::Option::Some(Self::CACHE_STATUS_UNSPECIFIED),
+            1i32 => ::core::option::Option::Some(Self::CACHE_STATUS_BYPASS),
+            2i32 => ::core::option::Option::Some(Self::CACHE_STATUS_MISS),
+            3i32 => ::core::option::Option::Some(Self::CACHE_STATUS_COALESCED),
+            _ => ::core::option::Option::None,
+        }
+    }
+    fn to_i32(&self) -> i32 {
+        *self as i32
+    }
+    fn proto_name(&self) -> &'static str {
+        match self {
+            Self::CACHE_STATUS_UNSPECIFIED => "CACHE_STATUS_UNSPECIFIED",
+            Self::CACHE_STATUS_BYPASS => "CACHE_STATUS_BYPASS",
+            Self::CACHE_STATUS_MISS => "CACHE_STATUS_MISS",
+            Self::CACHE_STATUS_COALESCED => "CACHE_STATUS_COALESCED",
+        }
+    }
+    fn from_proto_name(name: &str) -> ::core::option::Option<Self> {
+        match name {
+            "CACHE_STATUS_UNSPECIFIED" => {
+                ::core::option::Option::Some(Self::CACHE_STATUS_UNSPECIFIED)
+            }
+            "CACHE_STATUS_BYPASS" => {
+                ::core::option::Option::Some(Self::CACHE_STATUS_BYPASS)
+            }
+            "CACHE_STATUS_MISS" => ::core::option::Option::Some(Self::CACHE_STATUS_MISS),
+            "CACHE_STATUS_COALESCED" => {
+                ::core::option::Option::Some(Self::CACHE_STATUS_COALESCED)
+            }
+            _ => ::core::option::Option::None,
+        }
+    }
+    fn values() -> &'static [Self] {
+        &[
+            Self::CACHE_STATUS_UNSPECIFIED,
+            Self::CACHE_STATUS_BYPASS,
+            Self::CACHE_STATUS_MISS,
+            Self::CACHE_STATUS_COALESCED,
+        ]
+    }
+}
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[repr(i32)]
 pub enum Isolation {
     /// The server's default (read committed unless configured otherwise).
     ISOLATION_UNSPECIFIED = 0i32,
@@ -3477,6 +3639,14 @@ pub struct QueryResponse {
         skip_serializing_if = "::buffa::json_helpers::skip_if::is_empty_str"
     )]
     pub command_tag: ::buffa::alloc::string::String,
+    /// How the result was obtained.
+    ///
+    /// Field 5: `cache`
+    #[serde(
+        rename = "cache",
+        skip_serializing_if = "::buffa::json_helpers::skip_if::is_unset_message_field"
+    )]
+    pub cache: ::buffa::MessageField<CacheInfo, ::buffa::Inline<CacheInfo>>,
     #[serde(skip)]
     #[doc(hidden)]
     pub __buffa_unknown_fields: ::buffa::UnknownFields,
@@ -3488,6 +3658,7 @@ impl ::core::fmt::Debug for QueryResponse {
             .field("rows", &self.rows)
             .field("rows_affected", &self.rows_affected)
             .field("command_tag", &self.command_tag)
+            .field("cache", &self.cache)
             .finish()
     }
 }
@@ -3540,6 +3711,14 @@ impl ::buffa::Message for QueryResponse {
         if !self.command_tag.is_empty() {
             size += 1u64 + ::buffa::types::string_encoded_len(&self.command_tag) as u64;
         }
+        if self.cache.is_set() {
+            let __slot = __cache.reserve();
+            let inner_size = self.cache.compute_size(__cache);
+            __cache.set(__slot, inner_size);
+            size
+                += 1u64 + ::buffa::encoding::varint_len(inner_size as u64) as u64
+                    + inner_size as u64;
+        }
         size += self.__buffa_unknown_fields.encoded_len() as u64;
         ::buffa::saturate_size(size)
     }
@@ -3571,6 +3750,14 @@ impl ::buffa::Message for QueryResponse {
         }
         if !self.command_tag.is_empty() {
             ::buffa::types::put_string_field(4u32, &self.command_tag, buf);
+        }
+        if self.cache.is_set() {
+            ::buffa::types::put_len_delimited_header(
+                5u32,
+                u64::from(__cache.consume_next()),
+                buf,
+            );
+            self.cache.write_to(__cache, buf);
         }
         self.__buffa_unknown_fields.write_to(buf);
     }
@@ -3623,6 +3810,17 @@ impl ::buffa::Message for QueryResponse {
                 )?;
                 ::buffa::types::merge_string(&mut self.command_tag, buf)?;
             }
+            5u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                ::buffa::Message::merge_length_delimited(
+                    self.cache.get_or_insert_default(),
+                    buf,
+                    ctx,
+                )?;
+            }
             _ => {
                 self.__buffa_unknown_fields
                     .push(::buffa::encoding::decode_unknown_field(tag, buf, ctx)?);
@@ -3635,6 +3833,7 @@ impl ::buffa::Message for QueryResponse {
         self.rows.clear();
         self.rows_affected = 0u64;
         self.command_tag.clear();
+        self.cache = ::buffa::MessageField::none();
         self.__buffa_unknown_fields.clear();
     }
 }
@@ -3665,6 +3864,167 @@ pub const __QUERY_RESPONSE_JSON_ANY: ::buffa::type_registry::JsonAnyEntry = ::bu
     type_url: "type.googleapis.com/attache.postgres.v1.QueryResponse",
     to_json: ::buffa::type_registry::any_to_json::<QueryResponse>,
     from_json: ::buffa::type_registry::any_from_json::<QueryResponse>,
+    is_wkt: false,
+};
+/// Where a result came from. Identical reads (same SQL and parameters)
+/// running at the same time outside a transaction run once and share the
+/// result.
+#[derive(Clone, PartialEq, Default)]
+#[derive(::serde::Serialize, ::serde::Deserialize)]
+#[serde(default)]
+pub struct CacheInfo {
+    /// Field 1: `status`
+    #[serde(
+        rename = "status",
+        with = "::buffa::json_helpers::proto_enum",
+        skip_serializing_if = "::buffa::json_helpers::skip_if::is_default_enum_value"
+    )]
+    pub status: ::buffa::EnumValue<CacheStatus>,
+    /// Why the statement could not be shared, for BYPASS.
+    ///
+    /// Field 2: `reason`
+    #[serde(
+        rename = "reason",
+        with = "::buffa::json_helpers::proto_string",
+        skip_serializing_if = "::buffa::json_helpers::skip_if::is_empty_str"
+    )]
+    pub reason: ::buffa::alloc::string::String,
+    #[serde(skip)]
+    #[doc(hidden)]
+    pub __buffa_unknown_fields: ::buffa::UnknownFields,
+}
+impl ::core::fmt::Debug for CacheInfo {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.debug_struct("CacheInfo")
+            .field("status", &self.status)
+            .field("reason", &self.reason)
+            .finish()
+    }
+}
+impl CacheInfo {
+    /// Protobuf type URL for this message, for use with `Any::pack` and
+    /// `Any::unpack_if`.
+    ///
+    /// Format: `type.googleapis.com/<fully.qualified.TypeName>`
+    pub const TYPE_URL: &'static str = "type.googleapis.com/attache.postgres.v1.CacheInfo";
+}
+::buffa::impl_default_instance!(CacheInfo);
+impl ::buffa::MessageName for CacheInfo {
+    const PACKAGE: &'static str = "attache.postgres.v1";
+    const NAME: &'static str = "CacheInfo";
+    const FULL_NAME: &'static str = "attache.postgres.v1.CacheInfo";
+    const TYPE_URL: &'static str = "type.googleapis.com/attache.postgres.v1.CacheInfo";
+}
+impl ::buffa::Message for CacheInfo {
+    /// Returns the total encoded size in bytes.
+    ///
+    /// Accumulates in `u64` (which cannot overflow for in-memory
+    /// data) and saturates to `u32` at return, so a message whose
+    /// encoded size exceeds the 2 GiB protobuf limit yields a value
+    /// above [`::buffa::MAX_MESSAGE_BYTES`] that the encode entry
+    /// points reject, never a silently wrapped size.
+    #[allow(clippy::let_and_return)]
+    fn compute_size(&self, _cache: &mut ::buffa::SizeCache) -> u32 {
+        #[allow(unused_imports)]
+        use ::buffa::Enumeration as _;
+        let mut size = 0u64;
+        {
+            let val = self.status.to_i32();
+            if val != 0 {
+                size += 1u64 + ::buffa::types::int32_encoded_len(val) as u64;
+            }
+        }
+        if !self.reason.is_empty() {
+            size += 1u64 + ::buffa::types::string_encoded_len(&self.reason) as u64;
+        }
+        size += self.__buffa_unknown_fields.encoded_len() as u64;
+        ::buffa::saturate_size(size)
+    }
+    fn write_to(
+        &self,
+        _cache: &mut ::buffa::SizeCache,
+        buf: &mut impl ::buffa::EncodeSink,
+    ) {
+        #[allow(unused_imports)]
+        use ::buffa::Enumeration as _;
+        {
+            let val = self.status.to_i32();
+            if val != 0 {
+                ::buffa::types::put_int32_field(1u32, val, buf);
+            }
+        }
+        if !self.reason.is_empty() {
+            ::buffa::types::put_string_field(2u32, &self.reason, buf);
+        }
+        self.__buffa_unknown_fields.write_to(buf);
+    }
+    fn merge_field(
+        &mut self,
+        tag: ::buffa::encoding::Tag,
+        buf: &mut impl ::buffa::bytes::Buf,
+        ctx: ::buffa::DecodeContext<'_>,
+    ) -> ::core::result::Result<(), ::buffa::DecodeError> {
+        #[allow(unused_imports)]
+        use ::buffa::bytes::Buf as _;
+        #[allow(unused_imports)]
+        use ::buffa::Enumeration as _;
+        match tag.field_number() {
+            1u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::Varint,
+                )?;
+                self.status = ::buffa::EnumValue::from(
+                    ::buffa::types::decode_int32(buf)?,
+                );
+            }
+            2u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                ::buffa::types::merge_string(&mut self.reason, buf)?;
+            }
+            _ => {
+                self.__buffa_unknown_fields
+                    .push(::buffa::encoding::decode_unknown_field(tag, buf, ctx)?);
+            }
+        }
+        ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        self.status = ::buffa::EnumValue::from(0);
+        self.reason.clear();
+        self.__buffa_unknown_fields.clear();
+    }
+}
+impl ::buffa::ExtensionSet for CacheInfo {
+    const PROTO_FQN: &'static str = "attache.postgres.v1.CacheInfo";
+    fn unknown_fields(&self) -> &::buffa::UnknownFields {
+        &self.__buffa_unknown_fields
+    }
+    fn unknown_fields_mut(&mut self) -> &mut ::buffa::UnknownFields {
+        &mut self.__buffa_unknown_fields
+    }
+}
+impl ::buffa::json_helpers::ProtoElemJson for CacheInfo {
+    fn serialize_proto_json<S: ::serde::Serializer>(
+        v: &Self,
+        s: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        ::serde::Serialize::serialize(v, s)
+    }
+    fn deserialize_proto_json<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::core::result::Result<Self, D::Error> {
+        <Self as ::serde::Deserialize>::deserialize(d)
+    }
+}
+#[doc(hidden)]
+pub const __CACHE_INFO_JSON_ANY: ::buffa::type_registry::JsonAnyEntry = ::buffa::type_registry::JsonAnyEntry {
+    type_url: "type.googleapis.com/attache.postgres.v1.CacheInfo",
+    to_json: ::buffa::type_registry::any_to_json::<CacheInfo>,
+    from_json: ::buffa::type_registry::any_from_json::<CacheInfo>,
     is_wkt: false,
 };
 #[derive(Clone, PartialEq, Default)]

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file attache/postgres/v1/postgres.proto.
  */
 export const file_attache_postgres_v1_postgres: GenFile = /*@__PURE__*/
-  fileDesc("CiJhdHRhY2hlL3Bvc3RncmVzL3YxL3Bvc3RncmVzLnByb3RvEhNhdHRhY2hlLnBvc3RncmVzLnYxIoYECgVWYWx1ZRIOCgRudWxsGAEgASgISAASDgoEYm9vbBgCIAEoCEgAEg0KA2ludBgDIAEoA0gAEg8KBWZsb2F0GAQgASgBSAASDgoEdGV4dBgFIAEoCUgAEg8KBWJ5dGVzGAYgASgMSAASEQoHbnVtZXJpYxgHIAEoCUgAEjMKCXRpbWVzdGFtcBgIIAEoCzIeLmF0dGFjaGUucG9zdGdyZXMudjEuVGltZXN0YW1wSAASNQoLdGltZXN0YW1wdHoYCSABKAsyHi5hdHRhY2hlLnBvc3RncmVzLnYxLlRpbWVzdGFtcEgAEikKBGRhdGUYCiABKAsyGS5hdHRhY2hlLnBvc3RncmVzLnYxLkRhdGVIABIOCgR0aW1lGAsgASgDSAASMQoIaW50ZXJ2YWwYDCABKAsyHS5hdHRhY2hlLnBvc3RncmVzLnYxLkludGVydmFsSAASDgoEdXVpZBgNIAEoCUgAEg4KBGpzb24YDiABKAlIABIrCgVhcnJheRgPIAEoCzIaLmF0dGFjaGUucG9zdGdyZXMudjEuQXJyYXlIABItCgZyZWNvcmQYECABKAsyGy5hdHRhY2hlLnBvc3RncmVzLnYxLlJlY29yZEgAEisKBXR5cGVkGBEgASgLMhouYXR0YWNoZS5wb3N0Z3Jlcy52MS5UeXBlZEgAQgYKBGtpbmQiTAoJVGltZXN0YW1wEg4KBm1pY3JvcxgBIAEoAxIvCghpbmZpbml0eRgCIAEoDjIdLmF0dGFjaGUucG9zdGdyZXMudjEuSW5maW5pdHkiRQoERGF0ZRIMCgRkYXlzGAEgASgFEi8KCGluZmluaXR5GAIgASgOMh0uYXR0YWNoZS5wb3N0Z3Jlcy52MS5JbmZpbml0eSI4CghJbnRlcnZhbBIOCgZtb250aHMYASABKAUSDAoEZGF5cxgCIAEoBRIOCgZtaWNyb3MYAyABKAMigwEKBUFycmF5EjIKCmRpbWVuc2lvbnMYASADKAsyHi5hdHRhY2hlLnBvc3RncmVzLnYxLkRpbWVuc2lvbhIsCghlbGVtZW50cxgCIAMoCzIaLmF0dGFjaGUucG9zdGdyZXMudjEuVmFsdWUSGAoQZWxlbWVudF90eXBlX29pZBgDIAEoDSIwCglEaW1lbnNpb24SDgoGbGVuZ3RoGAEgASgFEhMKC2xvd2VyX2JvdW5kGAIgASgFIjQKBlJlY29yZBIqCgZmaWVsZHMYASADKAsyGi5hdHRhY2hlLnBvc3RncmVzLnYxLkZpZWxkIkAKBUZpZWxkEgwKBG5hbWUYASABKAkSKQoFdmFsdWUYAiABKAsyGi5hdHRhY2hlLnBvc3RncmVzLnYxLlZhbHVlIjoKBVR5cGVkEhAKCHR5cGVfb2lkGAEgASgNEhEKCXR5cGVfbmFtZRgCIAEoCRIMCgR0ZXh0GAMgASgJIkAKBVBhcmFtEikKBXZhbHVlGAEgASgLMhouYXR0YWNoZS5wb3N0Z3Jlcy52MS5WYWx1ZRIMCgR0eXBlGAIgASgJIjsKBkNvbHVtbhIMCgRuYW1lGAEgASgJEhAKCHR5cGVfb2lkGAIgASgNEhEKCXR5cGVfbmFtZRgDIAEoCSIxCgNSb3cSKgoGdmFsdWVzGAEgAygLMhouYXR0YWNoZS5wb3N0Z3Jlcy52MS5WYWx1ZSIgCgxRdWVyeU9wdGlvbnMSEAoIbWF4X3Jvd3MYASABKAQikwEKDFF1ZXJ5UmVxdWVzdBILCgNzcWwYASABKAkSKgoGcGFyYW1zGAIgAygLMhouYXR0YWNoZS5wb3N0Z3Jlcy52MS5QYXJhbRIyCgdvcHRpb25zGAMgASgLMiEuYXR0YWNoZS5wb3N0Z3Jlcy52MS5RdWVyeU9wdGlvbnMSFgoOdHJhbnNhY3Rpb25faWQYBCABKAkikQEKDVF1ZXJ5UmVzcG9uc2USLAoHY29sdW1ucxgBIAMoCzIbLmF0dGFjaGUucG9zdGdyZXMudjEuQ29sdW1uEiYKBHJvd3MYAiADKAsyGC5hdHRhY2hlLnBvc3RncmVzLnYxLlJvdxIVCg1yb3dzX2FmZmVjdGVkGAMgASgEEhMKC2NvbW1hbmRfdGFnGAQgASgJIkQKCVN0YXRlbWVudBILCgNzcWwYASABKAkSKgoGcGFyYW1zGAIgAygLMhouYXR0YWNoZS5wb3N0Z3Jlcy52MS5QYXJhbSKhAQoORXhlY3V0ZVJlcXVlc3QSMgoKc3RhdGVtZW50cxgBIAMoCzIeLmF0dGFjaGUucG9zdGdyZXMudjEuU3RhdGVtZW50EhUKDXRyYW5zYWN0aW9uYWwYAiABKAgSMQoJaXNvbGF0aW9uGAMgASgOMh4uYXR0YWNoZS5wb3N0Z3Jlcy52MS5Jc29sYXRpb24SEQoJcmVhZF9vbmx5GAQgASgIIkYKD0V4ZWN1dGVSZXNwb25zZRIzCgdyZXN1bHRzGAEgAygLMiIuYXR0YWNoZS5wb3N0Z3Jlcy52MS5RdWVyeVJlc3BvbnNlImgKDEJlZ2luUmVxdWVzdBIxCglpc29sYXRpb24YASABKA4yHi5hdHRhY2hlLnBvc3RncmVzLnYxLklzb2xhdGlvbhIRCglyZWFkX29ubHkYAiABKAgSEgoKZGVmZXJyYWJsZRgDIAEoCCInCg1CZWdpblJlc3BvbnNlEhYKDnRyYW5zYWN0aW9uX2lkGAEgASgJIicKDUNvbW1pdFJlcXVlc3QSFgoOdHJhbnNhY3Rpb25faWQYASABKAkiEAoOQ29tbWl0UmVzcG9uc2UiKQoPUm9sbGJhY2tSZXF1ZXN0EhYKDnRyYW5zYWN0aW9uX2lkGAEgASgJIhIKEFJvbGxiYWNrUmVzcG9uc2UqUgoISW5maW5pdHkSGAoUSU5GSU5JVFlfVU5TUEVDSUZJRUQQABIVChFJTkZJTklUWV9QT1NJVElWRRABEhUKEUlORklOSVRZX05FR0FUSVZFEAIqfwoJSXNvbGF0aW9uEhkKFUlTT0xBVElPTl9VTlNQRUNJRklFRBAAEhwKGElTT0xBVElPTl9SRUFEX0NPTU1JVFRFRBABEh0KGUlTT0xBVElPTl9SRVBFQVRBQkxFX1JFQUQQAhIaChZJU09MQVRJT05fU0VSSUFMSVpBQkxFEAMyswMKD1Bvc3RncmVzU2VydmljZRJOCgVRdWVyeRIhLmF0dGFjaGUucG9zdGdyZXMudjEuUXVlcnlSZXF1ZXN0GiIuYXR0YWNoZS5wb3N0Z3Jlcy52MS5RdWVyeVJlc3BvbnNlElQKB0V4ZWN1dGUSIy5hdHRhY2hlLnBvc3RncmVzLnYxLkV4ZWN1dGVSZXF1ZXN0GiQuYXR0YWNoZS5wb3N0Z3Jlcy52MS5FeGVjdXRlUmVzcG9uc2USTgoFQmVnaW4SIS5hdHRhY2hlLnBvc3RncmVzLnYxLkJlZ2luUmVxdWVzdBoiLmF0dGFjaGUucG9zdGdyZXMudjEuQmVnaW5SZXNwb25zZRJRCgZDb21taXQSIi5hdHRhY2hlLnBvc3RncmVzLnYxLkNvbW1pdFJlcXVlc3QaIy5hdHRhY2hlLnBvc3RncmVzLnYxLkNvbW1pdFJlc3BvbnNlElcKCFJvbGxiYWNrEiQuYXR0YWNoZS5wb3N0Z3Jlcy52MS5Sb2xsYmFja1JlcXVlc3QaJS5hdHRhY2hlLnBvc3RncmVzLnYxLlJvbGxiYWNrUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CiJhdHRhY2hlL3Bvc3RncmVzL3YxL3Bvc3RncmVzLnByb3RvEhNhdHRhY2hlLnBvc3RncmVzLnYxIoYECgVWYWx1ZRIOCgRudWxsGAEgASgISAASDgoEYm9vbBgCIAEoCEgAEg0KA2ludBgDIAEoA0gAEg8KBWZsb2F0GAQgASgBSAASDgoEdGV4dBgFIAEoCUgAEg8KBWJ5dGVzGAYgASgMSAASEQoHbnVtZXJpYxgHIAEoCUgAEjMKCXRpbWVzdGFtcBgIIAEoCzIeLmF0dGFjaGUucG9zdGdyZXMudjEuVGltZXN0YW1wSAASNQoLdGltZXN0YW1wdHoYCSABKAsyHi5hdHRhY2hlLnBvc3RncmVzLnYxLlRpbWVzdGFtcEgAEikKBGRhdGUYCiABKAsyGS5hdHRhY2hlLnBvc3RncmVzLnYxLkRhdGVIABIOCgR0aW1lGAsgASgDSAASMQoIaW50ZXJ2YWwYDCABKAsyHS5hdHRhY2hlLnBvc3RncmVzLnYxLkludGVydmFsSAASDgoEdXVpZBgNIAEoCUgAEg4KBGpzb24YDiABKAlIABIrCgVhcnJheRgPIAEoCzIaLmF0dGFjaGUucG9zdGdyZXMudjEuQXJyYXlIABItCgZyZWNvcmQYECABKAsyGy5hdHRhY2hlLnBvc3RncmVzLnYxLlJlY29yZEgAEisKBXR5cGVkGBEgASgLMhouYXR0YWNoZS5wb3N0Z3Jlcy52MS5UeXBlZEgAQgYKBGtpbmQiTAoJVGltZXN0YW1wEg4KBm1pY3JvcxgBIAEoAxIvCghpbmZpbml0eRgCIAEoDjIdLmF0dGFjaGUucG9zdGdyZXMudjEuSW5maW5pdHkiRQoERGF0ZRIMCgRkYXlzGAEgASgFEi8KCGluZmluaXR5GAIgASgOMh0uYXR0YWNoZS5wb3N0Z3Jlcy52MS5JbmZpbml0eSI4CghJbnRlcnZhbBIOCgZtb250aHMYASABKAUSDAoEZGF5cxgCIAEoBRIOCgZtaWNyb3MYAyABKAMigwEKBUFycmF5EjIKCmRpbWVuc2lvbnMYASADKAsyHi5hdHRhY2hlLnBvc3RncmVzLnYxLkRpbWVuc2lvbhIsCghlbGVtZW50cxgCIAMoCzIaLmF0dGFjaGUucG9zdGdyZXMudjEuVmFsdWUSGAoQZWxlbWVudF90eXBlX29pZBgDIAEoDSIwCglEaW1lbnNpb24SDgoGbGVuZ3RoGAEgASgFEhMKC2xvd2VyX2JvdW5kGAIgASgFIjQKBlJlY29yZBIqCgZmaWVsZHMYASADKAsyGi5hdHRhY2hlLnBvc3RncmVzLnYxLkZpZWxkIkAKBUZpZWxkEgwKBG5hbWUYASABKAkSKQoFdmFsdWUYAiABKAsyGi5hdHRhY2hlLnBvc3RncmVzLnYxLlZhbHVlIjoKBVR5cGVkEhAKCHR5cGVfb2lkGAEgASgNEhEKCXR5cGVfbmFtZRgCIAEoCRIMCgR0ZXh0GAMgASgJIkAKBVBhcmFtEikKBXZhbHVlGAEgASgLMhouYXR0YWNoZS5wb3N0Z3Jlcy52MS5WYWx1ZRIMCgR0eXBlGAIgASgJIjsKBkNvbHVtbhIMCgRuYW1lGAEgASgJEhAKCHR5cGVfb2lkGAIgASgNEhEKCXR5cGVfbmFtZRgDIAEoCSIxCgNSb3cSKgoGdmFsdWVzGAEgAygLMhouYXR0YWNoZS5wb3N0Z3Jlcy52MS5WYWx1ZSIgCgxRdWVyeU9wdGlvbnMSEAoIbWF4X3Jvd3MYASABKAQikwEKDFF1ZXJ5UmVxdWVzdBILCgNzcWwYASABKAkSKgoGcGFyYW1zGAIgAygLMhouYXR0YWNoZS5wb3N0Z3Jlcy52MS5QYXJhbRIyCgdvcHRpb25zGAMgASgLMiEuYXR0YWNoZS5wb3N0Z3Jlcy52MS5RdWVyeU9wdGlvbnMSFgoOdHJhbnNhY3Rpb25faWQYBCABKAkiwAEKDVF1ZXJ5UmVzcG9uc2USLAoHY29sdW1ucxgBIAMoCzIbLmF0dGFjaGUucG9zdGdyZXMudjEuQ29sdW1uEiYKBHJvd3MYAiADKAsyGC5hdHRhY2hlLnBvc3RncmVzLnYxLlJvdxIVCg1yb3dzX2FmZmVjdGVkGAMgASgEEhMKC2NvbW1hbmRfdGFnGAQgASgJEi0KBWNhY2hlGAUgASgLMh4uYXR0YWNoZS5wb3N0Z3Jlcy52MS5DYWNoZUluZm8iTQoJQ2FjaGVJbmZvEjAKBnN0YXR1cxgBIAEoDjIgLmF0dGFjaGUucG9zdGdyZXMudjEuQ2FjaGVTdGF0dXMSDgoGcmVhc29uGAIgASgJIkQKCVN0YXRlbWVudBILCgNzcWwYASABKAkSKgoGcGFyYW1zGAIgAygLMhouYXR0YWNoZS5wb3N0Z3Jlcy52MS5QYXJhbSKhAQoORXhlY3V0ZVJlcXVlc3QSMgoKc3RhdGVtZW50cxgBIAMoCzIeLmF0dGFjaGUucG9zdGdyZXMudjEuU3RhdGVtZW50EhUKDXRyYW5zYWN0aW9uYWwYAiABKAgSMQoJaXNvbGF0aW9uGAMgASgOMh4uYXR0YWNoZS5wb3N0Z3Jlcy52MS5Jc29sYXRpb24SEQoJcmVhZF9vbmx5GAQgASgIIkYKD0V4ZWN1dGVSZXNwb25zZRIzCgdyZXN1bHRzGAEgAygLMiIuYXR0YWNoZS5wb3N0Z3Jlcy52MS5RdWVyeVJlc3BvbnNlImgKDEJlZ2luUmVxdWVzdBIxCglpc29sYXRpb24YASABKA4yHi5hdHRhY2hlLnBvc3RncmVzLnYxLklzb2xhdGlvbhIRCglyZWFkX29ubHkYAiABKAgSEgoKZGVmZXJyYWJsZRgDIAEoCCInCg1CZWdpblJlc3BvbnNlEhYKDnRyYW5zYWN0aW9uX2lkGAEgASgJIicKDUNvbW1pdFJlcXVlc3QSFgoOdHJhbnNhY3Rpb25faWQYASABKAkiEAoOQ29tbWl0UmVzcG9uc2UiKQoPUm9sbGJhY2tSZXF1ZXN0EhYKDnRyYW5zYWN0aW9uX2lkGAEgASgJIhIKEFJvbGxiYWNrUmVzcG9uc2UqUgoISW5maW5pdHkSGAoUSU5GSU5JVFlfVU5TUEVDSUZJRUQQABIVChFJTkZJTklUWV9QT1NJVElWRRABEhUKEUlORklOSVRZX05FR0FUSVZFEAIqdwoLQ2FjaGVTdGF0dXMSHAoYQ0FDSEVfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTQ0FDSEVfU1RBVFVTX0JZUEFTUxABEhUKEUNBQ0hFX1NUQVRVU19NSVNTEAISGgoWQ0FDSEVfU1RBVFVTX0NPQUxFU0NFRBADKn8KCUlzb2xhdGlvbhIZChVJU09MQVRJT05fVU5TUEVDSUZJRUQQABIcChhJU09MQVRJT05fUkVBRF9DT01NSVRURUQQARIdChlJU09MQVRJT05fUkVQRUFUQUJMRV9SRUFEEAISGgoWSVNPTEFUSU9OX1NFUklBTElaQUJMRRADMrMDCg9Qb3N0Z3Jlc1NlcnZpY2USTgoFUXVlcnkSIS5hdHRhY2hlLnBvc3RncmVzLnYxLlF1ZXJ5UmVxdWVzdBoiLmF0dGFjaGUucG9zdGdyZXMudjEuUXVlcnlSZXNwb25zZRJUCgdFeGVjdXRlEiMuYXR0YWNoZS5wb3N0Z3Jlcy52MS5FeGVjdXRlUmVxdWVzdBokLmF0dGFjaGUucG9zdGdyZXMudjEuRXhlY3V0ZVJlc3BvbnNlEk4KBUJlZ2luEiEuYXR0YWNoZS5wb3N0Z3Jlcy52MS5CZWdpblJlcXVlc3QaIi5hdHRhY2hlLnBvc3RncmVzLnYxLkJlZ2luUmVzcG9uc2USUQoGQ29tbWl0EiIuYXR0YWNoZS5wb3N0Z3Jlcy52MS5Db21taXRSZXF1ZXN0GiMuYXR0YWNoZS5wb3N0Z3Jlcy52MS5Db21taXRSZXNwb25zZRJXCghSb2xsYmFjaxIkLmF0dGFjaGUucG9zdGdyZXMudjEuUm9sbGJhY2tSZXF1ZXN0GiUuYXR0YWNoZS5wb3N0Z3Jlcy52MS5Sb2xsYmFja1Jlc3BvbnNlYgZwcm90bzM");
 
 /**
  * Value is one SQL value, by its wire representation.
@@ -518,6 +518,13 @@ export type QueryResponse = Message<"attache.postgres.v1.QueryResponse"> & {
    * @generated from field: string command_tag = 4;
    */
   commandTag: string;
+
+  /**
+   * How the result was obtained.
+   *
+   * @generated from field: attache.postgres.v1.CacheInfo cache = 5;
+   */
+  cache?: CacheInfo | undefined;
 };
 
 /**
@@ -526,6 +533,34 @@ export type QueryResponse = Message<"attache.postgres.v1.QueryResponse"> & {
  */
 export const QueryResponseSchema: GenMessage<QueryResponse> = /*@__PURE__*/
   messageDesc(file_attache_postgres_v1_postgres, 14);
+
+/**
+ * Where a result came from. Identical reads (same SQL and parameters)
+ * running at the same time outside a transaction run once and share the
+ * result.
+ *
+ * @generated from message attache.postgres.v1.CacheInfo
+ */
+export type CacheInfo = Message<"attache.postgres.v1.CacheInfo"> & {
+  /**
+   * @generated from field: attache.postgres.v1.CacheStatus status = 1;
+   */
+  status: CacheStatus;
+
+  /**
+   * Why the statement could not be shared, for BYPASS.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message attache.postgres.v1.CacheInfo.
+ * Use `create(CacheInfoSchema)` to create a new message.
+ */
+export const CacheInfoSchema: GenMessage<CacheInfo> = /*@__PURE__*/
+  messageDesc(file_attache_postgres_v1_postgres, 15);
 
 /**
  * @generated from message attache.postgres.v1.Statement
@@ -547,7 +582,7 @@ export type Statement = Message<"attache.postgres.v1.Statement"> & {
  * Use `create(StatementSchema)` to create a new message.
  */
 export const StatementSchema: GenMessage<Statement> = /*@__PURE__*/
-  messageDesc(file_attache_postgres_v1_postgres, 15);
+  messageDesc(file_attache_postgres_v1_postgres, 16);
 
 /**
  * @generated from message attache.postgres.v1.ExecuteRequest
@@ -581,7 +616,7 @@ export type ExecuteRequest = Message<"attache.postgres.v1.ExecuteRequest"> & {
  * Use `create(ExecuteRequestSchema)` to create a new message.
  */
 export const ExecuteRequestSchema: GenMessage<ExecuteRequest> = /*@__PURE__*/
-  messageDesc(file_attache_postgres_v1_postgres, 16);
+  messageDesc(file_attache_postgres_v1_postgres, 17);
 
 /**
  * @generated from message attache.postgres.v1.ExecuteResponse
@@ -600,7 +635,7 @@ export type ExecuteResponse = Message<"attache.postgres.v1.ExecuteResponse"> & {
  * Use `create(ExecuteResponseSchema)` to create a new message.
  */
 export const ExecuteResponseSchema: GenMessage<ExecuteResponse> = /*@__PURE__*/
-  messageDesc(file_attache_postgres_v1_postgres, 17);
+  messageDesc(file_attache_postgres_v1_postgres, 18);
 
 /**
  * @generated from message attache.postgres.v1.BeginRequest
@@ -627,7 +662,7 @@ export type BeginRequest = Message<"attache.postgres.v1.BeginRequest"> & {
  * Use `create(BeginRequestSchema)` to create a new message.
  */
 export const BeginRequestSchema: GenMessage<BeginRequest> = /*@__PURE__*/
-  messageDesc(file_attache_postgres_v1_postgres, 18);
+  messageDesc(file_attache_postgres_v1_postgres, 19);
 
 /**
  * @generated from message attache.postgres.v1.BeginResponse
@@ -644,7 +679,7 @@ export type BeginResponse = Message<"attache.postgres.v1.BeginResponse"> & {
  * Use `create(BeginResponseSchema)` to create a new message.
  */
 export const BeginResponseSchema: GenMessage<BeginResponse> = /*@__PURE__*/
-  messageDesc(file_attache_postgres_v1_postgres, 19);
+  messageDesc(file_attache_postgres_v1_postgres, 20);
 
 /**
  * @generated from message attache.postgres.v1.CommitRequest
@@ -661,7 +696,7 @@ export type CommitRequest = Message<"attache.postgres.v1.CommitRequest"> & {
  * Use `create(CommitRequestSchema)` to create a new message.
  */
 export const CommitRequestSchema: GenMessage<CommitRequest> = /*@__PURE__*/
-  messageDesc(file_attache_postgres_v1_postgres, 20);
+  messageDesc(file_attache_postgres_v1_postgres, 21);
 
 /**
  * @generated from message attache.postgres.v1.CommitResponse
@@ -674,7 +709,7 @@ export type CommitResponse = Message<"attache.postgres.v1.CommitResponse"> & {
  * Use `create(CommitResponseSchema)` to create a new message.
  */
 export const CommitResponseSchema: GenMessage<CommitResponse> = /*@__PURE__*/
-  messageDesc(file_attache_postgres_v1_postgres, 21);
+  messageDesc(file_attache_postgres_v1_postgres, 22);
 
 /**
  * @generated from message attache.postgres.v1.RollbackRequest
@@ -691,7 +726,7 @@ export type RollbackRequest = Message<"attache.postgres.v1.RollbackRequest"> & {
  * Use `create(RollbackRequestSchema)` to create a new message.
  */
 export const RollbackRequestSchema: GenMessage<RollbackRequest> = /*@__PURE__*/
-  messageDesc(file_attache_postgres_v1_postgres, 22);
+  messageDesc(file_attache_postgres_v1_postgres, 23);
 
 /**
  * @generated from message attache.postgres.v1.RollbackResponse
@@ -704,7 +739,7 @@ export type RollbackResponse = Message<"attache.postgres.v1.RollbackResponse"> &
  * Use `create(RollbackResponseSchema)` to create a new message.
  */
 export const RollbackResponseSchema: GenMessage<RollbackResponse> = /*@__PURE__*/
-  messageDesc(file_attache_postgres_v1_postgres, 23);
+  messageDesc(file_attache_postgres_v1_postgres, 24);
 
 /**
  * Whether a date or timestamp is one of Postgres's infinities.
@@ -737,6 +772,43 @@ export const InfinitySchema: GenEnum<Infinity> = /*@__PURE__*/
   enumDesc(file_attache_postgres_v1_postgres, 0);
 
 /**
+ * @generated from enum attache.postgres.v1.CacheStatus
+ */
+export enum CacheStatus {
+  /**
+   * @generated from enum value: CACHE_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Not eligible (a write, a transaction, a volatile function...).
+   *
+   * @generated from enum value: CACHE_STATUS_BYPASS = 1;
+   */
+  BYPASS = 1,
+
+  /**
+   * Ran on the database for this caller (and any that joined it).
+   *
+   * @generated from enum value: CACHE_STATUS_MISS = 2;
+   */
+  MISS = 2,
+
+  /**
+   * Shared the result of an identical read already running.
+   *
+   * @generated from enum value: CACHE_STATUS_COALESCED = 3;
+   */
+  COALESCED = 3,
+}
+
+/**
+ * Describes the enum attache.postgres.v1.CacheStatus.
+ */
+export const CacheStatusSchema: GenEnum<CacheStatus> = /*@__PURE__*/
+  enumDesc(file_attache_postgres_v1_postgres, 1);
+
+/**
  * @generated from enum attache.postgres.v1.Isolation
  */
 export enum Isolation {
@@ -767,7 +839,7 @@ export enum Isolation {
  * Describes the enum attache.postgres.v1.Isolation.
  */
 export const IsolationSchema: GenEnum<Isolation> = /*@__PURE__*/
-  enumDesc(file_attache_postgres_v1_postgres, 1);
+  enumDesc(file_attache_postgres_v1_postgres, 2);
 
 /**
  * PostgresService runs SQL on one pool of PostgreSQL connections shared by
