@@ -1,4 +1,3 @@
-use std::path::PathBuf;
 use std::time::Duration;
 
 use attache_core::Limits;
@@ -69,21 +68,8 @@ pub struct Config {
 
 /// TLS to Redis, used when `redis.url` is `rediss://`. The server's
 /// certificate is verified against the URL's host (a DNS name or an IP
-/// address).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
-    /// PEM file of the CA certificates that may sign the server's
-    /// certificate (a managed service publishes its own). Unset: the
-    /// system's trust store (/etc/ssl/certs; `SSL_CERT_FILE` and
-    /// `SSL_CERT_DIR` override it).
-    pub ca_file: Option<PathBuf>,
-    /// PEM certificate (chain) attache presents to the server, for mutual
-    /// TLS (`tls-auth-clients yes`). Set with `key_file`, or neither.
-    pub cert_file: Option<PathBuf>,
-    /// PEM private key of `cert_file` (PKCS#8, PKCS#1 or SEC1).
-    pub key_file: Option<PathBuf>,
-}
+/// address); `cert_file` and `key_file` are for `tls-auth-clients yes`.
+pub type TlsConfig = attache_tls::Files;
 
 /// The client-side cache shared by every caller.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
