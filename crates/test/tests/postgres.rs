@@ -455,3 +455,51 @@ async fn identical_concurrent_reads_run_once_and_volatile_ones_never_share() {
     let write = query(&client, &format!("select setval('{schema}.s', 1)"), vec![]).await.unwrap();
     assert_eq!(write.cache.as_option().unwrap().status.to_i32(), 1);
 }
+
+#[tokio::test]
+async fn tls_follows_sslmode_and_names_what_to_fix() {
+    let ca = attache_test::Ca::new();
+    let pg = PostgresServer::start_tls(&ca);
+    let encrypted = "select ssl from pg_stat_ssl where pid = pg_backend_pid()";
+
+    // verify-full against the test CA: encrypted and verified.
+    let ca_file = ca.cert();
+    let url = format!("{}?sslmode=verify-full", pg.tcp_url());
+    let sidecar = Sidecar::start_with(|c| {
+        c.postgres.url = Some(url);
+        c.postgres.tls.ca_file = Some(ca_file);
+    })
+    .await;
+    let client = sidecar.postgres(Protocol::Grpc).await;
+    assert_eq!(row(&query(&client, encrypted, vec![]).await.unwrap())["ssl"], Kind::Bool(true));
+    // A deadline still cancels the statement over TLS.
+    let request = QueryRequest { sql: "select pg_sleep(30)".into(), ..Default::default() };
+    let options = connectrpc::client::CallOptions::default().with_timeout(Duration::from_millis(300));
+    assert_eq!(client.query_with_options(request, options).await.unwrap_err().code, ErrorCode::DeadlineExceeded);
+    let until = Instant::now() + Duration::from_secs(5);
+    while pg.psql("select count(*) from pg_stat_activity where query = 'select pg_sleep(30)' and state = 'active'")
+        != "0"
+    {
+        assert!(Instant::now() < until, "the statement still runs on the server");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sidecar.stop().await.unwrap();
+
+    // verify-full trusting only the system store: refused, naming the setting.
+    let url = format!("{}?sslmode=verify-full", pg.tcp_url());
+    let sidecar = Sidecar::start_with(|c| c.postgres.url = Some(url)).await;
+    let client = sidecar.postgres(Protocol::Grpc).await;
+    let refused = query(&client, "select 1", vec![]).await.unwrap_err();
+    assert_eq!(refused.code, ErrorCode::Unavailable, "{refused:?}");
+    assert!(refused.message.as_deref().unwrap().contains("postgres.tls.ca_file"), "{refused:?}");
+    sidecar.stop().await.unwrap();
+
+    // require: encrypted without verification; disable: plain.
+    for (mode, ssl) in [("require", true), ("disable", false)] {
+        let url = format!("{}?sslmode={mode}", pg.tcp_url());
+        let sidecar = Sidecar::start_with(|c| c.postgres.url = Some(url)).await;
+        let client = sidecar.postgres(Protocol::Grpc).await;
+        assert_eq!(row(&query(&client, encrypted, vec![]).await.unwrap())["ssl"], Kind::Bool(ssl), "{mode}");
+        sidecar.stop().await.unwrap();
+    }
+}

@@ -10,9 +10,15 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// The database: `postgres://user:password@host:port/dbname`, or a Unix
     /// socket directory as `postgres://user@/dbname?host=/run/postgresql`.
-    /// Unset, the module answers FAILED_PRECONDITION. `ATTACHE_POSTGRES_URL`
-    /// sets it.
+    /// `sslmode` (disable, prefer (the default), require, verify-ca,
+    /// verify-full) and `sslrootcert` mean what they mean to libpq. Unset,
+    /// the module answers FAILED_PRECONDITION. `ATTACHE_POSTGRES_URL` sets
+    /// it.
     pub url: Option<String>,
+    /// TLS files: the CA that signs the server's certificate (for
+    /// verify-ca and verify-full; `sslrootcert` in the URL does the same)
+    /// and a client certificate for `clientcert` authentication.
+    pub tls: attache_tls::Files,
     /// Connections in the shared pool; every caller on the host shares
     /// them. A call that finds all busy waits for one until its deadline.
     pub pool_size: usize,
@@ -72,6 +78,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             url: None,
+            tls: attache_tls::Files::default(),
             pool_size: 10,
             connect_timeout: Duration::from_secs(5),
             reconnect_min: Duration::from_millis(100),
@@ -89,11 +96,11 @@ impl Config {
     /// Checks the constraints serde cannot express. Never echoes the URL:
     /// it may hold a password.
     pub fn validate(&self) -> Result<(), String> {
-        if let Some(url) = &self.url {
-            url.parse::<tokio_postgres::Config>().map_err(|e| {
-                let e = e.to_string();
-                format!("postgres.url: not a PostgreSQL URL or connection string ({e}); write it as postgres://user:password@host:5432/dbname")
-            })?;
+        match &self.url {
+            Some(url) => {
+                crate::tls::target(url, &self.tls)?;
+            }
+            None => attache_tls::check(&self.tls, crate::tls::NAMES)?,
         }
         if self.pool_size == 0 {
             return Err("postgres.pool_size must be at least 1".into());

@@ -18,6 +18,7 @@ mod error;
 mod pool;
 mod service;
 mod sql;
+mod tls;
 mod transaction;
 mod value;
 

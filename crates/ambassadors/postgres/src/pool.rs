@@ -15,12 +15,18 @@ use lru::LruCache;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_postgres::{CancelToken, Client, NoTls, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::tls::Target;
 
 use crate::{Config, Error};
 
 pub(crate) struct Pool {
     config: Arc<Config>,
     connect: tokio_postgres::Config,
+    /// `None` over a Unix socket, where Postgres never speaks TLS.
+    tls: Option<MakeRustlsConnect>,
+    client_cert: bool,
     /// Where the database is, for errors: host and port, never the password.
     address: Arc<str>,
     permits: Arc<Semaphore>,
@@ -41,6 +47,8 @@ pub(crate) struct Conn {
     pub client: Client,
     statements: LruCache<String, Statement>,
     address: Arc<str>,
+    /// For cancel requests, which travel as the connection did.
+    tls: Option<MakeRustlsConnect>,
 }
 
 impl Conn {
@@ -70,6 +78,11 @@ impl Conn {
         Ok(statement)
     }
 
+    /// Sends the server a request to cancel what runs on this connection.
+    pub fn canceller(&self) -> Canceller {
+        Canceller { token: self.client.cancel_token(), tls: self.tls.clone() }
+    }
+
     /// Forgets cached statements (after a schema change made one stale).
     pub fn forget_statements(&mut self) {
         self.statements.clear();
@@ -79,7 +92,7 @@ impl Conn {
 impl Pool {
     pub fn new(config: Arc<Config>) -> Result<Self, String> {
         let url = config.url.as_deref().ok_or("postgres.url is not set")?;
-        let mut connect: tokio_postgres::Config = url.parse().map_err(|e| format!("postgres.url: {e}"))?;
+        let Target { config: mut connect, tls, client_cert } = crate::tls::target(url, &config.tls)?;
         let ms = |d: Duration| d.as_millis().max(1);
         // Session defaults given at start-up, so RESET ALL returns to them.
         let options = format!(
@@ -90,7 +103,16 @@ impl Pool {
         connect.options(&options).application_name("attache").connect_timeout(config.connect_timeout);
         let address = address_of(&connect).into();
         let permits = Arc::new(Semaphore::new(config.pool_size));
-        Ok(Self { config, connect, address, permits, idle: Mutex::new(Vec::new()), backoff: Mutex::default() })
+        Ok(Self {
+            config,
+            connect,
+            tls,
+            client_cert,
+            address,
+            permits,
+            idle: Mutex::new(Vec::new()),
+            backoff: Mutex::default(),
+        })
     }
 
     /// Whether every connection is lent out.
@@ -136,7 +158,14 @@ impl Pool {
 
     async fn connect(&self, deadline: Instant) -> Result<Conn, Error> {
         let own_limit = Instant::now() + self.config.connect_timeout;
-        let attempt = tokio::time::timeout_at(deadline.min(own_limit), async { self.connect.connect(NoTls).await });
+        let attempt = tokio::time::timeout_at(deadline.min(own_limit), async {
+            match &self.tls {
+                Some(tls) => {
+                    self.connect.connect(tls.clone()).await.map(|(client, connection)| (client, run(connection)))
+                }
+                None => self.connect.connect(NoTls).await.map(|(client, connection)| (client, run(connection))),
+            }
+        });
         let failed = |reason: String| {
             let mut b = self.backoff.lock().expect("pool lock");
             b.wait =
@@ -157,7 +186,10 @@ impl Pool {
                         failed(db.message().to_owned());
                         Error::Database(Box::new(db.into()))
                     }
-                    None => failed(e.to_string()),
+                    None => failed(match attache_tls::find(&e) {
+                        Some(tls) => attache_tls::reason(tls, self.client_cert, crate::tls::NAMES),
+                        None => e.to_string(),
+                    }),
                 });
             }
             // The caller's deadline came first: that says nothing of the
@@ -166,13 +198,9 @@ impl Pool {
             Err(_) => return Err(failed("connecting timed out".into())),
         };
         *self.backoff.lock().expect("pool lock") = Backoff::default();
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "postgres connection ended");
-            }
-        });
+        tokio::spawn(connection);
         let cache = NonZeroUsize::new(self.config.statement_cache.max(1)).expect("at least one");
-        Ok(Conn { client, statements: LruCache::new(cache), address: self.address.clone() })
+        Ok(Conn { client, statements: LruCache::new(cache), address: self.address.clone(), tls: self.tls.clone() })
     }
 
     /// Stops lending and closes the idle connections.
@@ -195,8 +223,8 @@ impl Lease {
         self.conn.as_mut().expect("a lease holds its connection until dropped")
     }
 
-    pub fn cancel_token(&self) -> CancelToken {
-        self.conn.as_ref().expect("a lease holds its connection until dropped").client.cancel_token()
+    pub fn canceller(&self) -> Canceller {
+        self.conn.as_ref().expect("a lease holds its connection until dropped").canceller()
     }
 
     /// Returns the connection to the pool: its caller finished cleanly and
@@ -213,7 +241,7 @@ impl Lease {
     /// Closes the connection rather than reuse it (its state is unknown).
     pub fn discard(mut self) {
         if let Some(conn) = self.conn.take() {
-            cancel(conn.client.cancel_token());
+            conn.canceller().send_later();
         }
     }
 }
@@ -221,20 +249,47 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            cancel(conn.client.cancel_token());
+            conn.canceller().send_later();
         }
     }
 }
 
-/// Asks the server to stop whatever the connection runs (a cancel request
-/// on a connection of its own), without waiting for the answer. Harmless
-/// if nothing runs: the connection is being closed either way.
-fn cancel(token: CancelToken) {
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        runtime.spawn(async move {
-            let _ = token.cancel_query(NoTls).await;
-        });
+/// What cancels the statement running on one connection: a cancel
+/// request, sent on a connection of its own, the way the connection itself
+/// was made (TLS or not).
+#[derive(Clone)]
+pub(crate) struct Canceller {
+    token: CancelToken,
+    tls: Option<MakeRustlsConnect>,
+}
+
+impl Canceller {
+    pub async fn send(&self) {
+        let _ = match &self.tls {
+            Some(tls) => self.token.cancel_query(tls.clone()).await,
+            None => self.token.cancel_query(NoTls).await,
+        };
     }
+
+    /// Sends it without waiting for the answer. Harmless if nothing runs
+    /// when the connection is being closed anyway.
+    pub fn send_later(self) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { self.send().await });
+        }
+    }
+}
+
+/// A connection's IO loop, as a task body whatever its stream type.
+fn run<F>(connection: F) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+where
+    F: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+{
+    Box::pin(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "postgres connection ended");
+        }
+    })
 }
 
 fn address_of(config: &tokio_postgres::Config) -> String {

@@ -12,9 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
-use tokio_postgres::CancelToken;
 
-use crate::pool::Lease;
+use crate::pool::{Canceller, Lease};
 use crate::service::{Inner, Param, QueryOptions, QueryResult};
 use crate::sql::{self, Effect};
 use crate::{Config, Error};
@@ -41,7 +40,7 @@ struct Open {
     /// `None` once the transaction has ended.
     lease: tokio::sync::Mutex<Option<Lease>>,
     /// `None` for the placeholder holding a slot while Begin connects.
-    cancel: Option<CancelToken>,
+    cancel: Option<Canceller>,
     started: Instant,
     last_used: Mutex<Instant>,
     /// A statement left session state: reset the connection at the end.
@@ -184,9 +183,9 @@ impl Transactions {
         // request lands whenever the server reads it, possibly on a later
         // statement, so a connection it was sent for is closed, not pooled.
         let running = !commit && transaction.lease.try_lock().is_err();
-        if running && let Some(token) = &transaction.cancel {
+        if running && let Some(canceller) = &transaction.cancel {
             transaction.cancel_sent.store(true, Ordering::Relaxed);
-            let _ = token.cancel_query(tokio_postgres::NoTls).await;
+            canceller.send().await;
         }
         let Ok(mut guard) = tokio::time::timeout_at(deadline, transaction.lease.lock()).await else {
             // The running statement did not stop in time: the lease is
@@ -213,8 +212,8 @@ impl Transactions {
     pub async fn roll_back_all(&self) {
         let all: Vec<Arc<Open>> = self.open.lock().expect("transactions lock").drain().map(|(_, t)| t).collect();
         for transaction in all {
-            if let Some(token) = &transaction.cancel {
-                let _ = token.cancel_query(tokio_postgres::NoTls).await;
+            if let Some(canceller) = &transaction.cancel {
+                canceller.send().await;
             }
             let deadline = Instant::now() + std::time::Duration::from_secs(2);
             if let Ok(mut guard) = tokio::time::timeout_at(deadline, transaction.lease.lock()).await
@@ -233,7 +232,7 @@ impl Transactions {
 
 impl Open {
     fn new(owner: &str, lease: Option<Lease>) -> Self {
-        let cancel = lease.as_ref().map(Lease::cancel_token);
+        let cancel = lease.as_ref().map(Lease::canceller);
         let now = Instant::now();
         Self {
             owner: owner.to_owned(),
@@ -339,8 +338,7 @@ struct CancelOnDrop(Option<Arc<Open>>);
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         if let Some(transaction) = self.0.take()
-            && let Some(token) = transaction.cancel.clone()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            && let Some(canceller) = transaction.cancel.clone()
         {
             transaction.cancel_sent.store(true, Ordering::Relaxed);
             // Postgres aborts the transaction when the statement is
@@ -350,9 +348,7 @@ impl Drop for CancelOnDrop {
                 .lock()
                 .expect("transaction lock")
                 .get_or_insert_with(|| "a statement was cancelled: its caller left or its deadline passed".into());
-            runtime.spawn(async move {
-                let _ = token.cancel_query(tokio_postgres::NoTls).await;
-            });
+            canceller.send_later();
         }
     }
 }
