@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 raw, out, command = sys.argv[1], sys.argv[2], sys.argv[3]
-sections = (sys.argv[4] if len(sys.argv) > 4 else "transport,password,redis,image").split(",")
+sections = (sys.argv[4] if len(sys.argv) > 4 else "transport,password,redis,image,postgres").split(",")
 os.makedirs(out, exist_ok=True)
 today = date.today().isoformat()
 
@@ -308,6 +308,148 @@ def image():
     fig.savefig(os.path.join(out, f"{today}-image.png"), dpi=110)
 
 
+# PostgreSQL ----------------------------------------------------------------
+def postgres():
+    node, php = load("postgres-node.json"), load("postgres-php.json")
+    by = {r["name"]: r for r in node["results"]}
+    pool_name = f"pg Pool (max {node['pool_size']})"
+    pool, att = by[pool_name], by["attache Query"]
+    lat = node["latency"]
+    ident = node["identical"]
+    phpby = {r["mode"]: r for r in php["results"]}
+    pdo_new, pdo_p, php_att = phpby["pdo"], phpby["pdo-persistent"], phpby["attache"]
+    mib = lambda b: f"{b / 2**20:.0f} MiB" if b else "?"
+    median = lambda xs: sorted(xs)[len(xs) // 2]
+    lines = [
+        f"# PostgreSQL through attache vs the client a Node or PHP app would use ({today})",
+        "",
+        "A fresh PostgreSQL 15 (testing/postgres/, fsync off, pg_stat_statements",
+        f"loaded) on a Unix socket, a table of {node['rows'] // 1000}k rows",
+        "(`bench_rows (id int primary key, name text, score int)`), and a sidecar",
+        f"with its default pool (`postgres.pool_size`, {node['pool_size']} connections) on the same",
+        "socket; the pg Pool is given the same size.",
+        "attache has **no result cache yet**: every read goes to the database",
+        "except that identical plain reads in flight at the same moment run once",
+        "(single-flight) and share the result, so there is no cached row here.",
+        "Server executions are counted with `pg_stat_statements` (reset before",
+        "each measured period).",
+        "",
+        f"## Node: {node['callers']} concurrent callers, primary-key reads, Zipf(0.99) ids, {node['seconds']} s per client",
+        "",
+        "`SELECT id, name, score FROM bench_rows WHERE id = $1`. node-postgres",
+        f"(`pg`) with a Pool of {node['pool_size']} connections (`pool.query(text, values)`, an",
+        "unnamed statement each time) vs attache Query through the Node SDK.",
+        "After a warm-up, each client is measured in five rounds interleaved with",
+        "the other and its rounds are pooled, because this machine's speed drifts",
+        "by tens of percent over minutes.",
+        "",
+        "| client | ops/s | vs pg Pool | p50 | p99 | server executions / read |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in node["results"]:
+        lines.append(
+            f"| {r['name']} | {r['ops_per_s']:,.0f} | {r['ops_per_s'] / pool['ops_per_s']:.2f}× | {r['p50_us']:,.0f} µs "
+            f"| {r['p99_us']:,.0f} µs | {r['server_executions_per_op']:.3f} |"
+        )
+    lines += [
+        "",
+        "Executions per read below 1 for attache are hot ids read by several",
+        "callers at once (coalesced), not cache hits.",
+        "",
+        f"## One caller at a time (sequential primary-key reads, {lat['pg_pool']['queries']} per client, interleaved rounds)",
+        "",
+        "| client | p50 | p99 |",
+        "|---|---:|---:|",
+        f"| Node, {pool_name} | {lat['pg_pool']['p50_us']:.0f} µs | {lat['pg_pool']['p99_us']:.0f} µs |",
+        f"| Node, attache Query | {lat['attache_query']['p50_us']:.0f} µs | {lat['attache_query']['p99_us']:.0f} µs |",
+        "",
+        f"## {ident['reads']} identical reads at once",
+        "",
+        f"`{ident['sql']}` with the same parameter ({ident['param']}), {ident['reads']} calls",
+        "started together from Node, in rounds alternating between the clients.",
+        "",
+        "| client | server executions per round | wall time per round (median) |",
+        "|---|---|---:|",
+        f"| {pool_name} | {', '.join(str(x) for x in ident['pg_pool']['executions'])} | {median(ident['pg_pool']['wall_ms']):.0f} ms |",
+        f"| attache Query | {', '.join(str(x) for x in ident['attache']['executions'])} | {median(ident['attache']['wall_ms']):.0f} ms |",
+        "",
+        f"## PHP: {php['workers']} worker processes, a new client per request, {php['seconds']:.0f} s per client (interleaved rounds)",
+        "",
+        "Each request makes its client, runs one primary-key SELECT (same id",
+        "distribution; PDO prepares and executes it) and drops the client, as a",
+        "PHP-FPM request does: PDO with a new connection per request, PDO with",
+        "`PDO::ATTR_PERSISTENT` (the worker keeps its connection), and a new",
+        "`Attache\\Client` per request (the SDK keeps its socket connection",
+        "persistent across requests). Server connections: client backends in",
+        "`pg_stat_activity`, sampled with psql (which counts itself) twice a",
+        "second while each client ran; the sidecar's pool stays open throughout,",
+        "so the PDO rows count its idle connections too (in brackets).",
+        "",
+        "| client | requests/s | vs PDO new | p50 | p99 | server executions / request | max server connections (the sidecar's) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in php["results"]:
+        lines.append(
+            f"| {r['name']} | {r['requests_per_s']:,.0f} | {r['requests_per_s'] / pdo_new['requests_per_s']:.2f}× | {r['p50_us']:,.0f} µs "
+            f"| {r['p99_us']:,.0f} µs | {r['server_executions_per_request']:.3f} | {r['server_connections_max']} ({r['sidecar_connections_max']}) |"
+        )
+    hwm = [m["vm_hwm_bytes"] for m in (node["sidecar"], php["sidecar"]) if m]
+    lines += [
+        "",
+        "## Sidecar memory",
+        "",
+        f"The sidecar serving these runs (started for them): peak RSS (VmHWM) {mib(node['sidecar'] and node['sidecar']['vm_hwm_bytes'])}",
+        f"after the Node runs, {mib(php['sidecar'] and php['sidecar']['vm_hwm_bytes'])} after the PHP runs; RSS at the end",
+        f"{mib(php['sidecar'] and php['sidecar']['vm_rss_bytes'])}.",
+    ]
+    ratio = att["p50_us"] / pool["p50_us"]
+    runs = ident["attache"]["executions"]
+    php_ratio = php_att["requests_per_s"] / pdo_new["requests_per_s"]
+    conns, bound = php_att["server_connections_max"], node["pool_size"] + 1
+    met = lambda ok: "met" if ok else "**not met**"
+    lines += [
+        "",
+        "## Against the targets",
+        f"- attache Query p50 vs pg Pool p50 under load: **{ratio:.2f}×** (target ≤ 1.3×: {met(ratio <= 1.3)}); "
+        f"p99 {att['p99_us'] / pool['p99_us']:.2f}×; ops/s {att['ops_per_s'] / pool['ops_per_s']:.2f}×; one caller at a time: "
+        f"p50 {lat['attache_query']['p50_us'] / lat['pg_pool']['p50_us']:.2f}×, p99 {lat['attache_query']['p99_us'] / lat['pg_pool']['p99_us']:.2f}×.",
+        f"- {ident['reads']} identical concurrent reads: the server ran attache's **{max(runs)}** time(s) at most "
+        f"(rounds: {', '.join(str(x) for x in runs)}; target 1: {met(max(runs) <= 1)}); the pg Pool's {max(ident['pg_pool']['executions'])}.",
+        f"- PHP, attache vs PDO with a new connection per request: **{php_ratio:.1f}×** the requests/s (target ≥ 5×: {met(php_ratio >= 5)}); "
+        f"vs persistent PDO {php_att['requests_per_s'] / pdo_p['requests_per_s']:.2f}×.",
+        f"- Server client connections while PHP called attache: at most **{conns}**, the sidecar's {php_att['sidecar_connections_max']} "
+        f"(target ≤ pool size {node['pool_size']} + 1 for psql = {bound}: {met(conns is not None and conns <= bound)}); "
+        f"with PDO a new connection per request {pdo_new['server_connections_max']}, persistent {pdo_p['server_connections_max']} (each with the sidecar's idle pool).",
+        f"- Sidecar peak RSS after the Postgres runs: **{mib(max(hwm) if hwm else None)}**.",
+        "- Not measured: a result cache (not built yet).",
+    ]
+    write("postgres", lines)
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 5))
+    rows = [(f"Node, {node['callers']} callers: {r['name']}", r["ops_per_s"], r["p50_us"], r["p99_us"]) for r in node["results"]]
+    rows += [(f"PHP, {php['workers']} workers: {r['name']}", r["requests_per_s"], r["p50_us"], r["p99_us"]) for r in php["results"]]
+    colors = ["tab:orange" if "attache" not in r[0] else "tab:blue" for r in rows]
+    a1.barh([r[0] for r in rows], [r[1] for r in rows], color=colors)
+    for i, r in enumerate(rows):
+        a1.text(r[1], i, f" {r[1]:,.0f}", va="center", fontsize=8)
+    a1.set_xscale("log")
+    a1.set_xlabel("ops/s (Node) or requests/s (PHP), log scale (higher is better)")
+    a1.invert_yaxis()
+    lrows = rows + [(f"Node, one caller: {pool_name}", None, lat["pg_pool"]["p50_us"], lat["pg_pool"]["p99_us"]),
+                    ("Node, one caller: attache Query", None, lat["attache_query"]["p50_us"], lat["attache_query"]["p99_us"])]
+    y = range(len(lrows))
+    a2.barh([i - 0.2 for i in y], [r[2] for r in lrows], 0.4, label="p50", color="tab:green")
+    a2.barh([i + 0.2 for i in y], [r[3] for r in lrows], 0.4, label="p99", color="tab:red")
+    a2.set_yticks(list(y), [r[0] for r in lrows], fontsize=8)
+    a2.set_xscale("log")
+    a2.set_xlabel("latency, µs, log scale (lower is better)")
+    a2.invert_yaxis()
+    a2.legend()
+    fig.suptitle(f"PostgreSQL primary-key reads, {node['rows'] // 1000}k rows, Zipf(0.99); attache without a result cache")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, f"{today}-postgres.png"), dpi=110)
+
+
 def soak():
     runs = [json.loads(l) for l in open(os.path.join(raw, "soak.jsonl")) if l.strip()]
     mib = lambda b: f"{b / 2**20:.0f} MiB"
@@ -364,7 +506,7 @@ def soak():
 
 done = []
 for name, section in (("transport", transport), ("password", password), ("redis", redis), ("image", image),
-                      ("soak", soak)):
+                      ("postgres", postgres), ("soak", soak)):
     if name in sections:
         section()
         done.append(name)
