@@ -5,11 +5,15 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use attache_proto::attache::postgres::v1::__buffa::oneof::transaction_request::Step as In;
+use attache_proto::attache::postgres::v1::__buffa::oneof::transaction_response::Step as Out;
 use attache_proto::attache::postgres::v1::__buffa::oneof::value::Kind;
 use attache_proto::attache::postgres::v1::{
-    BeginRequest, CommitRequest, ExecuteRequest, Param, PostgresServiceClient, QueryRequest, QueryResponse,
-    RollbackRequest, Statement, Value,
+    BeginRequest, CommitRequest, ConflictAction, ExecuteRequest, GetOrLoadRequest, InsertRequest, Isolation,
+    OnConflict, Param, PostgresServiceClient, QueryOptions, QueryRequest, QueryResponse, RollbackRequest, Statement,
+    TransactionRequest, Value,
 };
+use attache_proto::attache::redis::v1::DoRequest;
 use attache_proto::attache::sidecar::v1::ErrorInfo;
 use attache_test::{PostgresServer, Sidecar};
 use base64::Engine as _;
@@ -502,4 +506,446 @@ async fn tls_follows_sslmode_and_names_what_to_fix() {
         assert_eq!(row(&query(&client, encrypted, vec![]).await.unwrap())["ssl"], Kind::Bool(ssl), "{mode}");
         sidecar.stop().await.unwrap();
     }
+}
+
+const HIT: i32 = 4;
+const MISS: i32 = 2;
+const BYPASS: i32 = 1;
+
+/// A read asking to be cached for `ttl_ms`: its reply, its cache status,
+/// and the cache's reason.
+async fn cached(client: &Client, sql: &str, params: Vec<Param>, ttl_ms: u64) -> (QueryResponse, i32, String) {
+    let options = QueryOptions { cache_ttl_ms: ttl_ms, ..Default::default() };
+    let request = QueryRequest { sql: sql.into(), params, options: options.into(), ..Default::default() };
+    let reply = client.query(request).await.unwrap().into_owned();
+    let cache = reply.cache.as_option().unwrap().clone();
+    (reply, cache.status.to_i32(), cache.reason)
+}
+
+/// The first column of the only row, as text.
+fn first(reply: &QueryResponse) -> String {
+    match reply.rows[0].values[0].kind.clone().unwrap() {
+        Kind::Text(s) => s,
+        Kind::Int(n) => n.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn cached_reads_are_answered_until_a_write_through_attache_touches_what_they_read() {
+    let pg = PostgresServer::start();
+    let s = pg.schema();
+    pg.psql(&format!(
+        "create table {s}.users (id int primary key, name text);
+         create table {s}.other (id int primary key);
+         create view {s}.names as select u.name from {s}.users u;
+         create table {s}.orders (id int primary key, user_id int references {s}.users on delete cascade);
+         insert into {s}.users values (1, 'ann'), (2, 'bob'); insert into {s}.orders values (10, 1)"
+    ));
+    let (sidecar, client) = start(&pg, |_| {}).await;
+    let by_id = format!("select name from {s}.users where id = $1");
+    let (reply, status, reason) = cached(&client, &by_id, vec![int(1)], 60_000).await;
+    assert_eq!((first(&reply).as_str(), status, reason.as_str()), ("ann", MISS, ""));
+    let (reply, status, _) = cached(&client, &by_id, vec![int(1)], 60_000).await;
+    assert_eq!((first(&reply).as_str(), status), ("ann", HIT));
+    // Other parameters are another entry; a view is tracked to its table.
+    assert_eq!(cached(&client, &by_id, vec![int(2)], 60_000).await.1, MISS);
+    let view = format!("select count(*) from {s}.names");
+    assert_eq!(cached(&client, &view, vec![], 60_000).await.1, MISS);
+    let other = format!("select count(*) from {s}.other");
+    let (_, status, reason) = cached(&client, &other, vec![], 60_000).await;
+    assert_eq!((status, reason.as_str()), (MISS, ""));
+    let children = format!("select count(*) from {s}.orders");
+    assert_eq!(cached(&client, &children, vec![], 60_000).await.1, MISS);
+
+    // A write through attache: the next read, sent after its reply, sees it.
+    query(&client, &format!("update {s}.users set name = 'anne' where id = $1"), vec![int(1)]).await.unwrap();
+    let (reply, status, _) = cached(&client, &by_id, vec![int(1)], 60_000).await;
+    assert_eq!((first(&reply).as_str(), status), ("anne", MISS));
+    assert_eq!(cached(&client, &view, vec![], 60_000).await.1, MISS, "the view reads users");
+    let (_, status, reason) = cached(&client, &other, vec![], 60_000).await;
+    assert_eq!(status, HIT, "other was not touched: {reason}");
+
+    // Deleting a user cascades to orders: that cached count goes too. (Any
+    // write to users drops what reads orders: attache cannot tell which
+    // columns a statement changed.)
+    assert_eq!(cached(&client, &children, vec![], 60_000).await.1, MISS);
+    assert_eq!(cached(&client, &children, vec![], 60_000).await.1, HIT);
+    query(&client, &format!("delete from {s}.users where id = 1"), vec![]).await.unwrap();
+    let (reply, status, _) = cached(&client, &children, vec![], 60_000).await;
+    assert_eq!((first(&reply).as_str(), status), ("0", MISS));
+
+    // In a transaction: invalidated at commit, not before.
+    assert_eq!(cached(&client, &by_id, vec![int(2)], 60_000).await.1, MISS);
+    let tx = client.begin(BeginRequest::default()).await.unwrap().into_owned().transaction_id;
+    in_tx(&client, &tx, &format!("update {s}.users set name = 'rob' where id = 2")).await.unwrap();
+    let (reply, status, _) = cached(&client, &by_id, vec![int(2)], 60_000).await;
+    assert_eq!((first(&reply).as_str(), status), ("bob", HIT), "uncommitted: the old row is still right");
+    client.commit(CommitRequest { transaction_id: tx, ..Default::default() }).await.unwrap();
+    let (reply, status, _) = cached(&client, &by_id, vec![int(2)], 60_000).await;
+    assert_eq!((first(&reply).as_str(), status), ("rob", MISS));
+
+    // Execute, and DDL attache cannot analyse (everything goes).
+    let statements =
+        vec![Statement { sql: format!("update {s}.users set name = 'bo' where id = 2"), ..Default::default() }];
+    client.execute(ExecuteRequest { statements, ..Default::default() }).await.unwrap();
+    assert_eq!(first(&cached(&client, &by_id, vec![int(2)], 60_000).await.0), "bo");
+    assert_eq!(cached(&client, &other, vec![], 60_000).await.1, HIT);
+    query(&client, &format!("alter table {s}.other add column x int"), vec![]).await.unwrap();
+    assert_eq!(cached(&client, &other, vec![], 60_000).await.1, MISS);
+
+    assert_eq!(cached(&client, &by_id, vec![int(2)], 400).await.1, MISS, "DDL empties the whole cache");
+
+    // A write behind attache's back is seen when the entry expires.
+    assert_eq!(cached(&client, &by_id, vec![int(2)], 400).await.1, HIT);
+    pg.psql(&format!("update {s}.users set name = 'robert' where id = 2"));
+    let (reply, status, _) = cached(&client, &by_id, vec![int(2)], 400).await;
+    assert_eq!((first(&reply).as_str(), status), ("bo", HIT), "until the TTL, as documented");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let (reply, status, _) = cached(&client, &by_id, vec![int(2)], 400).await;
+    assert_eq!((first(&reply).as_str(), status), ("robert", MISS));
+
+    let metrics = attache_test::admin_get(&sidecar, "/metrics").await;
+    let metric = |name: &str| {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name}{{module=\"postgres\"}} ")));
+        line.unwrap_or_else(|| panic!("{name}: {metrics}")).rsplit(' ').next().unwrap().parse::<f64>().unwrap()
+    };
+    assert!(metric("attache_cache_hits_total") >= 7.0);
+    assert!(metric("attache_cache_invalidated_total") >= 5.0);
+    assert!(metric("attache_cache_entries") >= 1.0 && metric("attache_cache_bytes") > 0.0);
+}
+
+#[tokio::test]
+async fn reads_attache_cannot_vouch_for_are_not_cached_and_say_why() {
+    let pg = PostgresServer::start();
+    let s = pg.schema();
+    pg.psql(&format!(
+        "create table {s}.t (id int primary key, n int); insert into {s}.t values (1, 1);
+         create table {s}.audit (at timestamptz);
+         create function {s}.n_of(i int) returns int stable language plpgsql as
+           $$ begin return (select n from {s}.t where id = i); end $$;
+         create function {s}.rows_of() returns setof {s}.t stable language plpgsql as
+           $$ begin return query select * from {s}.t; end $$;
+         create function {s}.log() returns trigger language plpgsql as
+           $$ begin insert into {s}.audit values (now()); return null; end $$;
+         create trigger audit after update on {s}.t for each statement execute function {s}.log()"
+    ));
+    let (_sidecar, client) = start(&pg, |_| {}).await;
+    let cases = [
+        (format!("select {s}.n_of(1)"), MISS, "user function"),
+        (format!("select * from {s}.rows_of()"), MISS, "user function"),
+        ("select random()".to_owned(), BYPASS, "volatile"),
+        (format!("select * from {s}.t for update"), BYPASS, "locking"),
+    ];
+    for (sql, expected, why) in cases {
+        for _ in 0..2 {
+            let (_, status, reason) = cached(&client, &sql, vec![], 60_000).await;
+            assert_eq!(status, expected, "{sql}: {reason}");
+            assert!(reason.contains(why), "{sql}: {reason}");
+        }
+    }
+    // A trigger may write where no plan shows: its table's writes flush
+    // every cached result.
+    let audit = format!("select count(*) from {s}.audit");
+    assert_eq!(cached(&client, &audit, vec![], 60_000).await.1, MISS);
+    assert_eq!(cached(&client, &audit, vec![], 60_000).await.1, HIT);
+    query(&client, &format!("update {s}.t set n = 2"), vec![]).await.unwrap();
+    let (reply, status, _) = cached(&client, &audit, vec![], 60_000).await;
+    assert_eq!((first(&reply).as_str(), status), ("1", MISS));
+    // Inside a transaction nothing is cached.
+    let tx = client.begin(BeginRequest::default()).await.unwrap().into_owned().transaction_id;
+    let options = QueryOptions { cache_ttl_ms: 60_000, ..Default::default() };
+    let request =
+        QueryRequest { sql: audit.clone(), transaction_id: tx.clone(), options: options.into(), ..Default::default() };
+    let reply = client.query(request).await.unwrap().into_owned();
+    assert_eq!(reply.cache.as_option().unwrap().status.to_i32(), BYPASS);
+    client.rollback(RollbackRequest { transaction_id: tx, ..Default::default() }).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_write_through_another_attache_reaches_this_cache_and_a_lost_channel_empties_it() {
+    let pg = PostgresServer::start();
+    let s = pg.schema();
+    pg.psql(&format!("create table {s}.t (id int primary key, n int); insert into {s}.t values (1, 1)"));
+    let (_a, here) = start(&pg, |_| {}).await;
+    let (_b, there) = start(&pg, |_| {}).await;
+    let read = format!("select n from {s}.t where id = 1");
+    assert_eq!(cached(&here, &read, vec![], 60_000).await.1, MISS);
+    assert_eq!(cached(&here, &read, vec![], 60_000).await.1, HIT);
+    query(&there, &format!("update {s}.t set n = 2 where id = 1"), vec![]).await.unwrap();
+    let written = Instant::now();
+    loop {
+        let (reply, status, _) = cached(&here, &read, vec![], 60_000).await;
+        if first(&reply) == "2" {
+            assert_eq!(status, MISS);
+            break;
+        }
+        assert!(written.elapsed() < Duration::from_secs(1), "still stale after {:?}", written.elapsed());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    eprintln!("invalidated across attache processes in {:?}", written.elapsed());
+
+    // The listening connection dies: what was cached goes, and nothing is
+    // cached until it is back.
+    assert_eq!(cached(&here, &read, vec![], 60_000).await.1, HIT);
+    let killed = pg.psql(
+        "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = 'attache cache channel'",
+    );
+    assert_eq!(killed, "2", "one listener per attache");
+    // Until attache notices, a hit is still right (nothing was written);
+    // once it has, the entry is gone: the next read that is not refused
+    // for the channel goes to the database.
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut noticed = false;
+    loop {
+        let (_, status, reason) = cached(&here, &read, vec![], 60_000).await;
+        assert!(!(noticed && status == HIT), "a result cached before the channel dropped was served");
+        noticed |= status != HIT;
+        if status == MISS && reason.is_empty() {
+            break;
+        }
+        if status != HIT {
+            assert!(reason.contains("channel"), "{status}: {reason}");
+        }
+        assert!(Instant::now() < until, "the channel did not come back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(cached(&here, &read, vec![], 60_000).await.1, HIT, "caching again once reconnected");
+}
+
+fn insert_request(table: &str, columns: &[&str], values: Vec<Param>, returning: &[&str]) -> InsertRequest {
+    InsertRequest {
+        table: table.into(),
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        values,
+        returning: returning.iter().map(|c| c.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn concurrent_inserts_merge_and_a_bad_row_fails_its_caller_alone() {
+    let pg = PostgresServer::start();
+    let s = pg.schema();
+    pg.psql(&format!(
+        "create table {s}.users (id bigserial primary key, email text constraint users_email_key unique, tags text[]);
+         insert into {s}.users (email) values ('taken@x')"
+    ));
+    let (_sidecar, client) = start(&pg, |_| {}).await;
+    let table = format!("{s}.users");
+    // A cached read of the table, to see inserts invalidate it.
+    let count = format!("select count(*) from {s}.users");
+    assert_eq!(cached(&client, &count, vec![], 60_000).await.1, MISS);
+    pg.psql("select pg_stat_statements_reset()");
+
+    let calls = (0..100).map(|i| {
+        let email = if i == 37 { "taken@x".to_owned() } else { format!("u{i}@x") };
+        client.insert(insert_request(&table, &["email"], vec![text(&email)], &["id", "email"]))
+    });
+    let replies = futures::future::join_all(calls).await;
+    let mut ids = Vec::new();
+    let mut largest_batch = 0;
+    for (i, reply) in replies.into_iter().enumerate() {
+        if i == 37 {
+            let error = reply.unwrap_err();
+            assert_eq!(error.code, ErrorCode::AlreadyExists, "{error:?}");
+            assert_eq!(info(&error).metadata.get("constraint").map(String::as_str), Some("users_email_key"));
+            continue;
+        }
+        let reply = reply.unwrap().into_owned();
+        assert!(reply.inserted);
+        let values: Vec<Kind> = reply.row.as_option().unwrap().values.iter().map(|v| v.kind.clone().unwrap()).collect();
+        assert_eq!(values[1], Kind::Text(format!("u{i}@x")), "each caller gets its own row back");
+        let Kind::Int(id) = values[0] else { panic!("{values:?}") };
+        ids.push(id);
+        largest_batch = largest_batch.max(reply.batch_size);
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 99);
+    assert!(largest_batch > 1, "no inserts were merged");
+    assert_eq!(pg.psql(&format!("select count(*) from {s}.users")), "100");
+    let statements: u64 = pg
+        .psql("select coalesce(sum(calls), 0) from pg_stat_statements where query like 'INSERT INTO%'")
+        .parse()
+        .unwrap();
+    assert!(statements < 100, "100 inserts ran as {statements} statements");
+    let (reply, status, _) = cached(&client, &count, vec![], 60_000).await;
+    assert_eq!((first(&reply).as_str(), status), ("100", MISS), "the inserts invalidated the cached count");
+
+    // ON CONFLICT DO NOTHING: the conflicting caller learns it was skipped.
+    let nothing = OnConflict { action: ConflictAction::CONFLICT_ACTION_NOTHING.into(), ..Default::default() };
+    let calls = ["taken@x", "new1@x", "new2@x"].map(|email| {
+        let mut request = insert_request(&table, &["email"], vec![text(email)], &["email"]);
+        request.on_conflict = nothing.clone().into();
+        client.insert(request)
+    });
+    let replies: Vec<_> = futures::future::join_all(calls).await.into_iter().map(|r| r.unwrap().into_owned()).collect();
+    assert_eq!(replies.iter().map(|r| r.inserted).collect::<Vec<_>>(), vec![false, true, true]);
+    assert!(replies[0].row.as_option().is_none());
+    // DO UPDATE; an array column (which cannot go through unnest) works too.
+    let update = OnConflict {
+        action: ConflictAction::CONFLICT_ACTION_UPDATE.into(),
+        target: vec!["email".into()],
+        update: vec!["tags".into()],
+        ..Default::default()
+    };
+    let tags = Param { r#type: "text[]".into(), ..text("{a,b}") };
+    let mut request = insert_request(&table, &["email", "tags"], vec![text("taken@x"), tags], &["id", "tags"]);
+    request.on_conflict = update.into();
+    let reply = client.insert(request).await.unwrap().into_owned();
+    assert!(reply.inserted);
+    assert_eq!(pg.psql(&format!("select tags from {s}.users where email = 'taken@x'")), "{a,b}");
+
+    // Bad input names what is wrong.
+    for (request, code, fragment) in [
+        (insert_request(&table, &["nope"], vec![text("x")], &[]), ErrorCode::InvalidArgument, "no column \"nope\""),
+        (insert_request(&table, &["email"], vec![], &[]), ErrorCode::InvalidArgument, "1 columns but 0 values"),
+        (insert_request("no_such_table", &["a"], vec![text("x")], &[]), ErrorCode::InvalidArgument, "no_such_table"),
+        (insert_request(&table, &[], vec![], &[]), ErrorCode::InvalidArgument, "at least one column"),
+    ] {
+        let error = client.insert(request).await.unwrap_err();
+        assert_eq!(error.code, code, "{error:?}");
+        assert!(error.message.as_deref().unwrap_or("").contains(fragment), "{error:?}");
+    }
+}
+
+#[tokio::test]
+async fn get_or_load_keeps_a_result_in_redis_until_a_write_deletes_it() {
+    let pg = PostgresServer::start();
+    let redis = attache_test::RedisServer::start();
+    let s = pg.schema();
+    pg.psql(&format!(
+        "create table {s}.items (id int primary key, name text); insert into {s}.items values (1, 'pen')"
+    ));
+    let url = redis.url().to_owned();
+    let (a, here) = start(&pg, |c| c.redis.url = Some(url.clone())).await;
+    let (b, there) = start(&pg, |c| c.redis.url = Some(url.clone())).await;
+    // Redis connects in the background: wait for both.
+    for sidecar in [&a, &b] {
+        let redis = sidecar.redis(Protocol::Grpc).await;
+        let until = Instant::now() + Duration::from_secs(10);
+        let ping = || DoRequest { args: vec![b"PING".to_vec()], ..Default::default() };
+        while redis.r#do(ping()).await.is_err() {
+            assert!(Instant::now() < until, "attache never connected to redis");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let load = |client: &Client| {
+        let request = GetOrLoadRequest {
+            key: "item:1".into(),
+            sql: format!("select name from {s}.items where id = $1"),
+            params: vec![int(1)],
+            ttl_ms: 60_000,
+            ..Default::default()
+        };
+        let client = client.clone();
+        async move {
+            let reply = client.get_or_load(request).await.unwrap().into_owned();
+            let status = reply.cache.as_option().unwrap().status.to_i32();
+            let name = match reply.rows[0].values[0].kind.clone().unwrap() {
+                Kind::Text(name) => name,
+                other => panic!("{other:?}"),
+            };
+            (name, status)
+        }
+    };
+    pg.psql("select pg_stat_statements_reset()");
+    let first_loads = futures::future::join_all((0..20).map(|_| load(&here))).await;
+    assert!(first_loads.iter().all(|(name, _)| name == "pen"));
+    let runs: u64 = pg
+        .psql("select coalesce(sum(calls), 0) from pg_stat_statements where query like 'select name from%'")
+        .parse()
+        .unwrap();
+    assert!(runs <= 2, "20 concurrent loads ran the query {runs} times");
+    assert_eq!(load(&here).await, ("pen".into(), HIT));
+    assert_eq!(redis.cli(&["exists", "item:1"]), "1");
+    // Another attache reads the same key from Redis.
+    assert_eq!(load(&there).await, ("pen".into(), HIT));
+
+    // A write through attache deletes the key before its reply.
+    query(&here, &format!("update {s}.items set name = 'ink' where id = 1"), vec![]).await.unwrap();
+    assert_eq!(redis.cli(&["exists", "item:1"]), "0");
+    assert_eq!(load(&here).await, ("ink".into(), MISS));
+
+    // A write through another attache: the loading one hears of it and
+    // deletes its key.
+    query(&there, &format!("update {s}.items set name = 'cap' where id = 1"), vec![]).await.unwrap();
+    let written = Instant::now();
+    while redis.cli(&["exists", "item:1"]) != "0" {
+        assert!(written.elapsed() < Duration::from_secs(1), "the key outlived a write on another attache");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(load(&here).await, ("cap".into(), MISS));
+
+    // What it cannot keep correct, it refuses.
+    let request =
+        GetOrLoadRequest { key: "r".into(), sql: "select random()".into(), ttl_ms: 1000, ..Default::default() };
+    let refused = here.get_or_load(request).await.unwrap_err();
+    assert_eq!(refused.code, ErrorCode::FailedPrecondition, "{refused:?}");
+    let request = GetOrLoadRequest { key: "k".into(), sql: "select 1".into(), ..Default::default() };
+    assert_eq!(here.get_or_load(request).await.unwrap_err().code, ErrorCode::InvalidArgument);
+    let (_c, no_redis) = start(&pg, |_| {}).await;
+    let request = GetOrLoadRequest { key: "k".into(), sql: "select 1".into(), ttl_ms: 1000, ..Default::default() };
+    let error = no_redis.get_or_load(request).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::FailedPrecondition);
+    assert!(error.message.unwrap().contains("ATTACHE_REDIS_URL"));
+}
+
+fn step_query(sql: &str) -> TransactionRequest {
+    TransactionRequest {
+        step: Some(In::Query(Box::new(QueryRequest { sql: sql.into(), ..Default::default() }))),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_streamed_transaction_lives_and_dies_with_its_stream() {
+    let pg = PostgresServer::start();
+    let s = pg.schema();
+    pg.psql(&format!("create table {s}.t (a int primary key)"));
+    let (_sidecar, client) = start(&pg, |_| {}).await;
+    let count = || pg.psql(&format!("select count(*) from {s}.t"));
+
+    // begin, statements, commit: each answered in turn.
+    let mut stream = client.transaction().await.unwrap();
+    let begin = BeginRequest { isolation: Isolation::ISOLATION_SERIALIZABLE.into(), ..Default::default() };
+    stream.send(TransactionRequest { step: Some(In::Begin(Box::new(begin))), ..Default::default() }).await.unwrap();
+    let begun = stream.message().await.unwrap().unwrap().to_owned_message();
+    assert!(matches!(begun.step, Some(Out::Begun(_))), "{begun:?}");
+    stream.send(step_query(&format!("insert into {s}.t values (1), (2)"))).await.unwrap();
+    let result = stream.message().await.unwrap().unwrap().to_owned_message();
+    let Some(Out::Result(result)) = result.step else { panic!("{result:?}") };
+    assert_eq!(result.rows_affected, 2);
+    stream.send(step_query("show transaction_isolation")).await.unwrap();
+    let shown = stream.message().await.unwrap().unwrap().to_owned_message();
+    let Some(Out::Result(shown)) = shown.step else { panic!() };
+    assert_eq!(first(&shown), "serializable");
+    assert_eq!(count(), "0", "not visible before commit");
+    stream.send(TransactionRequest { step: Some(In::Commit(Box::default())), ..Default::default() }).await.unwrap();
+    let committed = stream.message().await.unwrap().unwrap().to_owned_message();
+    assert!(matches!(committed.step, Some(Out::Committed(_))));
+    assert!(stream.message().await.unwrap().is_none(), "the stream ends with the transaction");
+    assert_eq!(count(), "2");
+
+    // A stream that goes away mid-transaction is rolled back.
+    let mut stream = client.transaction().await.unwrap();
+    stream.send(step_query(&format!("insert into {s}.t values (3)"))).await.unwrap();
+    assert!(matches!(stream.message().await.unwrap().unwrap().to_owned_message().step, Some(Out::Result(_))));
+    drop(stream);
+    let until = Instant::now() + Duration::from_secs(5);
+    while pg.psql("select count(*) from pg_stat_activity where state like 'idle in transaction%'") != "0" {
+        assert!(Instant::now() < until, "the dropped stream's transaction is still open");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(count(), "2");
+
+    // A failing statement ends the stream with its error; nothing commits.
+    let mut stream = client.transaction().await.unwrap();
+    stream.send(step_query(&format!("insert into {s}.t values (4)"))).await.unwrap();
+    stream.message().await.unwrap().unwrap();
+    stream.send(step_query(&format!("insert into {s}.t values (1)"))).await.unwrap();
+    let error = stream.message().await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::AlreadyExists, "{error:?}");
+    assert_eq!(count(), "2");
 }

@@ -48,6 +48,10 @@ pub struct Config {
     pub max_reply_bytes: ByteSize,
     /// Interactive transactions (Begin/Commit/Rollback).
     pub transaction: TransactionConfig,
+    /// The response cache (reads with `cache_ttl_ms`).
+    pub cache: CacheConfig,
+    /// Merged inserts (the Insert call).
+    pub insert: InsertConfig,
     /// Admission: requests in flight and requests queued behind them.
     pub limits: Limits,
 }
@@ -66,6 +70,56 @@ pub struct TransactionConfig {
     /// Transactions open at once; 0 is half of `pool_size` (rounded up), so
     /// open transactions can never take every connection.
     pub max_open: usize,
+}
+
+/// The response cache. A read is cached only when its caller asks
+/// (`cache_ttl_ms`), and only if the database can say which tables it
+/// reads; writes through attache drop what depends on what they touched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Memory for cached results (least recently used out); 0 turns the
+    /// cache off, and with it the analysis of writes.
+    pub max_bytes: ByteSize,
+    /// Longest time a result is kept, whatever its caller asked: how stale
+    /// a read can be after a write made outside attache.
+    #[serde(with = "humantime_serde")]
+    pub max_ttl: Duration,
+    /// The LISTEN/NOTIFY channel on which every attache on the database
+    /// tells the others what its writes touched (one extra connection per
+    /// attache); empty for a single attache, which then needs no channel.
+    pub channel: String,
+}
+
+/// Merged inserts: Insert calls of one shape that arrive while a batch of
+/// it runs go together in the next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InsertConfig {
+    /// Most rows in one statement.
+    pub max_batch: usize,
+    /// How long the first row of a batch waits for company; 0 (the
+    /// default) sends it at once, and rows still merge while a batch runs.
+    #[serde(with = "humantime_serde")]
+    pub max_wait: Duration,
+}
+
+impl Default for InsertConfig {
+    fn default() -> Self {
+        Self { max_batch: 1000, max_wait: Duration::ZERO }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { max_bytes: ByteSize::mib(64), max_ttl: Duration::from_secs(300), channel: "attache_cache".into() }
+    }
+}
+
+impl CacheConfig {
+    pub fn enabled(&self) -> bool {
+        self.max_bytes.as_u64() > 0
+    }
 }
 
 impl Default for TransactionConfig {
@@ -87,6 +141,8 @@ impl Default for Config {
             statement_cache: 256,
             max_reply_bytes: ByteSize::mib(16),
             transaction: TransactionConfig::default(),
+            cache: CacheConfig::default(),
+            insert: InsertConfig::default(),
             limits: Limits { max_in_flight: 256, max_queued: 1024 },
         }
     }
@@ -122,6 +178,18 @@ impl Config {
         }
         if self.max_reply_bytes.as_u64() < 1024 {
             return Err("postgres.max_reply_bytes must be at least 1 KiB".into());
+        }
+        if self.cache.channel.len() > 63 {
+            return Err("postgres.cache.channel must be at most 63 bytes (a Postgres identifier)".into());
+        }
+        if self.cache.enabled() && self.cache.max_ttl.is_zero() {
+            return Err("postgres.cache.max_ttl must be above zero (or set postgres.cache.max_bytes to 0)".into());
+        }
+        if self.insert.max_batch == 0 || self.insert.max_batch > 10_000 {
+            return Err("postgres.insert.max_batch must be between 1 and 10000".into());
+        }
+        if self.insert.max_wait > Duration::from_secs(1) {
+            return Err("postgres.insert.max_wait must be at most 1s".into());
         }
         if self.limits.max_in_flight == 0 {
             return Err("postgres.limits.max_in_flight must be at least 1".into());

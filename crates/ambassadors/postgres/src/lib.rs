@@ -13,8 +13,12 @@
 //! parameters go as text for the server to infer their types.
 #![forbid(unsafe_code)]
 
+mod bus;
+mod cache;
 mod config;
+mod deps;
 mod error;
+mod insert;
 mod pool;
 mod service;
 mod sql;
@@ -22,8 +26,12 @@ mod tls;
 mod transaction;
 mod value;
 
-pub use config::{Config, TransactionConfig};
+pub use cache::{Table, Touched};
+pub use config::{CacheConfig, Config, InsertConfig, TransactionConfig};
 pub use error::{DbFacts, Error};
-pub use service::{Column, Param, Queried, QueryOptions, QueryResult, Service, Sharing, Statement};
+pub use insert::{Inserted, OnConflict, Shape};
+pub use service::{
+    Column, InvalidationHook, Param, Queried, QueryOptions, QueryResult, Service, Sharing, Statement, Watch,
+};
 pub use transaction::{Isolation, TxOptions};
 pub use value::{Array, Infinite, Value, uuid_text};

@@ -11,10 +11,14 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt;
 use lru::LruCache;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_postgres::{CancelToken, Client, NoTls, Statement};
+use tokio_postgres::{AsyncMessage, CancelToken, Client, NoTls, Notification, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::tls::Target;
@@ -156,14 +160,41 @@ impl Pool {
         }
     }
 
+    /// A connection of its own, outside the pool, whose notifications
+    /// (LISTEN) arrive on `notifications`; the sender is dropped when the
+    /// connection ends, and so is the task returned, which drives it (it
+    /// ends soon after the client is dropped).
+    pub async fn dedicated(
+        &self,
+        deadline: Instant,
+        notifications: mpsc::UnboundedSender<Notification>,
+    ) -> Result<(Client, JoinHandle<()>), Error> {
+        let (conn, driver) = self.connect_with(deadline, Some(notifications)).await?;
+        Ok((conn.client, driver))
+    }
+
     async fn connect(&self, deadline: Instant) -> Result<Conn, Error> {
+        Ok(self.connect_with(deadline, None).await?.0)
+    }
+
+    async fn connect_with(
+        &self,
+        deadline: Instant,
+        notifications: Option<mpsc::UnboundedSender<Notification>>,
+    ) -> Result<(Conn, JoinHandle<()>), Error> {
         let own_limit = Instant::now() + self.config.connect_timeout;
         let attempt = tokio::time::timeout_at(deadline.min(own_limit), async {
             match &self.tls {
-                Some(tls) => {
-                    self.connect.connect(tls.clone()).await.map(|(client, connection)| (client, run(connection)))
-                }
-                None => self.connect.connect(NoTls).await.map(|(client, connection)| (client, run(connection))),
+                Some(tls) => self
+                    .connect
+                    .connect(tls.clone())
+                    .await
+                    .map(|(client, connection)| (client, run(connection, notifications))),
+                None => self
+                    .connect
+                    .connect(NoTls)
+                    .await
+                    .map(|(client, connection)| (client, run(connection, notifications))),
             }
         });
         let failed = |reason: String| {
@@ -198,9 +229,11 @@ impl Pool {
             Err(_) => return Err(failed("connecting timed out".into())),
         };
         *self.backoff.lock().expect("pool lock") = Backoff::default();
-        tokio::spawn(connection);
+        let driver = tokio::spawn(connection);
         let cache = NonZeroUsize::new(self.config.statement_cache.max(1)).expect("at least one");
-        Ok(Conn { client, statements: LruCache::new(cache), address: self.address.clone(), tls: self.tls.clone() })
+        let conn =
+            Conn { client, statements: LruCache::new(cache), address: self.address.clone(), tls: self.tls.clone() };
+        Ok((conn, driver))
     }
 
     /// Stops lending and closes the idle connections.
@@ -280,14 +313,31 @@ impl Canceller {
     }
 }
 
-/// A connection's IO loop, as a task body whatever its stream type.
-fn run<F>(connection: F) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+/// A connection's IO loop, as a task body whatever its stream type,
+/// forwarding notifications to `notifications` if given.
+fn run<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    notifications: Option<mpsc::UnboundedSender<Notification>>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
 where
-    F: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     Box::pin(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "postgres connection ended");
+        let mut messages = std::pin::pin!(futures::stream::poll_fn(move |cx| connection.poll_message(cx)));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(n)) => {
+                    if let Some(to) = &notifications {
+                        let _ = to.send(n);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "postgres connection ended");
+                    break;
+                }
+            }
         }
     })
 }

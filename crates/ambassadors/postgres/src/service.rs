@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,6 +11,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio::time::Instant;
 
+use crate::bus::Bus;
+use crate::cache::{Cache, Table, Ticket, Touched};
+use crate::deps::{Memo, Reads};
+use crate::insert::{Inserted, Inserts, Shape};
 use crate::pool::{Conn, Lease, Pool};
 use crate::sql::{self, Effect};
 use crate::transaction::{Isolation, Transactions, TxOptions};
@@ -53,6 +58,8 @@ pub struct QueryResult {
 pub struct QueryOptions {
     /// 0: no row limit.
     pub max_rows: u64,
+    /// Zero: do not cache the result.
+    pub cache_ttl: Duration,
 }
 
 /// A Query's result and how it was obtained. The result is shared by the
@@ -67,10 +74,13 @@ pub struct Queried {
 pub enum Sharing {
     /// Not eligible for sharing, and why.
     Bypass(String),
-    /// Ran on the database (possibly for others too).
-    Ran,
+    /// Ran on the database (possibly for others too); if a cache TTL was
+    /// asked for and the result was not cached, why.
+    Ran(Option<String>),
     /// Shared the result of an identical read already running.
     Coalesced,
+    /// Answered from the cache; the result is this old.
+    Hit(Duration),
 }
 
 impl Queried {
@@ -80,13 +90,55 @@ impl Queried {
 }
 
 /// What makes two reads identical: the statement, its parameters as sent,
-/// and the row limit (one pool is one database and one role).
+/// and the row limit (one pool is one database and one role). A running
+/// read is joined only by reads that saw the same writes finish here: one
+/// that began after a write's reply must not share a result read before.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Flight {
+pub(crate) struct Flight {
     sql: String,
     params: Vec<(Option<String>, Option<String>)>,
     max_rows: u64,
+    writes_seen: u64,
 }
+
+impl Flight {
+    /// The key of its result in the cache, which writes invalidate by
+    /// table rather than by count.
+    fn cached(&self) -> Self {
+        Self { writes_seen: 0, ..self.clone() }
+    }
+}
+
+/// A shared run's result, and why it was not cached (if caching was asked).
+type Shared = Result<(Arc<QueryResult>, Option<String>), Error>;
+
+/// What the catalog says of the functions a statement calls.
+#[derive(Debug, Default)]
+pub(crate) struct FunctionFacts {
+    /// The first that is volatile.
+    pub volatile: Option<String>,
+    /// The first defined outside pg_catalog: its body may read or write
+    /// tables no plan shows.
+    pub user_defined: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Function {
+    volatile: bool,
+    user_defined: bool,
+}
+
+/// What a read depends on, watched from before it ran: see
+/// [`Service::watch`].
+#[derive(Debug, Clone)]
+pub struct Watch {
+    pub tables: Arc<[Table]>,
+    ticket: Ticket,
+}
+
+/// Told what writes touched, here or on another host; see
+/// [`Service::on_invalidate`].
+pub type InvalidationHook = Arc<dyn Fn(Touched) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
 
 /// A statement of an Execute call.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,10 +148,12 @@ pub struct Statement {
 }
 
 #[derive(Default)]
-struct Metrics {
+pub(crate) struct Metrics {
     statements: Counter,
+    pub(crate) inserted_rows: Counter,
+    pub(crate) insert_batches: Counter,
     coalesced: Counter,
-    cancelled: Counter,
+    pub(crate) cancelled: Counter,
     open_transactions: Gauge,
     rolled_back_by_timeout: Counter,
 }
@@ -115,11 +169,19 @@ pub(crate) struct Inner {
     pub pool: Arc<Pool>,
     /// Type names given as parameter hints, resolved once.
     types: Mutex<HashMap<String, Type>>,
-    /// Function names seen in shareable reads: whether each is volatile.
-    volatile: Mutex<HashMap<String, bool>>,
-    flights: Group<Flight, Result<Arc<QueryResult>, Error>>,
+    /// Function names seen in statements, and what the catalog says of them.
+    functions: Mutex<HashMap<String, Function>>,
+    flights: Group<Flight, Shared>,
     pub transactions: Transactions,
-    metrics: Metrics,
+    pub(crate) metrics: Metrics,
+    pub(crate) cache: Cache<Flight>,
+    pub(crate) memo: Memo,
+    pub(crate) bus: Bus,
+    pub(crate) inserts: Inserts,
+    /// Statements that may have written, finished here: part of a flight's
+    /// key.
+    writes: AtomicU64,
+    hooks: Mutex<Vec<InvalidationHook>>,
 }
 
 /// A raw column value: its bytes in the binary format, or NULL.
@@ -152,13 +214,19 @@ impl Service {
         let pool = Arc::new(Pool::new(config.clone())?);
         let transactions = Transactions::new(config.clone());
         let inner = Inner {
+            cache: Cache::new(config.cache.max_bytes.as_u64()),
+            bus: Bus::new(if config.cache.enabled() { config.cache.channel.clone() } else { String::new() }),
             config,
             pool,
             types: Mutex::new(HashMap::new()),
-            volatile: Mutex::new(HashMap::new()),
+            functions: Mutex::new(HashMap::new()),
             flights: Group::new(),
             transactions,
             metrics: Metrics::default(),
+            memo: Memo::default(),
+            inserts: Inserts::default(),
+            writes: AtomicU64::new(0),
+            hooks: Mutex::new(Vec::new()),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -169,7 +237,9 @@ impl Service {
 
     /// Runs one statement: on a pooled connection, or inside the open
     /// transaction `transaction` belonging to `owner`. Identical plain reads
-    /// running at the same time outside a transaction run once.
+    /// running at the same time outside a transaction run once; with a
+    /// cache TTL, later ones are answered from the cache until a write
+    /// touches what they read.
     pub async fn query(
         &self,
         sql: &str,
@@ -180,23 +250,35 @@ impl Service {
         deadline: Option<std::time::Instant>,
     ) -> Result<Queried, Error> {
         let deadline = deadline_of(deadline);
-        self.inner.metrics.statements.inc();
+        let inner = &self.inner;
+        inner.metrics.statements.inc();
+        if inner.config.cache.enabled() {
+            inner.bus.start(inner);
+        }
         if let Some(id) = transaction.filter(|id| !id.is_empty()) {
-            let result = self.inner.transactions.run(&self.inner, id, owner, sql, params, options, deadline).await?;
+            let result = inner.transactions.run(inner, id, owner, sql, params, options, deadline).await?;
             return Ok(Queried::bypass(result, "inside a transaction"));
         }
         refuse_outside_transaction(sql)?;
-        let bypass = match sql::shareable(sql) {
-            Ok(functions) => self
-                .inner
-                .first_volatile(&functions, deadline)
-                .await?
-                .map(|f| format!("calls {f}, a volatile function: each caller must run it")),
-            Err(why) => Some(why.to_owned()),
+        let read = match sql::shareable(sql) {
+            Ok(functions) => {
+                let facts = inner.function_facts(&functions, deadline).await?;
+                match facts.volatile {
+                    Some(f) => Err(format!("calls {f}, a volatile function: each caller must run it")),
+                    None => Ok(facts.user_defined),
+                }
+            }
+            Err(why) => Err(why.to_owned()),
         };
-        if let Some(why) = bypass {
-            return Ok(Queried::bypass(self.inner.run_pooled(sql, params, options, deadline).await?, why));
-        }
+        let user_function = match read {
+            Ok(user_function) => user_function,
+            Err(why) => {
+                // Not a plain read: it may write.
+                let ran = inner.run_pooled(sql, params, options, deadline).await;
+                inner.after_writes([(sql, params.len())], ran.as_ref().err()).await;
+                return Ok(Queried::bypass(ran?, why));
+            }
+        };
         let key = Flight {
             sql: sql.to_owned(),
             params: params
@@ -209,31 +291,69 @@ impl Service {
                 })
                 .collect::<Result<_, Error>>()?,
             max_rows: options.max_rows,
+            writes_seen: inner.writes.load(Ordering::Acquire),
         };
+        let ttl = options.cache_ttl.min(inner.config.cache.max_ttl);
+        let mut tables = None;
+        let mut uncached = None;
+        if !ttl.is_zero() {
+            if inner.config.cache.enabled() {
+                inner.bus.first_connection(deadline.min(Instant::now() + inner.config.connect_timeout)).await;
+            }
+            uncached = if !inner.config.cache.enabled() {
+                Some("the cache is off (postgres.cache.max_bytes = 0)".to_owned())
+            } else if let Some(f) = user_function {
+                Some(format!("calls {f}, a user function whose reads attache cannot see"))
+            } else if !inner.bus.is_healthy() {
+                Some("the invalidation channel to other attache processes is down".to_owned())
+            } else {
+                match inner.reads_of(sql, params.len(), deadline).await? {
+                    Reads::Tables(t) => {
+                        tables = Some(t);
+                        None
+                    }
+                    Reads::Opaque(why) => Some(why),
+                }
+            };
+            if tables.is_some()
+                && let Some(hit) = inner.cache.get(&key.cached())
+            {
+                return Ok(Queried { result: hit.result, sharing: Sharing::Hit(hit.age) });
+            }
+        }
         // The shared run is bounded by postgres.statement_timeout, not by
         // the deadline of whichever caller leads: each caller waits within
         // its own deadline, and if the leader leaves, a follower takes over.
-        let inner = &self.inner;
+        let stored_as = tables.as_ref().map(|_| key.cached());
         let shared = inner.flights.run(key, || async {
+            let ticket = tables.as_ref().map(|t| inner.cache.ticket(t));
             let own = Instant::now() + inner.config.statement_timeout;
-            inner.run_pooled(sql, params, options, own).await.map(Arc::new)
+            let result = Arc::new(inner.run_pooled(sql, params, options, own).await?);
+            let refused = match (ticket, tables.clone(), stored_as) {
+                (Some(ticket), Some(tables), Some(key)) => {
+                    inner.cache.store(key, result.clone(), tables, &ticket, ttl).err().map(str::to_owned)
+                }
+                _ => None,
+            };
+            Ok((result, refused))
         });
         let margin = deadline.saturating_duration_since(Instant::now()).div_f64(10.0).min(Duration::from_millis(50));
-        let Ok((result, role)) = tokio::time::timeout_at(deadline - margin, shared).await else {
+        let Ok((shared, role)) = tokio::time::timeout_at(deadline - margin, shared).await else {
             // Waiting on a full pool is the pool's doing, not the statement's.
             return Err(match inner.pool.is_full() {
                 true => Error::PoolExhausted(inner.config.pool_size),
                 false => Error::Deadline("while the statement ran"),
             });
         };
+        let (result, refused) = shared?;
         let sharing = match role {
-            Role::Leader => Sharing::Ran,
+            Role::Leader => Sharing::Ran(uncached.or(refused)),
             Role::Follower => {
                 inner.metrics.coalesced.inc();
                 Sharing::Coalesced
             }
         };
-        Ok(Queried { result: result?, sharing })
+        Ok(Queried { result, sharing })
     }
 
     /// Runs `statements` on one connection, in one transaction when
@@ -293,7 +413,79 @@ impl Service {
             Ok(results)
         };
         let ran = tokio::time::timeout_at(deadline, work).await;
-        finish(lease, ran, &self.inner.metrics.cancelled)
+        let ran = finish(lease, ran, &self.inner.metrics.cancelled);
+        let error = ran.as_ref().err();
+        // A transaction that failed with the database's error was rolled back.
+        let rolled_back = transactional && matches!(error, Some(Error::Database(_)));
+        if !rolled_back {
+            let run: Vec<(&str, usize)> = statements.iter().map(|s| (s.sql.as_str(), s.params.len())).collect();
+            self.inner.after_writes(run, error).await;
+        }
+        ran
+    }
+
+    /// Inserts one row; concurrent inserts of the same shape share one
+    /// statement (see the `insert` module).
+    pub async fn insert(
+        &self,
+        shape: Shape,
+        values: Vec<Param>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Inserted, Error> {
+        if self.inner.config.cache.enabled() {
+            self.inner.bus.start(&self.inner);
+        }
+        self.inner.insert(shape, values, deadline_of(deadline)).await
+    }
+
+    /// Starts watching what read `sql` depends on, before running it:
+    /// [`unchanged`](Self::unchanged) then says whether a write touched it
+    /// meanwhile. `Ok(Err(why))` when it cannot be watched (the database
+    /// cannot say what it reads, it is not a plain read, the cache or its
+    /// channel is off).
+    pub async fn watch(
+        &self,
+        sql: &str,
+        params: usize,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Result<Watch, String>, Error> {
+        let inner = &self.inner;
+        if !inner.config.cache.enabled() {
+            return Ok(Err("the cache is off (postgres.cache.max_bytes = 0)".into()));
+        }
+        inner.bus.start(inner);
+        let deadline = deadline_of(deadline);
+        let functions = match sql::shareable(sql) {
+            Ok(functions) => functions,
+            Err(why) => return Ok(Err(format!("not a plain read: {why}"))),
+        };
+        let facts = inner.function_facts(&functions, deadline).await?;
+        if let Some(f) = facts.volatile.or(facts.user_defined) {
+            return Ok(Err(format!("calls {f}, whose result or reads attache cannot vouch for")));
+        }
+        inner.bus.first_connection(deadline.min(Instant::now() + inner.config.connect_timeout)).await;
+        if !inner.bus.is_healthy() {
+            return Ok(Err("the invalidation channel to other attache processes is down".into()));
+        }
+        Ok(match inner.reads_of(sql, params, deadline).await? {
+            Reads::Tables(tables) => {
+                let ticket = inner.cache.ticket(&tables);
+                Ok(Watch { tables, ticket })
+            }
+            Reads::Opaque(why) => Err(why),
+        })
+    }
+
+    /// Whether no write touched what `watch` covers since it began.
+    pub fn unchanged(&self, watch: &Watch) -> bool {
+        self.inner.cache.unchanged(&watch.tables, &watch.ticket)
+    }
+
+    /// Calls `hook` with what every write touches: a write here (awaited
+    /// before the write's reply), another host's (within the channel's
+    /// delay), and `Everything` when the channel drops or comes back.
+    pub fn on_invalidate(&self, hook: InvalidationHook) {
+        self.inner.hooks.lock().expect("hooks lock").push(hook);
     }
 
     /// Opens an interactive transaction for `owner` and returns its id.
@@ -309,13 +501,13 @@ impl Service {
     }
 
     pub async fn commit(&self, id: &str, owner: &str, deadline: Option<std::time::Instant>) -> Result<(), Error> {
-        let result = self.inner.transactions.end(id, owner, true, deadline_of(deadline)).await;
+        let result = self.inner.transactions.end(&self.inner, id, owner, true, deadline_of(deadline)).await;
         self.inner.metrics.open_transactions.set(self.inner.transactions.open() as i64);
         result
     }
 
     pub async fn rollback(&self, id: &str, owner: &str, deadline: Option<std::time::Instant>) -> Result<(), Error> {
-        let result = self.inner.transactions.end(id, owner, false, deadline_of(deadline)).await;
+        let result = self.inner.transactions.end(&self.inner, id, owner, false, deadline_of(deadline)).await;
         self.inner.metrics.open_transactions.set(self.inner.transactions.open() as i64);
         result
     }
@@ -329,7 +521,7 @@ impl Service {
 /// The end of a call on a pooled connection: a clean finish returns it to
 /// the pool; a deadline, or an error that leaves it in an unknown state,
 /// cancels what runs on it and closes it.
-fn finish<T>(
+pub(crate) fn finish<T>(
     lease: Lease,
     ran: Result<Result<T, Error>, tokio::time::error::Elapsed>,
     cancelled: &Counter,
@@ -386,7 +578,7 @@ const MAX_KNOWN_FUNCTIONS: usize = 4096;
 
 impl Inner {
     /// One statement on a pooled connection, until `deadline`.
-    async fn run_pooled(
+    pub(crate) async fn run_pooled(
         &self,
         sql: &str,
         params: &[Param],
@@ -398,43 +590,110 @@ impl Inner {
         finish(lease, ran, &self.metrics.cancelled)
     }
 
-    /// The first of `functions` Postgres knows as volatile, asking the
-    /// database (once per name) about names not seen before.
-    async fn first_volatile(&self, functions: &[String], deadline: Instant) -> Result<Option<String>, Error> {
-        let unknown: Vec<&String> = {
-            let known = self.volatile.lock().expect("volatility lock");
-            if let Some(f) = functions.iter().find(|f| known.get(*f) == Some(&true)) {
-                return Ok(Some(f.clone()));
-            }
-            functions.iter().filter(|f| !known.contains_key(*f)).collect()
+    /// What the catalog says of `functions`, asking the database (once per
+    /// name) about names not seen before. Names it does not know (keywords
+    /// used like functions: coalesce, greatest) are neither.
+    pub(crate) async fn function_facts(&self, functions: &[String], deadline: Instant) -> Result<FunctionFacts, Error> {
+        let unknown: Vec<String> = {
+            let known = self.functions.lock().expect("functions lock");
+            functions.iter().filter(|f| !known.contains_key(*f)).cloned().collect()
         };
-        if unknown.is_empty() {
-            return Ok(None);
-        }
-        let names = Value::Array(value::Array {
-            dimensions: vec![(unknown.len() as i32, 1)],
-            elements: unknown.iter().map(|f| Value::Text((*f).clone())).collect(),
-            element_oid: 0,
-        });
-        let sql = "SELECT DISTINCT proname::text FROM pg_proc WHERE proname = ANY($1::name[]) AND provolatile = 'v'";
-        let params = [Param { value: names, type_name: None }];
-        let volatile: Vec<String> = self
-            .run_pooled(sql, &params, QueryOptions::default(), deadline)
-            .await?
-            .rows
-            .into_iter()
-            .filter_map(|row| match row.into_iter().next() {
-                Some(Value::Text(name)) => Some(name),
-                _ => None,
-            })
-            .collect();
-        let mut known = self.volatile.lock().expect("volatility lock");
-        for f in &unknown {
-            if known.len() < MAX_KNOWN_FUNCTIONS {
-                known.insert((*f).clone(), volatile.contains(f));
+        if !unknown.is_empty() {
+            let names = Value::Array(value::Array {
+                dimensions: vec![(unknown.len() as i32, 1)],
+                elements: unknown.iter().map(|f| Value::Text(f.clone())).collect(),
+                element_oid: 0,
+            });
+            let sql = "SELECT p.proname::text, bool_or(p.provolatile = 'v'), \
+                       bool_or(n.nspname NOT IN ('pg_catalog', 'information_schema')) \
+                       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+                       WHERE p.proname = ANY($1::name[]) GROUP BY 1";
+            let params = [Param { value: names, type_name: None }];
+            let rows = self.run_pooled(sql, &params, QueryOptions::default(), deadline).await?.rows;
+            let mut known = self.functions.lock().expect("functions lock");
+            if known.len() + unknown.len() > MAX_KNOWN_FUNCTIONS {
+                known.clear();
+            }
+            for f in unknown {
+                known.insert(f, Function::default());
+            }
+            for row in rows {
+                if let [Value::Text(name), Value::Bool(volatile), Value::Bool(user_defined)] = row.as_slice() {
+                    known.insert(name.clone(), Function { volatile: *volatile, user_defined: *user_defined });
+                }
             }
         }
-        Ok(unknown.into_iter().find(|f| volatile.contains(f)).cloned())
+        let known = self.functions.lock().expect("functions lock");
+        let fact = |f: &&String, pick: fn(&Function) -> bool| known.get(*f).is_some_and(pick);
+        Ok(FunctionFacts {
+            volatile: functions.iter().find(|f| fact(f, |x| x.volatile)).cloned(),
+            user_defined: functions.iter().find(|f| fact(f, |x| x.user_defined)).cloned(),
+        })
+    }
+
+    /// After statements (with their parameter counts) finished, with
+    /// `error` if they failed: drops the cached results those that may
+    /// have written made stale, here at once and on other hosts through
+    /// the bus, and moves reads that start from now on to new flights. A
+    /// statement the database refused changed nothing; any other outcome (a
+    /// deadline, a lost connection) may have committed.
+    pub(crate) async fn after_writes<'a>(
+        &self,
+        statements: impl IntoIterator<Item = (&'a str, usize)>,
+        error: Option<&Error>,
+    ) {
+        self.writes.fetch_add(1, Ordering::AcqRel);
+        if !self.config.cache.enabled() || matches!(error, Some(Error::Database(_) | Error::InvalidArgument(_))) {
+            return;
+        }
+        // Bounded by its own time: the caller's deadline may have passed.
+        let deadline = Instant::now() + self.config.connect_timeout;
+        let mut touched = Touched::Tables(Vec::new());
+        for (sql, params) in statements {
+            // A plain read that calls no user function writes nothing.
+            if let Ok(functions) = sql::shareable(sql)
+                && matches!(self.function_facts(&functions, deadline).await, Ok(f) if f.user_defined.is_none())
+            {
+                continue;
+            }
+            match self.writes_of(sql, params, deadline).await {
+                Ok(t) => touched.merge(&t),
+                Err(_) => touched = Touched::Everything,
+            }
+            if touched == Touched::Everything {
+                break;
+            }
+        }
+        if touched != Touched::Tables(Vec::new()) {
+            self.cache.invalidate(&touched);
+            self.bus.publish(&touched);
+            for hook in self.hooks() {
+                hook(touched.clone()).await;
+            }
+        }
+    }
+
+    fn hooks(&self) -> Vec<InvalidationHook> {
+        self.hooks.lock().expect("hooks lock").clone()
+    }
+
+    /// After writes too many to analyse: everything goes.
+    pub(crate) fn after_unknown_writes(&self) {
+        self.writes.fetch_add(1, Ordering::AcqRel);
+        if self.config.cache.enabled() {
+            self.bus.publish(&Touched::Everything);
+            self.invalidate_here(Touched::Everything);
+        }
+    }
+
+    /// Drops what `touched` made stale on this host, without telling the
+    /// others (another host's write, or the channel dropping); hooks run
+    /// on their own task.
+    pub(crate) fn invalidate_here(&self, touched: Touched) {
+        self.cache.invalidate(&touched);
+        for hook in self.hooks() {
+            tokio::spawn(hook(touched.clone()));
+        }
     }
 
     /// [`run`](Self::run), once more if the server says a cached statement
@@ -465,6 +724,19 @@ impl Inner {
         params: &[Param],
         options: QueryOptions,
     ) -> Result<QueryResult, Error> {
+        let statement = self.prepare(conn, sql, params).await?;
+        let mut result = self.read(conn, &statement, sql, params, options).await?;
+        self.fill_typed_texts(conn, &mut result.rows).await?;
+        Ok(result)
+    }
+
+    /// The prepared statement for `sql` with the type hints `params` give.
+    pub(crate) async fn prepare(
+        &self,
+        conn: &mut Conn,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<tokio_postgres::Statement, Error> {
         let mut hints = Vec::new();
         if params.iter().any(|p| p.type_name.is_some()) {
             for p in params {
@@ -482,6 +754,20 @@ impl Inner {
                 params.len()
             )));
         }
+        Ok(statement)
+    }
+
+    /// Runs a prepared statement; needs the connection only shared, so
+    /// several can be pipelined on it. Values of types attache does not
+    /// decode itself carry no text yet (see `fill_typed_texts`).
+    pub(crate) async fn read(
+        &self,
+        conn: &Conn,
+        statement: &tokio_postgres::Statement,
+        sql: &str,
+        params: &[Param],
+        options: QueryOptions,
+    ) -> Result<QueryResult, Error> {
         let texts = params
             .iter()
             .enumerate()
@@ -501,7 +787,7 @@ impl Inner {
             })
             .collect();
         let types: Vec<Type> = statement.columns().iter().map(|c| c.type_().clone()).collect();
-        let stream = conn.client.query_raw(&statement, texts.iter()).await.map_err(|e| conn.error(e))?;
+        let stream = conn.client.query_raw(statement, texts.iter()).await.map_err(|e| conn.error(e))?;
         let mut stream = std::pin::pin!(stream);
         let max_bytes = self.config.max_reply_bytes.as_u64();
         let mut bytes: u64 = 0;
@@ -530,13 +816,12 @@ impl Inner {
             rows.push(values);
         }
         let rows_affected = stream.rows_affected().unwrap_or(rows.len() as u64);
-        self.fill_typed_texts(conn, &mut rows).await?;
         Ok(QueryResult { columns, rows, rows_affected, command_tag: sql::command_tag(sql, rows_affected) })
     }
 
     /// Asks the server for the text of values of types attache does not
     /// decode itself (one round trip per value, only for such types).
-    async fn fill_typed_texts(&self, conn: &mut Conn, rows: &mut [Vec<Value>]) -> Result<(), Error> {
+    pub(crate) async fn fill_typed_texts(&self, conn: &mut Conn, rows: &mut [Vec<Value>]) -> Result<(), Error> {
         for value in rows.iter_mut().flatten() {
             let mut pending = Vec::new();
             value::untyped_texts(value, &mut pending);
@@ -618,11 +903,32 @@ impl attache_core::Module for Service {
             "Statements cancelled on the server because their deadline passed",
             m.cancelled.clone(),
         );
+        registry.register("inserted_rows", "Rows given to Insert", m.inserted_rows.clone());
+        registry.register(
+            "insert_batches",
+            "Statements that carried Insert rows (rows per batch = inserted_rows / insert_batches)",
+            m.insert_batches.clone(),
+        );
         registry.register(
             "coalesced_reads",
             "Reads that shared the result of an identical read already running",
             m.coalesced.clone(),
         );
+        let c = &self.inner.cache.metrics;
+        registry.register("cache_hits", "Reads answered from the response cache", c.hits.clone());
+        registry.register(
+            "cache_misses",
+            "Reads that asked for the cache and found nothing there (they ran, or joined one that ran)",
+            c.misses.clone(),
+        );
+        registry.register(
+            "cache_invalidated",
+            "Cached results dropped because a write touched a table they read (here or on another host)",
+            c.invalidated.clone(),
+        );
+        registry.register("cache_evicted", "Cached results dropped to stay within cache.max_bytes", c.evicted.clone());
+        registry.register("cache_entries", "Results in the response cache", c.entries.clone());
+        registry.register("cache_bytes", "Memory held by cached results", c.bytes.clone());
         registry.register("open_transactions", "Interactive transactions open", m.open_transactions.clone());
         registry.register(
             "transactions_timed_out",
@@ -641,6 +947,7 @@ impl attache_core::Module for Service {
         let inner = self.inner.clone();
         Box::pin(async move {
             inner.transactions.roll_back_all().await;
+            inner.bus.stop().await;
             inner.pool.close();
         })
     }

@@ -196,20 +196,10 @@ const NOT_FUNCTIONS: &[&str] = &[
 /// it calls (lowercased), whose volatility the caller still has to check:
 /// two callers of `nextval` must not get the same value.
 pub(crate) fn shareable(sql: &str) -> Result<Vec<String>, &'static str> {
-    let mut all = words(sql).filter(|w| *w != "(");
-    let first = all.next().unwrap_or("");
+    let first = words(sql).find(|w| *w != "(").unwrap_or("");
     if !["select", "values", "table", "with"].iter().any(|v| first.eq_ignore_ascii_case(v)) {
         return Err("not a read");
     }
-    // A function called by a quoted name hides from the volatility check.
-    let b = sql.as_bytes();
-    if b.iter()
-        .enumerate()
-        .any(|(i, &c)| c == b'"' && b[i + 1..].iter().find(|x| !x.is_ascii_whitespace()) == Some(&b'('))
-    {
-        return Err("calls a function by a quoted name");
-    }
-    let mut functions = Vec::new();
     let mut previous = "";
     for word in words(sql) {
         let is = |w: &str| word.eq_ignore_ascii_case(w);
@@ -227,6 +217,24 @@ pub(crate) fn shareable(sql: &str) -> Result<Vec<String>, &'static str> {
         if is("share") && (previous.eq_ignore_ascii_case("for") || previous.eq_ignore_ascii_case("key")) {
             return Err("a locking clause");
         }
+        previous = word;
+    }
+    called_functions(sql)
+}
+
+/// The functions `sql` calls, lowercased and deduplicated; an error if it
+/// calls one by a quoted name (which would hide it from a catalog check).
+pub(crate) fn called_functions(sql: &str) -> Result<Vec<String>, &'static str> {
+    let b = sql.as_bytes();
+    if b.iter()
+        .enumerate()
+        .any(|(i, &c)| c == b'"' && b[i + 1..].iter().find(|x| !x.is_ascii_whitespace()) == Some(&b'('))
+    {
+        return Err("calls a function by a quoted name");
+    }
+    let mut functions = Vec::new();
+    let mut previous = "";
+    for word in words(sql) {
         if word == "("
             && !previous.is_empty()
             && previous != "("

@@ -51,7 +51,14 @@ struct Open {
     /// A statement failed: Postgres has aborted the transaction, and a
     /// COMMIT would silently roll back, so Commit says so.
     failed: Mutex<Option<String>>,
+    /// Statements that may have written (text, parameter count), for the
+    /// cache's invalidation at commit; `None` once there were too many to
+    /// analyse, which invalidates everything.
+    written: Mutex<Option<Vec<(String, usize)>>>,
 }
+
+/// Distinct possibly-writing statements remembered per transaction.
+const MAX_WRITTEN: usize = 64;
 
 pub(crate) struct Transactions {
     config: Arc<Config>,
@@ -148,6 +155,18 @@ impl Transactions {
             Effect::Session(_) => transaction.dirty.store(true, Ordering::Relaxed),
             Effect::Refused(why) => return Err(Error::Refused(why.to_owned())),
         }
+        if sql::shareable(sql_text).is_err() || sql::called_functions(sql_text).is_ok_and(|f| !f.is_empty()) {
+            let mut written = transaction.written.lock().expect("transaction lock");
+            if let Some(list) = written.as_mut()
+                && !list.iter().any(|(sql, _)| sql == sql_text)
+            {
+                if list.len() >= MAX_WRITTEN {
+                    *written = None;
+                } else {
+                    list.push((sql_text.to_owned(), params.len()));
+                }
+            }
+        }
         let mut guard = tokio::time::timeout_at(deadline, transaction.lease.lock())
             .await
             .map_err(|_| Error::Deadline("while another statement of this transaction ran"))?;
@@ -174,7 +193,14 @@ impl Transactions {
 
     /// Commits (`commit`) or rolls back transaction `id` and returns its
     /// connection to the pool. Rolling back an unknown id is not an error.
-    pub async fn end(&self, id: &str, owner: &str, commit: bool, deadline: Instant) -> Result<(), Error> {
+    pub async fn end(
+        &self,
+        inner: &Inner,
+        id: &str,
+        owner: &str,
+        commit: bool,
+        deadline: Instant,
+    ) -> Result<(), Error> {
         let Some(transaction) = self.take(id, owner) else {
             return if commit { Err(Error::NoTransaction(id.to_owned())) } else { Ok(()) };
         };
@@ -200,6 +226,16 @@ impl Transactions {
         };
         let cancelled = transaction.cancel_sent.load(Ordering::Relaxed);
         let ended = close(lease, verb, transaction.dirty.load(Ordering::Relaxed), cancelled, deadline).await;
+        if verb == "COMMIT" {
+            let written = transaction.written.lock().expect("transaction lock").take();
+            match written {
+                Some(list) => {
+                    let statements: Vec<(&str, usize)> = list.iter().map(|(sql, n)| (sql.as_str(), *n)).collect();
+                    inner.after_writes(statements, ended.as_ref().err()).await
+                }
+                None => inner.after_unknown_writes(),
+            }
+        }
         match (commit, failed) {
             (true, Some(why)) => Err(Error::Refused(format!(
                 "the transaction was rolled back, not committed: a statement in it had failed ({why})"
@@ -243,6 +279,7 @@ impl Open {
             dirty: AtomicBool::new(false),
             cancel_sent: AtomicBool::new(false),
             failed: Mutex::new(None),
+            written: Mutex::new(Some(Vec::new())),
         }
     }
 }
@@ -304,8 +341,10 @@ async fn watch(inner: Arc<Inner>, id: String, transaction: Arc<Open>) {
             tracing::info!(transaction = %id, why, "rolling back an abandoned transaction");
             inner.note_timeout_rollback();
             let owner = transaction.owner.clone();
-            let _ =
-                inner.transactions.end(&id, &owner, false, Instant::now() + std::time::Duration::from_secs(5)).await;
+            let _ = inner
+                .transactions
+                .end(&inner, &id, &owner, false, Instant::now() + std::time::Duration::from_secs(5))
+                .await;
             return;
         }
         if busy {

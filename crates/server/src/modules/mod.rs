@@ -7,6 +7,7 @@
 //! readiness, the status page and `GetInfo` follow from its
 //! [`attache_core::Module`] implementation.
 
+mod cache_aside;
 mod image;
 mod password;
 mod postgres;
@@ -61,5 +62,5 @@ pub(crate) fn register(router: Router, modules: &Modules, context: &Context<'_>)
     let router = password::register(router, modules.password.clone());
     let router = redis::register(router, modules.redis.clone(), context);
     let router = image::register(router, modules.image.clone(), context);
-    postgres::register(router, modules.postgres.clone())
+    postgres::register(router, modules.postgres.clone(), modules.redis.clone())
 }

@@ -1,16 +1,20 @@
 //! `attache.postgres.v1.PostgresService`: protobuf in, domain calls, protobuf out.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use attache_core::Kind as ErrorKind;
 use attache_postgres::{
-    Array, Infinite, Isolation, Param, QueryOptions, QueryResult, Service, Sharing, Statement, TxOptions, Value,
+    Array, Infinite, Isolation, OnConflict, Param, QueryOptions, QueryResult, Service, Shape, Sharing, Statement,
+    TxOptions, Value,
 };
 use attache_proto::attache::postgres::v1 as pb;
 use attache_proto::attache::postgres::v1::__buffa::oneof::value::Kind;
 use buffa::EnumValue;
 use connectrpc::{ConnectError, RequestContext, Response, Router, ServiceRegister, ServiceRequest, ServiceResult};
+use futures::StreamExt;
 
+use super::cache_aside::CacheAside;
 use crate::gate::Caller;
 use crate::status::{refuse, reject};
 
@@ -18,16 +22,21 @@ pub(super) const NAME: &str = pb::POSTGRES_SERVICE_SERVICE_NAME;
 const DISABLED: &str = "the postgres module is not configured; set ATTACHE_POSTGRES_URL (or postgres.url), \
                         e.g. postgres://app:secret@127.0.0.1:5432/app";
 
-pub(super) fn register(router: Router, service: Option<Service>) -> Router {
-    Arc::new(Postgres(service)).register_service(router)
+pub(super) fn register(router: Router, service: Option<Service>, redis: Option<attache_redis::Service>) -> Router {
+    let cache_aside = service.clone().zip(redis).map(|(postgres, redis)| CacheAside::new(postgres, redis));
+    Arc::new(Postgres { service, cache_aside }).register_service(router)
 }
 
-/// The Postgres RPCs; `None` when `postgres.url` is not set.
-struct Postgres(Option<Service>);
+/// The Postgres RPCs; `service` is `None` when `postgres.url` is not set,
+/// `cache_aside` when Postgres or Redis is not.
+struct Postgres {
+    service: Option<Service>,
+    cache_aside: Option<Arc<CacheAside>>,
+}
 
 impl Postgres {
     fn service(&self) -> Result<&Service, ConnectError> {
-        self.0.as_ref().ok_or_else(|| refuse(ErrorKind::FailedPrecondition, DISABLED))
+        self.service.as_ref().ok_or_else(|| refuse(ErrorKind::FailedPrecondition, DISABLED))
     }
 }
 
@@ -183,7 +192,7 @@ fn params(wire: &[pb::Param]) -> Result<Vec<Param>, ConnectError> {
         .collect()
 }
 
-fn result(result: &QueryResult) -> pb::QueryResponse {
+pub(super) fn result(result: &QueryResult) -> pb::QueryResponse {
     pb::QueryResponse {
         columns: result
             .columns
@@ -207,12 +216,119 @@ fn result(result: &QueryResult) -> pb::QueryResponse {
 }
 
 fn cache_info(sharing: Sharing) -> pb::CacheInfo {
-    let (status, reason) = match sharing {
-        Sharing::Bypass(why) => (pb::CacheStatus::CACHE_STATUS_BYPASS, why),
-        Sharing::Ran => (pb::CacheStatus::CACHE_STATUS_MISS, String::new()),
-        Sharing::Coalesced => (pb::CacheStatus::CACHE_STATUS_COALESCED, String::new()),
+    let (status, reason, age) = match sharing {
+        Sharing::Bypass(why) => (pb::CacheStatus::CACHE_STATUS_BYPASS, why, Duration::ZERO),
+        Sharing::Ran(why) => (pb::CacheStatus::CACHE_STATUS_MISS, why.unwrap_or_default(), Duration::ZERO),
+        Sharing::Coalesced => (pb::CacheStatus::CACHE_STATUS_COALESCED, String::new(), Duration::ZERO),
+        Sharing::Hit(age) => (pb::CacheStatus::CACHE_STATUS_HIT, String::new(), age),
     };
-    pb::CacheInfo { status: status.into(), reason, ..Default::default() }
+    pb::CacheInfo { status: status.into(), reason, age_ms: age.as_millis() as u64, ..Default::default() }
+}
+
+/// One Query, in `transaction` if given.
+async fn run_query(
+    service: &Service,
+    request: &pb::QueryRequest,
+    transaction: Option<&str>,
+    owner: &str,
+    deadline: Option<std::time::Instant>,
+) -> Result<pb::QueryResponse, ConnectError> {
+    let params = params(&request.params)?;
+    let options = request.options.as_option().map_or_else(QueryOptions::default, |o| QueryOptions {
+        max_rows: o.max_rows,
+        cache_ttl: Duration::from_millis(o.cache_ttl_ms),
+    });
+    let queried = service.query(&request.sql, &params, options, transaction, owner, deadline).await.map_err(reject)?;
+    let mut reply = result(&queried.result);
+    reply.cache = cache_info(queried.sharing).into();
+    Ok(reply)
+}
+
+/// A streamed transaction: its steps so far, and a rollback if the stream
+/// goes away before it ended.
+struct Streamed {
+    service: Service,
+    owner: String,
+    deadline: Option<std::time::Instant>,
+    requests: connectrpc::InboundStream<pb::TransactionRequest>,
+    open: Option<String>,
+    done: bool,
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        if let Some(id) = self.open.take() {
+            let (service, owner) = (self.service.clone(), self.owner.clone());
+            tokio::spawn(async move { service.rollback(&id, &owner, None).await });
+        }
+    }
+}
+
+impl Streamed {
+    async fn transaction_id(&mut self, options: TxOptions) -> Result<String, ConnectError> {
+        if let Some(id) = &self.open {
+            return Ok(id.clone());
+        }
+        let id = self.service.begin(options, &self.owner, self.deadline).await.map_err(reject)?;
+        self.open = Some(id.clone());
+        Ok(id)
+    }
+
+    async fn end(&mut self, commit: bool) -> Result<(), ConnectError> {
+        self.done = true;
+        let Some(id) = self.open.take() else { return Ok(()) };
+        match commit {
+            true => self.service.commit(&id, &self.owner, self.deadline).await.map_err(reject),
+            false => self.service.rollback(&id, &self.owner, self.deadline).await.map_err(reject),
+        }
+    }
+
+    /// The answer to the next request; `None` once the stream is over.
+    async fn step(&mut self) -> Option<Result<pb::TransactionResponse, ConnectError>> {
+        use pb::__buffa::oneof::transaction_request::Step as In;
+        use pb::__buffa::oneof::transaction_response::Step as Out;
+        if self.done {
+            return None;
+        }
+        let request = match self.requests.next().await {
+            Some(Ok(request)) => request.to_owned_message(),
+            // The caller closed its side without committing, or the stream
+            // broke: roll back.
+            Some(Err(_)) | None => {
+                let _ = self.end(false).await;
+                return None;
+            }
+        };
+        let answer = match request.step {
+            Some(In::Begin(_)) if self.open.is_some() => {
+                Err(invalid("the transaction has begun already: send begin first, once".into()))
+            }
+            Some(In::Begin(b)) => match tx_options(b.isolation, b.read_only, b.deferrable) {
+                Ok(options) => self
+                    .transaction_id(options)
+                    .await
+                    .map(|id| Out::Begun(Box::new(pb::BeginResponse { transaction_id: id, ..Default::default() }))),
+                Err(e) => Err(e),
+            },
+            Some(In::Query(q)) => match self.transaction_id(TxOptions::default()).await {
+                Ok(id) => run_query(&self.service, &q, Some(&id), &self.owner, self.deadline)
+                    .await
+                    .map(|r| Out::Result(Box::new(r))),
+                Err(e) => Err(e),
+            },
+            Some(In::Commit(_)) => self.end(true).await.map(|()| Out::Committed(Box::default())),
+            Some(In::Rollback(_)) => self.end(false).await.map(|()| Out::RolledBack(Box::default())),
+            None => Err(invalid("a transaction step needs begin, query, commit or rollback".into())),
+        };
+        Some(match answer {
+            Ok(step) => Ok(pb::TransactionResponse { step: Some(step), ..Default::default() }),
+            Err(e) => {
+                // The stream ends with the error; the transaction with it.
+                let _ = self.end(false).await;
+                Err(e)
+            }
+        })
+    }
 }
 
 fn tx_options(
@@ -239,15 +355,8 @@ impl pb::PostgresService for Postgres {
     ) -> ServiceResult<pb::QueryResponse> {
         let service = self.service()?;
         let request = request.to_owned_message();
-        let params = params(&request.params)?;
-        let options = QueryOptions { max_rows: request.options.as_option().map_or(0, |o| o.max_rows) };
         let transaction = Some(request.transaction_id.as_str()).filter(|t| !t.is_empty());
-        let owner = owner(&ctx);
-        let queried =
-            service.query(&request.sql, &params, options, transaction, &owner, ctx.deadline()).await.map_err(reject)?;
-        let mut reply = result(&queried.result);
-        reply.cache = cache_info(queried.sharing).into();
-        Response::ok(reply)
+        Response::ok(run_query(service, &request, transaction, &owner(&ctx), ctx.deadline()).await?)
     }
 
     async fn execute(
@@ -297,5 +406,79 @@ impl pb::PostgresService for Postgres {
         let service = self.service()?;
         service.rollback(request.transaction_id, &owner(&ctx), ctx.deadline()).await.map_err(reject)?;
         Response::ok(pb::RollbackResponse::default())
+    }
+
+    async fn insert(
+        &self,
+        ctx: RequestContext,
+        request: ServiceRequest<'_, pb::InsertRequest>,
+    ) -> ServiceResult<pb::InsertResponse> {
+        let service = self.service()?;
+        let request = request.to_owned_message();
+        let conflict = request.on_conflict.as_option().cloned().unwrap_or_default();
+        let on_conflict = match conflict.action.as_known() {
+            Some(pb::ConflictAction::CONFLICT_ACTION_UNSPECIFIED) => OnConflict::Error,
+            Some(pb::ConflictAction::CONFLICT_ACTION_NOTHING) => OnConflict::DoNothing { target: conflict.target },
+            Some(pb::ConflictAction::CONFLICT_ACTION_UPDATE) => {
+                OnConflict::DoUpdate { target: conflict.target, set: conflict.update }
+            }
+            None => return Err(invalid(format!("unknown conflict action {}", conflict.action.to_i32()))),
+        };
+        let shape = Shape { table: request.table, columns: request.columns, on_conflict, returning: request.returning };
+        let values = params(&request.values)?;
+        let inserted = service.insert(shape, values, ctx.deadline()).await.map_err(reject)?;
+        let columns = inserted
+            .columns
+            .iter()
+            .map(|c| pb::Column {
+                name: c.name.clone(),
+                type_oid: c.type_oid,
+                type_name: c.type_name.clone(),
+                ..Default::default()
+            })
+            .collect();
+        let row = (!inserted.row.is_empty())
+            .then(|| pb::Row { values: inserted.row.iter().map(to_pb).collect(), ..Default::default() });
+        Response::ok(pb::InsertResponse {
+            inserted: inserted.inserted,
+            columns,
+            row: row.into(),
+            batch_size: inserted.batch as u32,
+            ..Default::default()
+        })
+    }
+
+    async fn get_or_load(
+        &self,
+        ctx: RequestContext,
+        request: ServiceRequest<'_, pb::GetOrLoadRequest>,
+    ) -> ServiceResult<pb::GetOrLoadResponse> {
+        self.service()?;
+        let Some(cache_aside) = &self.cache_aside else {
+            return Err(refuse(
+                ErrorKind::FailedPrecondition,
+                "GetOrLoad stores results in Redis: set ATTACHE_REDIS_URL (or redis.url) too",
+            ));
+        };
+        let request = request.to_owned_message();
+        let params = params(&request.params)?;
+        let ttl = Duration::from_millis(request.ttl_ms);
+        Response::ok(cache_aside.get_or_load(request.key, request.sql, params, ttl, ctx.deadline()).await?)
+    }
+
+    async fn transaction(
+        &self,
+        ctx: RequestContext,
+        requests: connectrpc::InboundStream<pb::TransactionRequest>,
+    ) -> ServiceResult<connectrpc::ServiceStream<pb::TransactionResponse>> {
+        let service = self.service()?.clone();
+        // The stream alone can use its transaction.
+        let owner = format!("{} stream {:016x}", owner(&ctx), rand::random::<u64>());
+        let streamed = Streamed { service, owner, deadline: ctx.deadline(), requests, open: None, done: false };
+        let steps = futures::stream::unfold(streamed, |mut streamed| async move {
+            let step = streamed.step().await?;
+            Some((step, streamed))
+        });
+        Response::stream_ok(steps)
     }
 }

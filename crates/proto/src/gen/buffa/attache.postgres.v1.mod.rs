@@ -57,6 +57,13 @@ pub mod __buffa {
         reg.register_json_any(super::__COMMIT_RESPONSE_JSON_ANY);
         reg.register_json_any(super::__ROLLBACK_REQUEST_JSON_ANY);
         reg.register_json_any(super::__ROLLBACK_RESPONSE_JSON_ANY);
+        reg.register_json_any(super::__INSERT_REQUEST_JSON_ANY);
+        reg.register_json_any(super::__ON_CONFLICT_JSON_ANY);
+        reg.register_json_any(super::__INSERT_RESPONSE_JSON_ANY);
+        reg.register_json_any(super::__GET_OR_LOAD_REQUEST_JSON_ANY);
+        reg.register_json_any(super::__GET_OR_LOAD_RESPONSE_JSON_ANY);
+        reg.register_json_any(super::__TRANSACTION_REQUEST_JSON_ANY);
+        reg.register_json_any(super::__TRANSACTION_RESPONSE_JSON_ANY);
     }
 }
 #[doc(inline)]
@@ -159,5 +166,33 @@ pub use self::__buffa::view::RollbackRequestOwnedView;
 pub use self::__buffa::view::RollbackResponseView;
 #[doc(inline)]
 pub use self::__buffa::view::RollbackResponseOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::InsertRequestView;
+#[doc(inline)]
+pub use self::__buffa::view::InsertRequestOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::OnConflictView;
+#[doc(inline)]
+pub use self::__buffa::view::OnConflictOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::InsertResponseView;
+#[doc(inline)]
+pub use self::__buffa::view::InsertResponseOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::GetOrLoadRequestView;
+#[doc(inline)]
+pub use self::__buffa::view::GetOrLoadRequestOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::GetOrLoadResponseView;
+#[doc(inline)]
+pub use self::__buffa::view::GetOrLoadResponseOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::TransactionRequestView;
+#[doc(inline)]
+pub use self::__buffa::view::TransactionRequestOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::TransactionResponseView;
+#[doc(inline)]
+pub use self::__buffa::view::TransactionResponseOwnedView;
 #[doc(inline)]
 pub use self::__buffa::register_types;

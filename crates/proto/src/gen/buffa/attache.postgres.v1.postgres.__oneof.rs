@@ -139,3 +139,155 @@ pub mod value {
         }
     }
 }
+pub mod transaction_request {
+    #[allow(unused_imports)]
+    use super::*;
+    #[derive(Clone, PartialEq, Debug)]
+    pub enum Step {
+        Begin(::buffa::alloc::boxed::Box<super::super::super::BeginRequest>),
+        Query(::buffa::alloc::boxed::Box<super::super::super::QueryRequest>),
+        Commit(::buffa::alloc::boxed::Box<super::super::super::CommitRequest>),
+        Rollback(::buffa::alloc::boxed::Box<super::super::super::RollbackRequest>),
+    }
+    impl ::buffa::Oneof for Step {}
+    impl From<super::super::super::BeginRequest> for Step {
+        fn from(v: super::super::super::BeginRequest) -> Self {
+            Self::Begin(::buffa::alloc::boxed::Box::new(v))
+        }
+    }
+    impl From<super::super::super::BeginRequest> for ::core::option::Option<Step> {
+        fn from(v: super::super::super::BeginRequest) -> Self {
+            Self::Some(Step::from(v))
+        }
+    }
+    impl From<super::super::super::QueryRequest> for Step {
+        fn from(v: super::super::super::QueryRequest) -> Self {
+            Self::Query(::buffa::alloc::boxed::Box::new(v))
+        }
+    }
+    impl From<super::super::super::QueryRequest> for ::core::option::Option<Step> {
+        fn from(v: super::super::super::QueryRequest) -> Self {
+            Self::Some(Step::from(v))
+        }
+    }
+    impl From<super::super::super::CommitRequest> for Step {
+        fn from(v: super::super::super::CommitRequest) -> Self {
+            Self::Commit(::buffa::alloc::boxed::Box::new(v))
+        }
+    }
+    impl From<super::super::super::CommitRequest> for ::core::option::Option<Step> {
+        fn from(v: super::super::super::CommitRequest) -> Self {
+            Self::Some(Step::from(v))
+        }
+    }
+    impl From<super::super::super::RollbackRequest> for Step {
+        fn from(v: super::super::super::RollbackRequest) -> Self {
+            Self::Rollback(::buffa::alloc::boxed::Box::new(v))
+        }
+    }
+    impl From<super::super::super::RollbackRequest> for ::core::option::Option<Step> {
+        fn from(v: super::super::super::RollbackRequest) -> Self {
+            Self::Some(Step::from(v))
+        }
+    }
+    impl ::serde::Serialize for Step {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::core::result::Result<S::Ok, S::Error> {
+            use ::serde::ser::SerializeMap;
+            let mut map = s.serialize_map(Some(1))?;
+            match self {
+                Self::Begin(v) => {
+                    map.serialize_entry("begin", &**v)?;
+                }
+                Self::Query(v) => {
+                    map.serialize_entry("query", &**v)?;
+                }
+                Self::Commit(v) => {
+                    map.serialize_entry("commit", &**v)?;
+                }
+                Self::Rollback(v) => {
+                    map.serialize_entry("rollback", &**v)?;
+                }
+            }
+            map.end()
+        }
+    }
+}
+pub mod transaction_response {
+    #[allow(unused_imports)]
+    use super::*;
+    #[derive(Clone, PartialEq, Debug)]
+    pub enum Step {
+        Begun(::buffa::alloc::boxed::Box<super::super::super::BeginResponse>),
+        Result(::buffa::alloc::boxed::Box<super::super::super::QueryResponse>),
+        Committed(::buffa::alloc::boxed::Box<super::super::super::CommitResponse>),
+        RolledBack(::buffa::alloc::boxed::Box<super::super::super::RollbackResponse>),
+    }
+    impl ::buffa::Oneof for Step {}
+    impl From<super::super::super::BeginResponse> for Step {
+        fn from(v: super::super::super::BeginResponse) -> Self {
+            Self::Begun(::buffa::alloc::boxed::Box::new(v))
+        }
+    }
+    impl From<super::super::super::BeginResponse> for ::core::option::Option<Step> {
+        fn from(v: super::super::super::BeginResponse) -> Self {
+            Self::Some(Step::from(v))
+        }
+    }
+    impl From<super::super::super::QueryResponse> for Step {
+        fn from(v: super::super::super::QueryResponse) -> Self {
+            Self::Result(::buffa::alloc::boxed::Box::new(v))
+        }
+    }
+    impl From<super::super::super::QueryResponse> for ::core::option::Option<Step> {
+        fn from(v: super::super::super::QueryResponse) -> Self {
+            Self::Some(Step::from(v))
+        }
+    }
+    impl From<super::super::super::CommitResponse> for Step {
+        fn from(v: super::super::super::CommitResponse) -> Self {
+            Self::Committed(::buffa::alloc::boxed::Box::new(v))
+        }
+    }
+    impl From<super::super::super::CommitResponse> for ::core::option::Option<Step> {
+        fn from(v: super::super::super::CommitResponse) -> Self {
+            Self::Some(Step::from(v))
+        }
+    }
+    impl From<super::super::super::RollbackResponse> for Step {
+        fn from(v: super::super::super::RollbackResponse) -> Self {
+            Self::RolledBack(::buffa::alloc::boxed::Box::new(v))
+        }
+    }
+    impl From<super::super::super::RollbackResponse> for ::core::option::Option<Step> {
+        fn from(v: super::super::super::RollbackResponse) -> Self {
+            Self::Some(Step::from(v))
+        }
+    }
+    impl ::serde::Serialize for Step {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            s: S,
+        ) -> ::core::result::Result<S::Ok, S::Error> {
+            use ::serde::ser::SerializeMap;
+            let mut map = s.serialize_map(Some(1))?;
+            match self {
+                Self::Begun(v) => {
+                    map.serialize_entry("begun", &**v)?;
+                }
+                Self::Result(v) => {
+                    map.serialize_entry("result", &**v)?;
+                }
+                Self::Committed(v) => {
+                    map.serialize_entry("committed", &**v)?;
+                }
+                Self::RolledBack(v) => {
+                    map.serialize_entry("rolledBack", &**v)?;
+                }
+            }
+            map.end()
+        }
+    }
+}

@@ -4138,6 +4138,16 @@ pub struct QueryOptionsView<'a> {
     ///
     /// Field 1: `max_rows`
     pub max_rows: u64,
+    /// Keep a read's result for this long and answer identical reads (same
+    /// SQL and parameters) from it; 0 does not cache. Capped by
+    /// `postgres.cache.max_ttl`. A write through any attache on the database
+    /// to a table the read depends on removes the result before the write's
+    /// reply on this host (within 100 ms on others); a write made outside
+    /// attache is seen when the result expires. CacheInfo says when a read
+    /// could not be cached, and why.
+    ///
+    /// Field 2: `cache_ttl_ms`
+    pub cache_ttl_ms: u64,
     pub __buffa_unknown_fields: ::buffa::UnknownFieldsView<'a>,
 }
 impl<'a> ::buffa::MessageView<'a> for QueryOptionsView<'a> {
@@ -4177,6 +4187,13 @@ impl<'a> ::buffa::MessageView<'a> for QueryOptionsView<'a> {
                 )?;
                 view.max_rows = ::buffa::types::decode_uint64(&mut cur)?;
             }
+            2u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::Varint,
+                )?;
+                view.cache_ttl_ms = ::buffa::types::decode_uint64(&mut cur)?;
+            }
             _ => {
                 ::buffa::encoding::skip_field_depth(tag, &mut cur, ctx.depth())?;
                 let span_len = before_tag.len() - cur.len();
@@ -4200,6 +4217,7 @@ impl<'a> ::buffa::MessageView<'a> for QueryOptionsView<'a> {
         let _ = __buffa_src;
         ::core::result::Result::Ok(super::super::QueryOptions {
             max_rows: self.max_rows,
+            cache_ttl_ms: self.cache_ttl_ms,
             __buffa_unknown_fields: self.__buffa_unknown_fields.to_owned()?.into(),
             ..::core::default::Default::default()
         })
@@ -4214,6 +4232,9 @@ impl<'a> ::buffa::ViewEncode<'a> for QueryOptionsView<'a> {
         if self.max_rows != 0u64 {
             size += 1u64 + ::buffa::types::uint64_encoded_len(self.max_rows) as u64;
         }
+        if self.cache_ttl_ms != 0u64 {
+            size += 1u64 + ::buffa::types::uint64_encoded_len(self.cache_ttl_ms) as u64;
+        }
         size += self.__buffa_unknown_fields.encoded_len() as u64;
         ::buffa::saturate_size(size)
     }
@@ -4227,6 +4248,9 @@ impl<'a> ::buffa::ViewEncode<'a> for QueryOptionsView<'a> {
         use ::buffa::Enumeration as _;
         if self.max_rows != 0u64 {
             ::buffa::types::put_uint64_field(1u32, self.max_rows, buf);
+        }
+        if self.cache_ttl_ms != 0u64 {
+            ::buffa::types::put_uint64_field(2u32, self.cache_ttl_ms, buf);
         }
         self.__buffa_unknown_fields.write_to(buf);
     }
@@ -4254,6 +4278,13 @@ impl<'__a> ::serde::Serialize for QueryOptionsView<'__a> {
                 .serialize_entry(
                     "maxRows",
                     &::buffa::json_helpers::ProtoJson(&self.max_rows),
+                )?;
+        }
+        if !::buffa::json_helpers::skip_if::is_zero_u64(&self.cache_ttl_ms) {
+            __map
+                .serialize_entry(
+                    "cacheTtlMs",
+                    &::buffa::json_helpers::ProtoJson(&self.cache_ttl_ms),
                 )?;
         }
         __map.end()
@@ -4354,6 +4385,19 @@ impl QueryOptionsOwnedView {
     #[must_use]
     pub fn max_rows(&self) -> u64 {
         self.0.reborrow().max_rows
+    }
+    /// Keep a read's result for this long and answer identical reads (same
+    /// SQL and parameters) from it; 0 does not cache. Capped by
+    /// `postgres.cache.max_ttl`. A write through any attache on the database
+    /// to a table the read depends on removes the result before the write's
+    /// reply on this host (within 100 ms on others); a write made outside
+    /// attache is seen when the result expires. CacheInfo says when a read
+    /// could not be cached, and why.
+    ///
+    /// Field 2: `cache_ttl_ms`
+    #[must_use]
+    pub fn cache_ttl_ms(&self) -> u64 {
+        self.0.reborrow().cache_ttl_ms
     }
 }
 impl ::core::convert::From<::buffa::OwnedView<QueryOptionsView<'static>>>
@@ -5227,15 +5271,20 @@ impl ::serde::Serialize for QueryResponseOwnedView {
 }
 /// Where a result came from. Identical reads (same SQL and parameters)
 /// running at the same time outside a transaction run once and share the
-/// result.
+/// result; with `cache_ttl_ms`, later ones are answered from the cache.
 #[derive(Clone, Debug, Default)]
 pub struct CacheInfoView<'a> {
     /// Field 1: `status`
     pub status: ::buffa::EnumValue<super::super::CacheStatus>,
-    /// Why the statement could not be shared, for BYPASS.
+    /// Why the statement could not be shared or cached, for BYPASS; why a
+    /// read asked to be cached was not, for MISS.
     ///
     /// Field 2: `reason`
     pub reason: &'a str,
+    /// For HIT: how long ago the result was read from the database.
+    ///
+    /// Field 3: `age_ms`
+    pub age_ms: u64,
     pub __buffa_unknown_fields: ::buffa::UnknownFieldsView<'a>,
 }
 impl<'a> ::buffa::MessageView<'a> for CacheInfoView<'a> {
@@ -5284,6 +5333,13 @@ impl<'a> ::buffa::MessageView<'a> for CacheInfoView<'a> {
                 )?;
                 view.reason = ::buffa::types::borrow_str(&mut cur)?;
             }
+            3u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::Varint,
+                )?;
+                view.age_ms = ::buffa::types::decode_uint64(&mut cur)?;
+            }
             _ => {
                 ::buffa::encoding::skip_field_depth(tag, &mut cur, ctx.depth())?;
                 let span_len = before_tag.len() - cur.len();
@@ -5308,6 +5364,7 @@ impl<'a> ::buffa::MessageView<'a> for CacheInfoView<'a> {
         ::core::result::Result::Ok(super::super::CacheInfo {
             status: self.status,
             reason: self.reason.to_string(),
+            age_ms: self.age_ms,
             __buffa_unknown_fields: self.__buffa_unknown_fields.to_owned()?.into(),
             ..::core::default::Default::default()
         })
@@ -5328,6 +5385,9 @@ impl<'a> ::buffa::ViewEncode<'a> for CacheInfoView<'a> {
         if !self.reason.is_empty() {
             size += 1u64 + ::buffa::types::string_encoded_len(&self.reason) as u64;
         }
+        if self.age_ms != 0u64 {
+            size += 1u64 + ::buffa::types::uint64_encoded_len(self.age_ms) as u64;
+        }
         size += self.__buffa_unknown_fields.encoded_len() as u64;
         ::buffa::saturate_size(size)
     }
@@ -5347,6 +5407,9 @@ impl<'a> ::buffa::ViewEncode<'a> for CacheInfoView<'a> {
         }
         if !self.reason.is_empty() {
             ::buffa::types::put_string_field(2u32, &self.reason, buf);
+        }
+        if self.age_ms != 0u64 {
+            ::buffa::types::put_uint64_field(3u32, self.age_ms, buf);
         }
         self.__buffa_unknown_fields.write_to(buf);
     }
@@ -5374,6 +5437,13 @@ impl<'__a> ::serde::Serialize for CacheInfoView<'__a> {
         }
         if !::buffa::json_helpers::skip_if::is_empty_str(self.reason) {
             __map.serialize_entry("reason", self.reason)?;
+        }
+        if !::buffa::json_helpers::skip_if::is_zero_u64(&self.age_ms) {
+            __map
+                .serialize_entry(
+                    "ageMs",
+                    &::buffa::json_helpers::ProtoJson(&self.age_ms),
+                )?;
         }
         __map.end()
     }
@@ -5471,12 +5541,20 @@ impl CacheInfoOwnedView {
     pub fn status(&self) -> ::buffa::EnumValue<super::super::CacheStatus> {
         self.0.reborrow().status
     }
-    /// Why the statement could not be shared, for BYPASS.
+    /// Why the statement could not be shared or cached, for BYPASS; why a
+    /// read asked to be cached was not, for MISS.
     ///
     /// Field 2: `reason`
     #[must_use]
     pub fn reason(&self) -> &'_ str {
         self.0.reborrow().reason
+    }
+    /// For HIT: how long ago the result was read from the database.
+    ///
+    /// Field 3: `age_ms`
+    #[must_use]
+    pub fn age_ms(&self) -> u64 {
+        self.0.reborrow().age_ms
     }
 }
 impl ::core::convert::From<::buffa::OwnedView<CacheInfoView<'static>>>
@@ -7932,6 +8010,2947 @@ impl ::buffa::HasMessageView for super::super::RollbackResponse {
     type ViewHandle = RollbackResponseOwnedView;
 }
 impl ::serde::Serialize for RollbackResponseOwnedView {
+    fn serialize<__S: ::serde::Serializer>(
+        &self,
+        __s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
+        ::serde::Serialize::serialize(&self.0, __s)
+    }
+}
+#[derive(Clone, Debug, Default)]
+pub struct InsertRequestView<'a> {
+    /// `name` or `schema.name`; names (table and columns) are used exactly
+    /// as given, as quoted identifiers.
+    ///
+    /// Field 1: `table`
+    pub table: &'a str,
+    /// Field 2: `columns`
+    pub columns: ::buffa::RepeatedView<'a, &'a str>,
+    /// One value per column.
+    ///
+    /// Field 3: `values`
+    pub values: ::buffa::RepeatedView<'a, super::super::__buffa::view::ParamView<'a>>,
+    /// Field 4: `on_conflict`
+    pub on_conflict: ::buffa::MessageFieldView<
+        super::super::__buffa::view::OnConflictView<'a>,
+    >,
+    /// Columns of the inserted row to return; `*` for all of them.
+    ///
+    /// Field 5: `returning`
+    pub returning: ::buffa::RepeatedView<'a, &'a str>,
+    pub __buffa_unknown_fields: ::buffa::UnknownFieldsView<'a>,
+}
+impl<'a> ::buffa::MessageView<'a> for InsertRequestView<'a> {
+    type Owned = super::super::InsertRequest;
+    fn decode_view(buf: &'a [u8]) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        let __limit = ::core::cell::Cell::new(::buffa::DEFAULT_UNKNOWN_FIELD_LIMIT);
+        let __elem = ::core::cell::Cell::new(::buffa::DEFAULT_ELEMENT_MEMORY_LIMIT);
+        <Self as ::buffa::MessageView>::decode_view_ctx(
+            buf,
+            ::buffa::DecodeContext::new(::buffa::RECURSION_LIMIT, &__limit)
+                .with_element_memory(&__elem),
+        )
+    }
+    fn decode_view_with_ctx(
+        buf: &'a [u8],
+        ctx: ::buffa::DecodeContext<'_>,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        <Self as ::buffa::MessageView>::decode_view_ctx(buf, ctx)
+    }
+    #[inline]
+    fn merge_view_field(
+        &mut self,
+        tag: ::buffa::encoding::Tag,
+        cur: &'a [u8],
+        before_tag: &'a [u8],
+        ctx: ::buffa::DecodeContext<'_>,
+    ) -> ::core::result::Result<&'a [u8], ::buffa::DecodeError> {
+        let _ = ctx;
+        #[allow(unused_variables)]
+        let view = self;
+        let mut cur = cur;
+        match tag.field_number() {
+            1u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                view.table = ::buffa::types::borrow_str(&mut cur)?;
+            }
+            4u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __sub_ctx = ctx.descend()?;
+                let sub = ::buffa::types::borrow_bytes(&mut cur)?;
+                match view.on_conflict.as_mut() {
+                    Some(existing) => {
+                        ::buffa::MessageView::merge_into_view(existing, sub, __sub_ctx)?
+                    }
+                    None => {
+                        view.on_conflict = ::buffa::MessageFieldView::set(
+                            <super::super::__buffa::view::OnConflictView as ::buffa::MessageView>::decode_view_ctx(
+                                sub,
+                                __sub_ctx,
+                            )?,
+                        );
+                    }
+                }
+            }
+            2u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __elem = ::buffa::types::borrow_str(&mut cur)?;
+                ctx.register_element_memory(
+                    ::buffa::__private::element_footprint(&__elem),
+                )?;
+                view.columns.push(__elem);
+            }
+            3u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __sub_ctx = ctx.descend()?;
+                let sub = ::buffa::types::borrow_bytes(&mut cur)?;
+                ctx.register_element_memory(
+                    ::core::mem::size_of::<super::super::__buffa::view::ParamView>(),
+                )?;
+                view.values
+                    .push(
+                        <super::super::__buffa::view::ParamView as ::buffa::MessageView>::decode_view_ctx(
+                            sub,
+                            __sub_ctx,
+                        )?,
+                    );
+            }
+            5u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __elem = ::buffa::types::borrow_str(&mut cur)?;
+                ctx.register_element_memory(
+                    ::buffa::__private::element_footprint(&__elem),
+                )?;
+                view.returning.push(__elem);
+            }
+            _ => {
+                ::buffa::encoding::skip_field_depth(tag, &mut cur, ctx.depth())?;
+                let span_len = before_tag.len() - cur.len();
+                view.__buffa_unknown_fields.push_record(before_tag, span_len, ctx)?;
+            }
+        }
+        ::core::result::Result::Ok(cur)
+    }
+    fn to_owned_message(
+        &self,
+    ) -> ::core::result::Result<super::super::InsertRequest, ::buffa::DecodeError> {
+        self.to_owned_from_source(None)
+    }
+    #[allow(clippy::useless_conversion, clippy::needless_update)]
+    fn to_owned_from_source(
+        &self,
+        __buffa_src: ::core::option::Option<&::buffa::bytes::Bytes>,
+    ) -> ::core::result::Result<super::super::InsertRequest, ::buffa::DecodeError> {
+        #[allow(unused_imports)]
+        use ::buffa::alloc::string::ToString as _;
+        let _ = __buffa_src;
+        ::core::result::Result::Ok(super::super::InsertRequest {
+            table: self.table.to_string(),
+            columns: self.columns.iter().map(|s| s.to_string()).collect(),
+            values: self
+                .values
+                .iter()
+                .map(|v| v.to_owned_from_source(__buffa_src))
+                .collect::<::core::result::Result<_, ::buffa::DecodeError>>()?,
+            on_conflict: match self.on_conflict.as_option() {
+                Some(v) => {
+                    ::buffa::MessageField::<
+                        super::super::OnConflict,
+                        ::buffa::Inline<super::super::OnConflict>,
+                    >::some(v.to_owned_from_source(__buffa_src)?)
+                }
+                None => ::buffa::MessageField::none(),
+            },
+            returning: self.returning.iter().map(|s| s.to_string()).collect(),
+            __buffa_unknown_fields: self.__buffa_unknown_fields.to_owned()?.into(),
+            ..::core::default::Default::default()
+        })
+    }
+}
+impl<'a> ::buffa::ViewEncode<'a> for InsertRequestView<'a> {
+    #[allow(clippy::needless_borrow, clippy::let_and_return)]
+    fn compute_size(&self, __cache: &mut ::buffa::SizeCache) -> u32 {
+        #[allow(unused_imports)]
+        use ::buffa::Enumeration as _;
+        let mut size = 0u64;
+        if !self.table.is_empty() {
+            size += 1u64 + ::buffa::types::string_encoded_len(&self.table) as u64;
+        }
+        for v in &self.columns {
+            size += 1u64 + ::buffa::types::string_encoded_len(v) as u64;
+        }
+        for v in &self.values {
+            let __slot = __cache.reserve();
+            let inner_size = v.compute_size(__cache);
+            __cache.set(__slot, inner_size);
+            size
+                += 1u64 + ::buffa::encoding::varint_len(inner_size as u64) as u64
+                    + inner_size as u64;
+        }
+        if self.on_conflict.is_set() {
+            let __slot = __cache.reserve();
+            let inner_size = self.on_conflict.compute_size(__cache);
+            __cache.set(__slot, inner_size);
+            size
+                += 1u64 + ::buffa::encoding::varint_len(inner_size as u64) as u64
+                    + inner_size as u64;
+        }
+        for v in &self.returning {
+            size += 1u64 + ::buffa::types::string_encoded_len(v) as u64;
+        }
+        size += self.__buffa_unknown_fields.encoded_len() as u64;
+        ::buffa::saturate_size(size)
+    }
+    #[allow(clippy::needless_borrow)]
+    fn write_to(
+        &self,
+        __cache: &mut ::buffa::SizeCache,
+        buf: &mut impl ::buffa::EncodeSink,
+    ) {
+        #[allow(unused_imports)]
+        use ::buffa::Enumeration as _;
+        if !self.table.is_empty() {
+            ::buffa::types::put_string_field(1u32, &self.table, buf);
+        }
+        for v in &self.columns {
+            ::buffa::types::put_string_field(2u32, v, buf);
+        }
+        for v in &self.values {
+            ::buffa::types::put_len_delimited_header(
+                3u32,
+                u64::from(__cache.consume_next()),
+                buf,
+            );
+            v.write_to(__cache, buf);
+        }
+        if self.on_conflict.is_set() {
+            ::buffa::types::put_len_delimited_header(
+                4u32,
+                u64::from(__cache.consume_next()),
+                buf,
+            );
+            self.on_conflict.write_to(__cache, buf);
+        }
+        for v in &self.returning {
+            ::buffa::types::put_string_field(5u32, v, buf);
+        }
+        self.__buffa_unknown_fields.write_to(buf);
+    }
+}
+/// Serializes this view as protobuf JSON.
+///
+/// Implicit-presence fields with default values are omitted, `required`
+/// fields are always emitted, explicit-presence (`optional`) fields are
+/// emitted only when set, bytes fields are base64-encoded, and enum
+/// values are their proto name strings.
+///
+/// This impl uses `serialize_map(None)` because the number of emitted
+/// fields depends on default-omission rules; serializers that require
+/// known map lengths (e.g. `bincode`) will return a runtime error.
+/// Use the owned message type for those formats.
+impl<'__a> ::serde::Serialize for InsertRequestView<'__a> {
+    fn serialize<__S: ::serde::Serializer>(
+        &self,
+        __s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
+        use ::serde::ser::SerializeMap as _;
+        let mut __map = __s.serialize_map(::core::option::Option::None)?;
+        if !::buffa::json_helpers::skip_if::is_empty_str(self.table) {
+            __map.serialize_entry("table", self.table)?;
+        }
+        if !self.columns.is_empty() {
+            __map.serialize_entry("columns", &*self.columns)?;
+        }
+        if !self.values.is_empty() {
+            __map.serialize_entry("values", &*self.values)?;
+        }
+        {
+            if let ::core::option::Option::Some(__v) = self.on_conflict.as_option() {
+                __map.serialize_entry("onConflict", __v)?;
+            }
+        }
+        if !self.returning.is_empty() {
+            __map.serialize_entry("returning", &*self.returning)?;
+        }
+        __map.end()
+    }
+}
+impl<'a> ::buffa::MessageName for InsertRequestView<'a> {
+    const PACKAGE: &'static str = "attache.postgres.v1";
+    const NAME: &'static str = "InsertRequest";
+    const FULL_NAME: &'static str = "attache.postgres.v1.InsertRequest";
+    const TYPE_URL: &'static str = "type.googleapis.com/attache.postgres.v1.InsertRequest";
+}
+::buffa::impl_default_view_instance!(InsertRequestView);
+::buffa::impl_view_reborrow!(InsertRequestView);
+/** Self-contained, `'static` owned view of a `InsertRequest` message.
+
+ Wraps [`::buffa::OwnedView`]`<`[`InsertRequestView`]`<'static>>`: the decoded view and the [`::buffa::bytes::Bytes`] buffer it borrows from travel together, so the handle is `'static` and `Send + Sync` — suitable for async handlers, spawned tasks, and anywhere a `'static` bound is required.
+
+ Field accessors return borrows tied to `&self`. Use [`Self::view`] to get the full [`InsertRequestView`] when you need struct patterns, iteration helpers, or to pass the view to lifetime-parameterised code.*/
+#[derive(Clone, Debug)]
+pub struct InsertRequestOwnedView(::buffa::OwnedView<InsertRequestView<'static>>);
+impl InsertRequestOwnedView {
+    /// Decode an owned view from a [`::buffa::bytes::Bytes`] buffer.
+    ///
+    /// The view borrows directly from the buffer's data; the buffer is
+    /// retained inside the returned handle.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError`] if the buffer contains invalid
+    /// protobuf data.
+    pub fn decode(
+        bytes: ::buffa::bytes::Bytes,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            InsertRequestOwnedView(::buffa::OwnedView::decode(bytes)?),
+        )
+    }
+    /// Decode with custom [`::buffa::DecodeOptions`] (recursion limit,
+    /// max message size).
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError`] if the buffer is invalid or
+    /// exceeds the configured limits.
+    pub fn decode_with_options(
+        bytes: ::buffa::bytes::Bytes,
+        opts: &::buffa::DecodeOptions,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            InsertRequestOwnedView(::buffa::OwnedView::decode_with_options(bytes, opts)?),
+        )
+    }
+    /// Build from an owned message via an encode → decode round-trip.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError::MessageTooLarge`] if the
+    /// message's encoded size exceeds the 2 GiB protobuf limit, or
+    /// another [`::buffa::DecodeError`] if the re-encoded bytes are
+    /// somehow invalid (should not happen for well-formed messages).
+    pub fn from_owned(
+        msg: &super::super::InsertRequest,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            InsertRequestOwnedView(::buffa::OwnedView::from_owned(msg)?),
+        )
+    }
+    /// Borrow the full [`InsertRequestView`] with its lifetime tied to `&self`.
+    #[must_use]
+    pub fn view(&self) -> &InsertRequestView<'_> {
+        self.0.reborrow()
+    }
+    /// Convert to the owned message type.
+    ///
+    /// Infallible: this type's constructors wire-decode their
+    /// buffer, and a view produced by wire decoding always
+    /// converts. Delegates to [`::buffa::OwnedView::to_owned_message`],
+    /// whose contract also governs handles converted from a raw
+    /// [`::buffa::OwnedView`].
+    #[must_use]
+    pub fn to_owned_message(&self) -> super::super::InsertRequest {
+        self.0.to_owned_message()
+    }
+    /// The underlying bytes buffer.
+    #[must_use]
+    pub fn bytes(&self) -> &::buffa::bytes::Bytes {
+        self.0.bytes()
+    }
+    /// Consume the handle, returning the underlying bytes buffer.
+    #[must_use]
+    pub fn into_bytes(self) -> ::buffa::bytes::Bytes {
+        self.0.into_bytes()
+    }
+    /// `name` or `schema.name`; names (table and columns) are used exactly
+    /// as given, as quoted identifiers.
+    ///
+    /// Field 1: `table`
+    #[must_use]
+    pub fn table(&self) -> &'_ str {
+        self.0.reborrow().table
+    }
+    /// Field 2: `columns`
+    #[must_use]
+    pub fn columns(&self) -> &::buffa::RepeatedView<'_, &'_ str> {
+        &self.0.reborrow().columns
+    }
+    /// One value per column.
+    ///
+    /// Field 3: `values`
+    #[must_use]
+    pub fn values(
+        &self,
+    ) -> &::buffa::RepeatedView<'_, super::super::__buffa::view::ParamView<'_>> {
+        &self.0.reborrow().values
+    }
+    /// Field 4: `on_conflict`
+    #[must_use]
+    pub fn on_conflict(
+        &self,
+    ) -> &::buffa::MessageFieldView<super::super::__buffa::view::OnConflictView<'_>> {
+        &self.0.reborrow().on_conflict
+    }
+    /// Columns of the inserted row to return; `*` for all of them.
+    ///
+    /// Field 5: `returning`
+    #[must_use]
+    pub fn returning(&self) -> &::buffa::RepeatedView<'_, &'_ str> {
+        &self.0.reborrow().returning
+    }
+}
+impl ::core::convert::From<::buffa::OwnedView<InsertRequestView<'static>>>
+for InsertRequestOwnedView {
+    fn from(inner: ::buffa::OwnedView<InsertRequestView<'static>>) -> Self {
+        InsertRequestOwnedView(inner)
+    }
+}
+impl ::core::convert::From<InsertRequestOwnedView>
+for ::buffa::OwnedView<InsertRequestView<'static>> {
+    fn from(wrapper: InsertRequestOwnedView) -> Self {
+        wrapper.0
+    }
+}
+impl ::core::convert::AsRef<::buffa::OwnedView<InsertRequestView<'static>>>
+for InsertRequestOwnedView {
+    fn as_ref(&self) -> &::buffa::OwnedView<InsertRequestView<'static>> {
+        &self.0
+    }
+}
+impl ::buffa::HasMessageView for super::super::InsertRequest {
+    type View<'a> = InsertRequestView<'a>;
+    type ViewHandle = InsertRequestOwnedView;
+}
+impl ::serde::Serialize for InsertRequestOwnedView {
+    fn serialize<__S: ::serde::Serializer>(
+        &self,
+        __s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
+        ::serde::Serialize::serialize(&self.0, __s)
+    }
+}
+/// What to do with a row that conflicts with a unique constraint.
+#[derive(Clone, Debug, Default)]
+pub struct OnConflictView<'a> {
+    /// Field 1: `action`
+    pub action: ::buffa::EnumValue<super::super::ConflictAction>,
+    /// The conflict target's columns (required for CONFLICT_ACTION_UPDATE).
+    ///
+    /// Field 2: `target`
+    pub target: ::buffa::RepeatedView<'a, &'a str>,
+    /// For CONFLICT_ACTION_UPDATE: the columns that take the new row's values.
+    ///
+    /// Field 3: `update`
+    pub update: ::buffa::RepeatedView<'a, &'a str>,
+    pub __buffa_unknown_fields: ::buffa::UnknownFieldsView<'a>,
+}
+impl<'a> ::buffa::MessageView<'a> for OnConflictView<'a> {
+    type Owned = super::super::OnConflict;
+    fn decode_view(buf: &'a [u8]) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        let __limit = ::core::cell::Cell::new(::buffa::DEFAULT_UNKNOWN_FIELD_LIMIT);
+        let __elem = ::core::cell::Cell::new(::buffa::DEFAULT_ELEMENT_MEMORY_LIMIT);
+        <Self as ::buffa::MessageView>::decode_view_ctx(
+            buf,
+            ::buffa::DecodeContext::new(::buffa::RECURSION_LIMIT, &__limit)
+                .with_element_memory(&__elem),
+        )
+    }
+    fn decode_view_with_ctx(
+        buf: &'a [u8],
+        ctx: ::buffa::DecodeContext<'_>,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        <Self as ::buffa::MessageView>::decode_view_ctx(buf, ctx)
+    }
+    #[inline]
+    fn merge_view_field(
+        &mut self,
+        tag: ::buffa::encoding::Tag,
+        cur: &'a [u8],
+        before_tag: &'a [u8],
+        ctx: ::buffa::DecodeContext<'_>,
+    ) -> ::core::result::Result<&'a [u8], ::buffa::DecodeError> {
+        let _ = ctx;
+        #[allow(unused_variables)]
+        let view = self;
+        let mut cur = cur;
+        match tag.field_number() {
+            1u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::Varint,
+                )?;
+                view.action = ::buffa::EnumValue::from(
+                    ::buffa::types::decode_int32(&mut cur)?,
+                );
+            }
+            2u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __elem = ::buffa::types::borrow_str(&mut cur)?;
+                ctx.register_element_memory(
+                    ::buffa::__private::element_footprint(&__elem),
+                )?;
+                view.target.push(__elem);
+            }
+            3u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __elem = ::buffa::types::borrow_str(&mut cur)?;
+                ctx.register_element_memory(
+                    ::buffa::__private::element_footprint(&__elem),
+                )?;
+                view.update.push(__elem);
+            }
+            _ => {
+                ::buffa::encoding::skip_field_depth(tag, &mut cur, ctx.depth())?;
+                let span_len = before_tag.len() - cur.len();
+                view.__buffa_unknown_fields.push_record(before_tag, span_len, ctx)?;
+            }
+        }
+        ::core::result::Result::Ok(cur)
+    }
+    fn to_owned_message(
+        &self,
+    ) -> ::core::result::Result<super::super::OnConflict, ::buffa::DecodeError> {
+        self.to_owned_from_source(None)
+    }
+    #[allow(clippy::useless_conversion, clippy::needless_update)]
+    fn to_owned_from_source(
+        &self,
+        __buffa_src: ::core::option::Option<&::buffa::bytes::Bytes>,
+    ) -> ::core::result::Result<super::super::OnConflict, ::buffa::DecodeError> {
+        #[allow(unused_imports)]
+        use ::buffa::alloc::string::ToString as _;
+        let _ = __buffa_src;
+        ::core::result::Result::Ok(super::super::OnConflict {
+            action: self.action,
+            target: self.target.iter().map(|s| s.to_string()).collect(),
+            update: self.update.iter().map(|s| s.to_string()).collect(),
+            __buffa_unknown_fields: self.__buffa_unknown_fields.to_owned()?.into(),
+            ..::core::default::Default::default()
+        })
+    }
+}
+impl<'a> ::buffa::ViewEncode<'a> for OnConflictView<'a> {
+    #[allow(clippy::needless_borrow, clippy::let_and_return)]
+    fn compute_size(&self, _cache: &mut ::buffa::SizeCache) -> u32 {
+        #[allow(unused_imports)]
+        use ::buffa::Enumeration as _;
+        let mut size = 0u64;
+        {
+            let val = self.action.to_i32();
+            if val != 0 {
+                size += 1u64 + ::buffa::types::int32_encoded_len(val) as u64;
+            }
+        }
+        for v in &self.target {
+            size += 1u64 + ::buffa::types::string_encoded_len(v) as u64;
+        }
+        for v in &self.update {
+            size += 1u64 + ::buffa::types::string_encoded_len(v) as u64;
+        }
+        size += self.__buffa_unknown_fields.encoded_len() as u64;
+        ::buffa::saturate_size(size)
+    }
+    #[allow(clippy::needless_borrow)]
+    fn write_to(
+        &self,
+        _cache: &mut ::buffa::SizeCache,
+        buf: &mut impl ::buffa::EncodeSink,
+    ) {
+        #[allow(unused_imports)]
+        use ::buffa::Enumeration as _;
+        {
+            let val = self.action.to_i32();
+            if val != 0 {
+                ::buffa::types::put_int32_field(1u32, val, buf);
+            }
+        }
+        for v in &self.target {
+            ::buffa::types::put_string_field(2u32, v, buf);
+        }
+        for v in &self.update {
+            ::buffa::types::put_string_field(3u32, v, buf);
+        }
+        self.__buffa_unknown_fields.write_to(buf);
+    }
+}
+/// Serializes this view as protobuf JSON.
+///
+/// Implicit-presence fields with default values are omitted, `required`
+/// fields are always emitted, explicit-presence (`optional`) fields are
+/// emitted only when set, bytes fields are base64-encoded, and enum
+/// values are their proto name strings.
+///
+/// This impl uses `serialize_map(None)` because the number of emitted
+/// fields depends on default-omission rules; serializers that require
+/// known map lengths (e.g. `bincode`) will return a runtime error.
+/// Use the owned message type for those formats.
+impl<'__a> ::serde::Serialize for OnConflictView<'__a> {
+    fn serialize<__S: ::serde::Serializer>(
+        &self,
+        __s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
+        use ::serde::ser::SerializeMap as _;
+        let mut __map = __s.serialize_map(::core::option::Option::None)?;
+        if !::buffa::json_helpers::skip_if::is_default_enum_value(&self.action) {
+            __map.serialize_entry("action", &self.action)?;
+        }
+        if !self.target.is_empty() {
+            __map.serialize_entry("target", &*self.target)?;
+        }
+        if !self.update.is_empty() {
+            __map.serialize_entry("update", &*self.update)?;
+        }
+        __map.end()
+    }
+}
+impl<'a> ::buffa::MessageName for OnConflictView<'a> {
+    const PACKAGE: &'static str = "attache.postgres.v1";
+    const NAME: &'static str = "OnConflict";
+    const FULL_NAME: &'static str = "attache.postgres.v1.OnConflict";
+    const TYPE_URL: &'static str = "type.googleapis.com/attache.postgres.v1.OnConflict";
+}
+::buffa::impl_default_view_instance!(OnConflictView);
+::buffa::impl_view_reborrow!(OnConflictView);
+/** Self-contained, `'static` owned view of a `OnConflict` message.
+
+ Wraps [`::buffa::OwnedView`]`<`[`OnConflictView`]`<'static>>`: the decoded view and the [`::buffa::bytes::Bytes`] buffer it borrows from travel together, so the handle is `'static` and `Send + Sync` — suitable for async handlers, spawned tasks, and anywhere a `'static` bound is required.
+
+ Field accessors return borrows tied to `&self`. Use [`Self::view`] to get the full [`OnConflictView`] when you need struct patterns, iteration helpers, or to pass the view to lifetime-parameterised code.*/
+#[derive(Clone, Debug)]
+pub struct OnConflictOwnedView(::buffa::OwnedView<OnConflictView<'static>>);
+impl OnConflictOwnedView {
+    /// Decode an owned view from a [`::buffa::bytes::Bytes`] buffer.
+    ///
+    /// The view borrows directly from the buffer's data; the buffer is
+    /// retained inside the returned handle.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError`] if the buffer contains invalid
+    /// protobuf data.
+    pub fn decode(
+        bytes: ::buffa::bytes::Bytes,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            OnConflictOwnedView(::buffa::OwnedView::decode(bytes)?),
+        )
+    }
+    /// Decode with custom [`::buffa::DecodeOptions`] (recursion limit,
+    /// max message size).
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError`] if the buffer is invalid or
+    /// exceeds the configured limits.
+    pub fn decode_with_options(
+        bytes: ::buffa::bytes::Bytes,
+        opts: &::buffa::DecodeOptions,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            OnConflictOwnedView(::buffa::OwnedView::decode_with_options(bytes, opts)?),
+        )
+    }
+    /// Build from an owned message via an encode → decode round-trip.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError::MessageTooLarge`] if the
+    /// message's encoded size exceeds the 2 GiB protobuf limit, or
+    /// another [`::buffa::DecodeError`] if the re-encoded bytes are
+    /// somehow invalid (should not happen for well-formed messages).
+    pub fn from_owned(
+        msg: &super::super::OnConflict,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            OnConflictOwnedView(::buffa::OwnedView::from_owned(msg)?),
+        )
+    }
+    /// Borrow the full [`OnConflictView`] with its lifetime tied to `&self`.
+    #[must_use]
+    pub fn view(&self) -> &OnConflictView<'_> {
+        self.0.reborrow()
+    }
+    /// Convert to the owned message type.
+    ///
+    /// Infallible: this type's constructors wire-decode their
+    /// buffer, and a view produced by wire decoding always
+    /// converts. Delegates to [`::buffa::OwnedView::to_owned_message`],
+    /// whose contract also governs handles converted from a raw
+    /// [`::buffa::OwnedView`].
+    #[must_use]
+    pub fn to_owned_message(&self) -> super::super::OnConflict {
+        self.0.to_owned_message()
+    }
+    /// The underlying bytes buffer.
+    #[must_use]
+    pub fn bytes(&self) -> &::buffa::bytes::Bytes {
+        self.0.bytes()
+    }
+    /// Consume the handle, returning the underlying bytes buffer.
+    #[must_use]
+    pub fn into_bytes(self) -> ::buffa::bytes::Bytes {
+        self.0.into_bytes()
+    }
+    /// Field 1: `action`
+    #[must_use]
+    pub fn action(&self) -> ::buffa::EnumValue<super::super::ConflictAction> {
+        self.0.reborrow().action
+    }
+    /// The conflict target's columns (required for CONFLICT_ACTION_UPDATE).
+    ///
+    /// Field 2: `target`
+    #[must_use]
+    pub fn target(&self) -> &::buffa::RepeatedView<'_, &'_ str> {
+        &self.0.reborrow().target
+    }
+    /// For CONFLICT_ACTION_UPDATE: the columns that take the new row's values.
+    ///
+    /// Field 3: `update`
+    #[must_use]
+    pub fn update(&self) -> &::buffa::RepeatedView<'_, &'_ str> {
+        &self.0.reborrow().update
+    }
+}
+impl ::core::convert::From<::buffa::OwnedView<OnConflictView<'static>>>
+for OnConflictOwnedView {
+    fn from(inner: ::buffa::OwnedView<OnConflictView<'static>>) -> Self {
+        OnConflictOwnedView(inner)
+    }
+}
+impl ::core::convert::From<OnConflictOwnedView>
+for ::buffa::OwnedView<OnConflictView<'static>> {
+    fn from(wrapper: OnConflictOwnedView) -> Self {
+        wrapper.0
+    }
+}
+impl ::core::convert::AsRef<::buffa::OwnedView<OnConflictView<'static>>>
+for OnConflictOwnedView {
+    fn as_ref(&self) -> &::buffa::OwnedView<OnConflictView<'static>> {
+        &self.0
+    }
+}
+impl ::buffa::HasMessageView for super::super::OnConflict {
+    type View<'a> = OnConflictView<'a>;
+    type ViewHandle = OnConflictOwnedView;
+}
+impl ::serde::Serialize for OnConflictOwnedView {
+    fn serialize<__S: ::serde::Serializer>(
+        &self,
+        __s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
+        ::serde::Serialize::serialize(&self.0, __s)
+    }
+}
+#[derive(Clone, Debug, Default)]
+pub struct InsertResponseView<'a> {
+    /// False when CONFLICT_ACTION_NOTHING skipped the row.
+    ///
+    /// Field 1: `inserted`
+    pub inserted: bool,
+    /// Field 2: `columns`
+    pub columns: ::buffa::RepeatedView<'a, super::super::__buffa::view::ColumnView<'a>>,
+    /// The returned values (absent when nothing was asked or inserted).
+    ///
+    /// Field 3: `row`
+    pub row: ::buffa::MessageFieldView<super::super::__buffa::view::RowView<'a>>,
+    /// Rows in the statement that carried this one.
+    ///
+    /// Field 4: `batch_size`
+    pub batch_size: u32,
+    pub __buffa_unknown_fields: ::buffa::UnknownFieldsView<'a>,
+}
+impl<'a> ::buffa::MessageView<'a> for InsertResponseView<'a> {
+    type Owned = super::super::InsertResponse;
+    fn decode_view(buf: &'a [u8]) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        let __limit = ::core::cell::Cell::new(::buffa::DEFAULT_UNKNOWN_FIELD_LIMIT);
+        let __elem = ::core::cell::Cell::new(::buffa::DEFAULT_ELEMENT_MEMORY_LIMIT);
+        <Self as ::buffa::MessageView>::decode_view_ctx(
+            buf,
+            ::buffa::DecodeContext::new(::buffa::RECURSION_LIMIT, &__limit)
+                .with_element_memory(&__elem),
+        )
+    }
+    fn decode_view_with_ctx(
+        buf: &'a [u8],
+        ctx: ::buffa::DecodeContext<'_>,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        <Self as ::buffa::MessageView>::decode_view_ctx(buf, ctx)
+    }
+    #[inline]
+    fn merge_view_field(
+        &mut self,
+        tag: ::buffa::encoding::Tag,
+        cur: &'a [u8],
+        before_tag: &'a [u8],
+        ctx: ::buffa::DecodeContext<'_>,
+    ) -> ::core::result::Result<&'a [u8], ::buffa::DecodeError> {
+        let _ = ctx;
+        #[allow(unused_variables)]
+        let view = self;
+        let mut cur = cur;
+        match tag.field_number() {
+            1u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::Varint,
+                )?;
+                view.inserted = ::buffa::types::decode_bool(&mut cur)?;
+            }
+            3u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __sub_ctx = ctx.descend()?;
+                let sub = ::buffa::types::borrow_bytes(&mut cur)?;
+                match view.row.as_mut() {
+                    Some(existing) => {
+                        ::buffa::MessageView::merge_into_view(existing, sub, __sub_ctx)?
+                    }
+                    None => {
+                        view.row = ::buffa::MessageFieldView::set(
+                            <super::super::__buffa::view::RowView as ::buffa::MessageView>::decode_view_ctx(
+                                sub,
+                                __sub_ctx,
+                            )?,
+                        );
+                    }
+                }
+            }
+            4u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::Varint,
+                )?;
+                view.batch_size = ::buffa::types::decode_uint32(&mut cur)?;
+            }
+            2u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __sub_ctx = ctx.descend()?;
+                let sub = ::buffa::types::borrow_bytes(&mut cur)?;
+                ctx.register_element_memory(
+                    ::core::mem::size_of::<super::super::__buffa::view::ColumnView>(),
+                )?;
+                view.columns
+                    .push(
+                        <super::super::__buffa::view::ColumnView as ::buffa::MessageView>::decode_view_ctx(
+                            sub,
+                            __sub_ctx,
+                        )?,
+                    );
+            }
+            _ => {
+                ::buffa::encoding::skip_field_depth(tag, &mut cur, ctx.depth())?;
+                let span_len = before_tag.len() - cur.len();
+                view.__buffa_unknown_fields.push_record(before_tag, span_len, ctx)?;
+            }
+        }
+        ::core::result::Result::Ok(cur)
+    }
+    fn to_owned_message(
+        &self,
+    ) -> ::core::result::Result<super::super::InsertResponse, ::buffa::DecodeError> {
+        self.to_owned_from_source(None)
+    }
+    #[allow(clippy::useless_conversion, clippy::needless_update)]
+    fn to_owned_from_source(
+        &self,
+        __buffa_src: ::core::option::Option<&::buffa::bytes::Bytes>,
+    ) -> ::core::result::Result<super::super::InsertResponse, ::buffa::DecodeError> {
+        #[allow(unused_imports)]
+        use ::buffa::alloc::string::ToString as _;
+        let _ = __buffa_src;
+        ::core::result::Result::Ok(super::super::InsertResponse {
+            inserted: self.inserted,
+            columns: self
+                .columns
+                .iter()
+                .map(|v| v.to_owned_from_source(__buffa_src))
+                .collect::<::core::result::Result<_, ::buffa::DecodeError>>()?,
+            row: match self.row.as_option() {
+                Some(v) => {
+                    ::buffa::MessageField::<
+                        super::super::Row,
+                        ::buffa::Inline<super::super::Row>,
+                    >::some(v.to_owned_from_source(__buffa_src)?)
+                }
+                None => ::buffa::MessageField::none(),
+            },
+            batch_size: self.batch_size,
+            __buffa_unknown_fields: self.__buffa_unknown_fields.to_owned()?.into(),
+            ..::core::default::Default::default()
+        })
+    }
+}
+impl<'a> ::buffa::ViewEncode<'a> for InsertResponseView<'a> {
+    #[allow(clippy::needless_borrow, clippy::let_and_return)]
+    fn compute_size(&self, __cache: &mut ::buffa::SizeCache) -> u32 {
+        #[allow(unused_imports)]
+        use ::buffa::Enumeration as _;
+        let mut size = 0u64;
+        if self.inserted {
+            size += 1u64 + ::buffa::types::BOOL_ENCODED_LEN as u64;
+        }
+        for v in &self.columns {
+            let __slot = __cache.reserve();
+            let inner_size = v.compute_size(__cache);
+            __cache.set(__slot, inner_size);
+            size
+                += 1u64 + ::buffa::encoding::varint_len(inner_size as u64) as u64
+                    + inner_size as u64;
+        }
+        if self.row.is_set() {
+            let __slot = __cache.reserve();
+            let inner_size = self.row.compute_size(__cache);
+            __cache.set(__slot, inner_size);
+            size
+                += 1u64 + ::buffa::encoding::varint_len(inner_size as u64) as u64
+                    + inner_size as u64;
+        }
+        if self.batch_size != 0u32 {
+            size += 1u64 + ::buffa::types::uint32_encoded_len(self.batch_size) as u64;
+        }
+        size += self.__buffa_unknown_fields.encoded_len() as u64;
+        ::buffa::saturate_size(size)
+    }
+    #[allow(clippy::needless_borrow)]
+    fn write_to(
+        &self,
+        __cache: &mut ::buffa::SizeCache,
+        buf: &mut impl ::buffa::EncodeSink,
+    ) {
+        #[allow(unused_imports)]
+        use ::buffa::Enumeration as _;
+        if self.inserted {
+            ::buffa::types::put_bool_field(1u32, self.inserted, buf);
+        }
+        for v in &self.columns {
+            ::buffa::types::put_len_delimited_header(
+                2u32,
+                u64::from(__cache.consume_next()),
+                buf,
+            );
+            v.write_to(__cache, buf);
+        }
+        if self.row.is_set() {
+            ::buffa::types::put_len_delimited_header(
+                3u32,
+                u64::from(__cache.consume_next()),
+                buf,
+            );
+            self.row.write_to(__cache, buf);
+        }
+        if self.batch_size != 0u32 {
+            ::buffa::types::put_uint32_field(4u32, self.batch_size, buf);
+        }
+        self.__buffa_unknown_fields.write_to(buf);
+    }
+}
+/// Serializes this view as protobuf JSON.
+///
+/// Implicit-presence fields with default values are omitted, `required`
+/// fields are always emitted, explicit-presence (`optional`) fields are
+/// emitted only when set, bytes fields are base64-encoded, and enum
+/// values are their proto name strings.
+///
+/// This impl uses `serialize_map(None)` because the number of emitted
+/// fields depends on default-omission rules; serializers that require
+/// known map lengths (e.g. `bincode`) will return a runtime error.
+/// Use the owned message type for those formats.
+impl<'__a> ::serde::Serialize for InsertResponseView<'__a> {
+    fn serialize<__S: ::serde::Serializer>(
+        &self,
+        __s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
+        use ::serde::ser::SerializeMap as _;
+        let mut __map = __s.serialize_map(::core::option::Option::None)?;
+        if self.inserted {
+            __map.serialize_entry("inserted", &self.inserted)?;
+        }
+        if !self.columns.is_empty() {
+            __map.serialize_entry("columns", &*self.columns)?;
+        }
+        {
+            if let ::core::option::Option::Some(__v) = self.row.as_option() {
+                __map.serialize_entry("row", __v)?;
+            }
+        }
+        if !::buffa::json_helpers::skip_if::is_zero_u32(&self.batch_size) {
+            __map
+                .serialize_entry(
+                    "batchSize",
+                    &::buffa::json_helpers::ProtoJson(&self.batch_size),
+                )?;
+        }
+        __map.end()
+    }
+}
+impl<'a> ::buffa::MessageName for InsertResponseView<'a> {
+    const PACKAGE: &'static str = "attache.postgres.v1";
+    const NAME: &'static str = "InsertResponse";
+    const FULL_NAME: &'static str = "attache.postgres.v1.InsertResponse";
+    const TYPE_URL: &'static str = "type.googleapis.com/attache.postgres.v1.InsertResponse";
+}
+::buffa::impl_default_view_instance!(InsertResponseView);
+::buffa::impl_view_reborrow!(InsertResponseView);
+/** Self-contained, `'static` owned view of a `InsertResponse` message.
+
+ Wraps [`::buffa::OwnedView`]`<`[`InsertResponseView`]`<'static>>`: the decoded view and the [`::buffa::bytes::Bytes`] buffer it borrows from travel together, so the handle is `'static` and `Send + Sync` — suitable for async handlers, spawned tasks, and anywhere a `'static` bound is required.
+
+ Field accessors return borrows tied to `&self`. Use [`Self::view`] to get the full [`InsertResponseView`] when you need struct patterns, iteration helpers, or to pass the view to lifetime-parameterised code.*/
+#[derive(Clone, Debug)]
+pub struct InsertResponseOwnedView(::buffa::OwnedView<InsertResponseView<'static>>);
+impl InsertResponseOwnedView {
+    /// Decode an owned view from a [`::buffa::bytes::Bytes`] buffer.
+    ///
+    /// The view borrows directly from the buffer's data; the buffer is
+    /// retained inside the returned handle.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError`] if the buffer contains invalid
+    /// protobuf data.
+    pub fn decode(
+        bytes: ::buffa::bytes::Bytes,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            InsertResponseOwnedView(::buffa::OwnedView::decode(bytes)?),
+        )
+    }
+    /// Decode with custom [`::buffa::DecodeOptions`] (recursion limit,
+    /// max message size).
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError`] if the buffer is invalid or
+    /// exceeds the configured limits.
+    pub fn decode_with_options(
+        bytes: ::buffa::bytes::Bytes,
+        opts: &::buffa::DecodeOptions,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            InsertResponseOwnedView(
+                ::buffa::OwnedView::decode_with_options(bytes, opts)?,
+            ),
+        )
+    }
+    /// Build from an owned message via an encode → decode round-trip.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError::MessageTooLarge`] if the
+    /// message's encoded size exceeds the 2 GiB protobuf limit, or
+    /// another [`::buffa::DecodeError`] if the re-encoded bytes are
+    /// somehow invalid (should not happen for well-formed messages).
+    pub fn from_owned(
+        msg: &super::super::InsertResponse,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            InsertResponseOwnedView(::buffa::OwnedView::from_owned(msg)?),
+        )
+    }
+    /// Borrow the full [`InsertResponseView`] with its lifetime tied to `&self`.
+    #[must_use]
+    pub fn view(&self) -> &InsertResponseView<'_> {
+        self.0.reborrow()
+    }
+    /// Convert to the owned message type.
+    ///
+    /// Infallible: this type's constructors wire-decode their
+    /// buffer, and a view produced by wire decoding always
+    /// converts. Delegates to [`::buffa::OwnedView::to_owned_message`],
+    /// whose contract also governs handles converted from a raw
+    /// [`::buffa::OwnedView`].
+    #[must_use]
+    pub fn to_owned_message(&self) -> super::super::InsertResponse {
+        self.0.to_owned_message()
+    }
+    /// The underlying bytes buffer.
+    #[must_use]
+    pub fn bytes(&self) -> &::buffa::bytes::Bytes {
+        self.0.bytes()
+    }
+    /// Consume the handle, returning the underlying bytes buffer.
+    #[must_use]
+    pub fn into_bytes(self) -> ::buffa::bytes::Bytes {
+        self.0.into_bytes()
+    }
+    /// False when CONFLICT_ACTION_NOTHING skipped the row.
+    ///
+    /// Field 1: `inserted`
+    #[must_use]
+    pub fn inserted(&self) -> bool {
+        self.0.reborrow().inserted
+    }
+    /// Field 2: `columns`
+    #[must_use]
+    pub fn columns(
+        &self,
+    ) -> &::buffa::RepeatedView<'_, super::super::__buffa::view::ColumnView<'_>> {
+        &self.0.reborrow().columns
+    }
+    /// The returned values (absent when nothing was asked or inserted).
+    ///
+    /// Field 3: `row`
+    #[must_use]
+    pub fn row(
+        &self,
+    ) -> &::buffa::MessageFieldView<super::super::__buffa::view::RowView<'_>> {
+        &self.0.reborrow().row
+    }
+    /// Rows in the statement that carried this one.
+    ///
+    /// Field 4: `batch_size`
+    #[must_use]
+    pub fn batch_size(&self) -> u32 {
+        self.0.reborrow().batch_size
+    }
+}
+impl ::core::convert::From<::buffa::OwnedView<InsertResponseView<'static>>>
+for InsertResponseOwnedView {
+    fn from(inner: ::buffa::OwnedView<InsertResponseView<'static>>) -> Self {
+        InsertResponseOwnedView(inner)
+    }
+}
+impl ::core::convert::From<InsertResponseOwnedView>
+for ::buffa::OwnedView<InsertResponseView<'static>> {
+    fn from(wrapper: InsertResponseOwnedView) -> Self {
+        wrapper.0
+    }
+}
+impl ::core::convert::AsRef<::buffa::OwnedView<InsertResponseView<'static>>>
+for InsertResponseOwnedView {
+    fn as_ref(&self) -> &::buffa::OwnedView<InsertResponseView<'static>> {
+        &self.0
+    }
+}
+impl ::buffa::HasMessageView for super::super::InsertResponse {
+    type View<'a> = InsertResponseView<'a>;
+    type ViewHandle = InsertResponseOwnedView;
+}
+impl ::serde::Serialize for InsertResponseOwnedView {
+    fn serialize<__S: ::serde::Serializer>(
+        &self,
+        __s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
+        ::serde::Serialize::serialize(&self.0, __s)
+    }
+}
+#[derive(Clone, Debug, Default)]
+pub struct GetOrLoadRequestView<'a> {
+    /// The Redis key holding the result.
+    ///
+    /// Field 1: `key`
+    pub key: &'a str,
+    /// A read the database can analyse (as for `cache_ttl_ms`).
+    ///
+    /// Field 2: `sql`
+    pub sql: &'a str,
+    /// Field 3: `params`
+    pub params: ::buffa::RepeatedView<'a, super::super::__buffa::view::ParamView<'a>>,
+    /// How long Redis keeps the result; required.
+    ///
+    /// Field 4: `ttl_ms`
+    pub ttl_ms: u64,
+    pub __buffa_unknown_fields: ::buffa::UnknownFieldsView<'a>,
+}
+impl<'a> ::buffa::MessageView<'a> for GetOrLoadRequestView<'a> {
+    type Owned = super::super::GetOrLoadRequest;
+    fn decode_view(buf: &'a [u8]) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        let __limit = ::core::cell::Cell::new(::buffa::DEFAULT_UNKNOWN_FIELD_LIMIT);
+        let __elem = ::core::cell::Cell::new(::buffa::DEFAULT_ELEMENT_MEMORY_LIMIT);
+        <Self as ::buffa::MessageView>::decode_view_ctx(
+            buf,
+            ::buffa::DecodeContext::new(::buffa::RECURSION_LIMIT, &__limit)
+                .with_element_memory(&__elem),
+        )
+    }
+    fn decode_view_with_ctx(
+        buf: &'a [u8],
+        ctx: ::buffa::DecodeContext<'_>,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        <Self as ::buffa::MessageView>::decode_view_ctx(buf, ctx)
+    }
+    #[inline]
+    fn merge_view_field(
+        &mut self,
+        tag: ::buffa::encoding::Tag,
+        cur: &'a [u8],
+        before_tag: &'a [u8],
+        ctx: ::buffa::DecodeContext<'_>,
+    ) -> ::core::result::Result<&'a [u8], ::buffa::DecodeError> {
+        let _ = ctx;
+        #[allow(unused_variables)]
+        let view = self;
+        let mut cur = cur;
+        match tag.field_number() {
+            1u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                view.key = ::buffa::types::borrow_str(&mut cur)?;
+            }
+            2u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                view.sql = ::buffa::types::borrow_str(&mut cur)?;
+            }
+            4u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::Varint,
+                )?;
+                view.ttl_ms = ::buffa::types::decode_uint64(&mut cur)?;
+            }
+            3u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __sub_ctx = ctx.descend()?;
+                let sub = ::buffa::types::borrow_bytes(&mut cur)?;
+                ctx.register_element_memory(
+                    ::core::mem::size_of::<super::super::__buffa::view::ParamView>(),
+                )?;
+                view.params
+                    .push(
+                        <super::super::__buffa::view::ParamView as ::buffa::MessageView>::decode_view_ctx(
+                            sub,
+                            __sub_ctx,
+                        )?,
+                    );
+            }
+            _ => {
+                ::buffa::encoding::skip_field_depth(tag, &mut cur, ctx.depth())?;
+                let span_len = before_tag.len() - cur.len();
+                view.__buffa_unknown_fields.push_record(before_tag, span_len, ctx)?;
+            }
+        }
+        ::core::result::Result::Ok(cur)
+    }
+    fn to_owned_message(
+        &self,
+    ) -> ::core::result::Result<super::super::GetOrLoadRequest, ::buffa::DecodeError> {
+        self.to_owned_from_source(None)
+    }
+    #[allow(clippy::useless_conversion, clippy::needless_update)]
+    fn to_owned_from_source(
+        &self,
+        __buffa_src: ::core::option::Option<&::buffa::bytes::Bytes>,
+    ) -> ::core::result::Result<super::super::GetOrLoadRequest, ::buffa::DecodeError> {
+        #[allow(unused_imports)]
+        use ::buffa::alloc::string::ToString as _;
+        let _ = __buffa_src;
+        ::core::result::Result::Ok(super::super::GetOrLoadRequest {
+            key: self.key.to_string(),
+            sql: self.sql.to_string(),
+            params: self
+                .params
+                .iter()
+                .map(|v| v.to_owned_from_source(__buffa_src))
+                .collect::<::core::result::Result<_, ::buffa::DecodeError>>()?,
+            ttl_ms: self.ttl_ms,
+            __buffa_unknown_fields: self.__buffa_unknown_fields.to_owned()?.into(),
+            ..::core::default::Default::default()
+        })
+    }
+}
+impl<'a> ::buffa::ViewEncode<'a> for GetOrLoadRequestView<'a> {
+    #[allow(clippy::needless_borrow, clippy::let_and_return)]
+    fn compute_size(&self, __cache: &mut ::buffa::SizeCache) -> u32 {
+        #[allow(unused_imports)]
+        use ::buffa::Enumeration as _;
+        let mut size = 0u64;
+        if !self.key.is_empty() {
+            size += 1u64 + ::buffa::types::string_encoded_len(&self.key) as u64;
+        }
+        if !self.sql.is_empty() {
+            size += 1u64 + ::buffa::types::string_encoded_len(&self.sql) as u64;
+        }
+        for v in &self.params {
+            let __slot = __cache.reserve();
+            let inner_size = v.compute_size(__cache);
+            __cache.set(__slot, inner_size);
+            size
+                += 1u64 + ::buffa::encoding::varint_len(inner_size as u64) as u64
+                    + inner_size as u64;
+        }
+        if self.ttl_ms != 0u64 {
+            size += 1u64 + ::buffa::types::uint64_encoded_len(self.ttl_ms) as u64;
+        }
+        size += self.__buffa_unknown_fields.encoded_len() as u64;
+        ::buffa::saturate_size(size)
+    }
+    #[allow(clippy::needless_borrow)]
+    fn write_to(
+        &self,
+        __cache: &mut ::buffa::SizeCache,
+        buf: &mut impl ::buffa::EncodeSink,
+    ) {
+        #[allow(unused_imports)]
+        use ::buffa::Enumeration as _;
+        if !self.key.is_empty() {
+            ::buffa::types::put_string_field(1u32, &self.key, buf);
+        }
+        if !self.sql.is_empty() {
+            ::buffa::types::put_string_field(2u32, &self.sql, buf);
+        }
+        for v in &self.params {
+            ::buffa::types::put_len_delimited_header(
+                3u32,
+                u64::from(__cache.consume_next()),
+                buf,
+            );
+            v.write_to(__cache, buf);
+        }
+        if self.ttl_ms != 0u64 {
+            ::buffa::types::put_uint64_field(4u32, self.ttl_ms, buf);
+        }
+        self.__buffa_unknown_fields.write_to(buf);
+    }
+}
+/// Serializes this view as protobuf JSON.
+///
+/// Implicit-presence fields with default values are omitted, `required`
+/// fields are always emitted, explicit-presence (`optional`) fields are
+/// emitted only when set, bytes fields are base64-encoded, and enum
+/// values are their proto name strings.
+///
+/// This impl uses `serialize_map(None)` because the number of emitted
+/// fields depends on default-omission rules; serializers that require
+/// known map lengths (e.g. `bincode`) will return a runtime error.
+/// Use the owned message type for those formats.
+impl<'__a> ::serde::Serialize for GetOrLoadRequestView<'__a> {
+    fn serialize<__S: ::serde::Serializer>(
+        &self,
+        __s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
+        use ::serde::ser::SerializeMap as _;
+        let mut __map = __s.serialize_map(::core::option::Option::None)?;
+        if !::buffa::json_helpers::skip_if::is_empty_str(self.key) {
+            __map.serialize_entry("key", self.key)?;
+        }
+        if !::buffa::json_helpers::skip_if::is_empty_str(self.sql) {
+            __map.serialize_entry("sql", self.sql)?;
+        }
+        if !self.params.is_empty() {
+            __map.serialize_entry("params", &*self.params)?;
+        }
+        if !::buffa::json_helpers::skip_if::is_zero_u64(&self.ttl_ms) {
+            __map
+                .serialize_entry(
+                    "ttlMs",
+                    &::buffa::json_helpers::ProtoJson(&self.ttl_ms),
+                )?;
+        }
+        __map.end()
+    }
+}
+impl<'a> ::buffa::MessageName for GetOrLoadRequestView<'a> {
+    const PACKAGE: &'static str = "attache.postgres.v1";
+    const NAME: &'static str = "GetOrLoadRequest";
+    const FULL_NAME: &'static str = "attache.postgres.v1.GetOrLoadRequest";
+    const TYPE_URL: &'static str = "type.googleapis.com/attache.postgres.v1.GetOrLoadRequest";
+}
+::buffa::impl_default_view_instance!(GetOrLoadRequestView);
+::buffa::impl_view_reborrow!(GetOrLoadRequestView);
+/** Self-contained, `'static` owned view of a `GetOrLoadRequest` message.
+
+ Wraps [`::buffa::OwnedView`]`<`[`GetOrLoadRequestView`]`<'static>>`: the decoded view and the [`::buffa::bytes::Bytes`] buffer it borrows from travel together, so the handle is `'static` and `Send + Sync` — suitable for async handlers, spawned tasks, and anywhere a `'static` bound is required.
+
+ Field accessors return borrows tied to `&self`. Use [`Self::view`] to get the full [`GetOrLoadRequestView`] when you need struct patterns, iteration helpers, or to pass the view to lifetime-parameterised code.*/
+#[derive(Clone, Debug)]
+pub struct GetOrLoadRequestOwnedView(::buffa::OwnedView<GetOrLoadRequestView<'static>>);
+impl GetOrLoadRequestOwnedView {
+    /// Decode an owned view from a [`::buffa::bytes::Bytes`] buffer.
+    ///
+    /// The view borrows directly from the buffer's data; the buffer is
+    /// retained inside the returned handle.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError`] if the buffer contains invalid
+    /// protobuf data.
+    pub fn decode(
+        bytes: ::buffa::bytes::Bytes,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            GetOrLoadRequestOwnedView(::buffa::OwnedView::decode(bytes)?),
+        )
+    }
+    /// Decode with custom [`::buffa::DecodeOptions`] (recursion limit,
+    /// max message size).
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError`] if the buffer is invalid or
+    /// exceeds the configured limits.
+    pub fn decode_with_options(
+        bytes: ::buffa::bytes::Bytes,
+        opts: &::buffa::DecodeOptions,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            GetOrLoadRequestOwnedView(
+                ::buffa::OwnedView::decode_with_options(bytes, opts)?,
+            ),
+        )
+    }
+    /// Build from an owned message via an encode → decode round-trip.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError::MessageTooLarge`] if the
+    /// message's encoded size exceeds the 2 GiB protobuf limit, or
+    /// another [`::buffa::DecodeError`] if the re-encoded bytes are
+    /// somehow invalid (should not happen for well-formed messages).
+    pub fn from_owned(
+        msg: &super::super::GetOrLoadRequest,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            GetOrLoadRequestOwnedView(::buffa::OwnedView::from_owned(msg)?),
+        )
+    }
+    /// Borrow the full [`GetOrLoadRequestView`] with its lifetime tied to `&self`.
+    #[must_use]
+    pub fn view(&self) -> &GetOrLoadRequestView<'_> {
+        self.0.reborrow()
+    }
+    /// Convert to the owned message type.
+    ///
+    /// Infallible: this type's constructors wire-decode their
+    /// buffer, and a view produced by wire decoding always
+    /// converts. Delegates to [`::buffa::OwnedView::to_owned_message`],
+    /// whose contract also governs handles converted from a raw
+    /// [`::buffa::OwnedView`].
+    #[must_use]
+    pub fn to_owned_message(&self) -> super::super::GetOrLoadRequest {
+        self.0.to_owned_message()
+    }
+    /// The underlying bytes buffer.
+    #[must_use]
+    pub fn bytes(&self) -> &::buffa::bytes::Bytes {
+        self.0.bytes()
+    }
+    /// Consume the handle, returning the underlying bytes buffer.
+    #[must_use]
+    pub fn into_bytes(self) -> ::buffa::bytes::Bytes {
+        self.0.into_bytes()
+    }
+    /// The Redis key holding the result.
+    ///
+    /// Field 1: `key`
+    #[must_use]
+    pub fn key(&self) -> &'_ str {
+        self.0.reborrow().key
+    }
+    /// A read the database can analyse (as for `cache_ttl_ms`).
+    ///
+    /// Field 2: `sql`
+    #[must_use]
+    pub fn sql(&self) -> &'_ str {
+        self.0.reborrow().sql
+    }
+    /// Field 3: `params`
+    #[must_use]
+    pub fn params(
+        &self,
+    ) -> &::buffa::RepeatedView<'_, super::super::__buffa::view::ParamView<'_>> {
+        &self.0.reborrow().params
+    }
+    /// How long Redis keeps the result; required.
+    ///
+    /// Field 4: `ttl_ms`
+    #[must_use]
+    pub fn ttl_ms(&self) -> u64 {
+        self.0.reborrow().ttl_ms
+    }
+}
+impl ::core::convert::From<::buffa::OwnedView<GetOrLoadRequestView<'static>>>
+for GetOrLoadRequestOwnedView {
+    fn from(inner: ::buffa::OwnedView<GetOrLoadRequestView<'static>>) -> Self {
+        GetOrLoadRequestOwnedView(inner)
+    }
+}
+impl ::core::convert::From<GetOrLoadRequestOwnedView>
+for ::buffa::OwnedView<GetOrLoadRequestView<'static>> {
+    fn from(wrapper: GetOrLoadRequestOwnedView) -> Self {
+        wrapper.0
+    }
+}
+impl ::core::convert::AsRef<::buffa::OwnedView<GetOrLoadRequestView<'static>>>
+for GetOrLoadRequestOwnedView {
+    fn as_ref(&self) -> &::buffa::OwnedView<GetOrLoadRequestView<'static>> {
+        &self.0
+    }
+}
+impl ::buffa::HasMessageView for super::super::GetOrLoadRequest {
+    type View<'a> = GetOrLoadRequestView<'a>;
+    type ViewHandle = GetOrLoadRequestOwnedView;
+}
+impl ::serde::Serialize for GetOrLoadRequestOwnedView {
+    fn serialize<__S: ::serde::Serializer>(
+        &self,
+        __s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
+        ::serde::Serialize::serialize(&self.0, __s)
+    }
+}
+#[derive(Clone, Debug, Default)]
+pub struct GetOrLoadResponseView<'a> {
+    /// Field 1: `columns`
+    pub columns: ::buffa::RepeatedView<'a, super::super::__buffa::view::ColumnView<'a>>,
+    /// Field 2: `rows`
+    pub rows: ::buffa::RepeatedView<'a, super::super::__buffa::view::RowView<'a>>,
+    /// HIT: from Redis; MISS: loaded from the database (and stored unless
+    /// `reason` says why not); COALESCED: shared another caller's load.
+    ///
+    /// Field 3: `cache`
+    pub cache: ::buffa::MessageFieldView<super::super::__buffa::view::CacheInfoView<'a>>,
+    pub __buffa_unknown_fields: ::buffa::UnknownFieldsView<'a>,
+}
+impl<'a> ::buffa::MessageView<'a> for GetOrLoadResponseView<'a> {
+    type Owned = super::super::GetOrLoadResponse;
+    fn decode_view(buf: &'a [u8]) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        let __limit = ::core::cell::Cell::new(::buffa::DEFAULT_UNKNOWN_FIELD_LIMIT);
+        let __elem = ::core::cell::Cell::new(::buffa::DEFAULT_ELEMENT_MEMORY_LIMIT);
+        <Self as ::buffa::MessageView>::decode_view_ctx(
+            buf,
+            ::buffa::DecodeContext::new(::buffa::RECURSION_LIMIT, &__limit)
+                .with_element_memory(&__elem),
+        )
+    }
+    fn decode_view_with_ctx(
+        buf: &'a [u8],
+        ctx: ::buffa::DecodeContext<'_>,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        <Self as ::buffa::MessageView>::decode_view_ctx(buf, ctx)
+    }
+    #[inline]
+    fn merge_view_field(
+        &mut self,
+        tag: ::buffa::encoding::Tag,
+        cur: &'a [u8],
+        before_tag: &'a [u8],
+        ctx: ::buffa::DecodeContext<'_>,
+    ) -> ::core::result::Result<&'a [u8], ::buffa::DecodeError> {
+        let _ = ctx;
+        #[allow(unused_variables)]
+        let view = self;
+        let mut cur = cur;
+        match tag.field_number() {
+            3u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __sub_ctx = ctx.descend()?;
+                let sub = ::buffa::types::borrow_bytes(&mut cur)?;
+                match view.cache.as_mut() {
+                    Some(existing) => {
+                        ::buffa::MessageView::merge_into_view(existing, sub, __sub_ctx)?
+                    }
+                    None => {
+                        view.cache = ::buffa::MessageFieldView::set(
+                            <super::super::__buffa::view::CacheInfoView as ::buffa::MessageView>::decode_view_ctx(
+                                sub,
+                                __sub_ctx,
+                            )?,
+                        );
+                    }
+                }
+            }
+            1u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __sub_ctx = ctx.descend()?;
+                let sub = ::buffa::types::borrow_bytes(&mut cur)?;
+                ctx.register_element_memory(
+                    ::core::mem::size_of::<super::super::__buffa::view::ColumnView>(),
+                )?;
+                view.columns
+                    .push(
+                        <super::super::__buffa::view::ColumnView as ::buffa::MessageView>::decode_view_ctx(
+                            sub,
+                            __sub_ctx,
+                        )?,
+                    );
+            }
+            2u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __sub_ctx = ctx.descend()?;
+                let sub = ::buffa::types::borrow_bytes(&mut cur)?;
+                ctx.register_element_memory(
+                    ::core::mem::size_of::<super::super::__buffa::view::RowView>(),
+                )?;
+                view.rows
+                    .push(
+                        <super::super::__buffa::view::RowView as ::buffa::MessageView>::decode_view_ctx(
+                            sub,
+                            __sub_ctx,
+                        )?,
+                    );
+            }
+            _ => {
+                ::buffa::encoding::skip_field_depth(tag, &mut cur, ctx.depth())?;
+                let span_len = before_tag.len() - cur.len();
+                view.__buffa_unknown_fields.push_record(before_tag, span_len, ctx)?;
+            }
+        }
+        ::core::result::Result::Ok(cur)
+    }
+    fn to_owned_message(
+        &self,
+    ) -> ::core::result::Result<super::super::GetOrLoadResponse, ::buffa::DecodeError> {
+        self.to_owned_from_source(None)
+    }
+    #[allow(clippy::useless_conversion, clippy::needless_update)]
+    fn to_owned_from_source(
+        &self,
+        __buffa_src: ::core::option::Option<&::buffa::bytes::Bytes>,
+    ) -> ::core::result::Result<super::super::GetOrLoadResponse, ::buffa::DecodeError> {
+        #[allow(unused_imports)]
+        use ::buffa::alloc::string::ToString as _;
+        let _ = __buffa_src;
+        ::core::result::Result::Ok(super::super::GetOrLoadResponse {
+            columns: self
+                .columns
+                .iter()
+                .map(|v| v.to_owned_from_source(__buffa_src))
+                .collect::<::core::result::Result<_, ::buffa::DecodeError>>()?,
+            rows: self
+                .rows
+                .iter()
+                .map(|v| v.to_owned_from_source(__buffa_src))
+                .collect::<::core::result::Result<_, ::buffa::DecodeError>>()?,
+            cache: match self.cache.as_option() {
+                Some(v) => {
+                    ::buffa::MessageField::<
+                        super::super::CacheInfo,
+                        ::buffa::Inline<super::super::CacheInfo>,
+                    >::some(v.to_owned_from_source(__buffa_src)?)
+                }
+                None => ::buffa::MessageField::none(),
+            },
+            __buffa_unknown_fields: self.__buffa_unknown_fields.to_owned()?.into(),
+            ..::core::default::Default::default()
+        })
+    }
+}
+impl<'a> ::buffa::ViewEncode<'a> for GetOrLoadResponseView<'a> {
+    #[allow(clippy::needless_borrow, clippy::let_and_return)]
+    fn compute_size(&self, __cache: &mut ::buffa::SizeCache) -> u32 {
+        #[allow(unused_imports)]
+        use ::buffa::Enumeration as _;
+        let mut size = 0u64;
+        for v in &self.columns {
+            let __slot = __cache.reserve();
+            let inner_size = v.compute_size(__cache);
+            __cache.set(__slot, inner_size);
+            size
+                += 1u64 + ::buffa::encoding::varint_len(inner_size as u64) as u64
+                    + inner_size as u64;
+        }
+        for v in &self.rows {
+            let __slot = __cache.reserve();
+            let inner_size = v.compute_size(__cache);
+            __cache.set(__slot, inner_size);
+            size
+                += 1u64 + ::buffa::encoding::varint_len(inner_size as u64) as u64
+                    + inner_size as u64;
+        }
+        if self.cache.is_set() {
+            let __slot = __cache.reserve();
+            let inner_size = self.cache.compute_size(__cache);
+            __cache.set(__slot, inner_size);
+            size
+                += 1u64 + ::buffa::encoding::varint_len(inner_size as u64) as u64
+                    + inner_size as u64;
+        }
+        size += self.__buffa_unknown_fields.encoded_len() as u64;
+        ::buffa::saturate_size(size)
+    }
+    #[allow(clippy::needless_borrow)]
+    fn write_to(
+        &self,
+        __cache: &mut ::buffa::SizeCache,
+        buf: &mut impl ::buffa::EncodeSink,
+    ) {
+        #[allow(unused_imports)]
+        use ::buffa::Enumeration as _;
+        for v in &self.columns {
+            ::buffa::types::put_len_delimited_header(
+                1u32,
+                u64::from(__cache.consume_next()),
+                buf,
+            );
+            v.write_to(__cache, buf);
+        }
+        for v in &self.rows {
+            ::buffa::types::put_len_delimited_header(
+                2u32,
+                u64::from(__cache.consume_next()),
+                buf,
+            );
+            v.write_to(__cache, buf);
+        }
+        if self.cache.is_set() {
+            ::buffa::types::put_len_delimited_header(
+                3u32,
+                u64::from(__cache.consume_next()),
+                buf,
+            );
+            self.cache.write_to(__cache, buf);
+        }
+        self.__buffa_unknown_fields.write_to(buf);
+    }
+}
+/// Serializes this view as protobuf JSON.
+///
+/// Implicit-presence fields with default values are omitted, `required`
+/// fields are always emitted, explicit-presence (`optional`) fields are
+/// emitted only when set, bytes fields are base64-encoded, and enum
+/// values are their proto name strings.
+///
+/// This impl uses `serialize_map(None)` because the number of emitted
+/// fields depends on default-omission rules; serializers that require
+/// known map lengths (e.g. `bincode`) will return a runtime error.
+/// Use the owned message type for those formats.
+impl<'__a> ::serde::Serialize for GetOrLoadResponseView<'__a> {
+    fn serialize<__S: ::serde::Serializer>(
+        &self,
+        __s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
+        use ::serde::ser::SerializeMap as _;
+        let mut __map = __s.serialize_map(::core::option::Option::None)?;
+        if !self.columns.is_empty() {
+            __map.serialize_entry("columns", &*self.columns)?;
+        }
+        if !self.rows.is_empty() {
+            __map.serialize_entry("rows", &*self.rows)?;
+        }
+        {
+            if let ::core::option::Option::Some(__v) = self.cache.as_option() {
+                __map.serialize_entry("cache", __v)?;
+            }
+        }
+        __map.end()
+    }
+}
+impl<'a> ::buffa::MessageName for GetOrLoadResponseView<'a> {
+    const PACKAGE: &'static str = "attache.postgres.v1";
+    const NAME: &'static str = "GetOrLoadResponse";
+    const FULL_NAME: &'static str = "attache.postgres.v1.GetOrLoadResponse";
+    const TYPE_URL: &'static str = "type.googleapis.com/attache.postgres.v1.GetOrLoadResponse";
+}
+::buffa::impl_default_view_instance!(GetOrLoadResponseView);
+::buffa::impl_view_reborrow!(GetOrLoadResponseView);
+/** Self-contained, `'static` owned view of a `GetOrLoadResponse` message.
+
+ Wraps [`::buffa::OwnedView`]`<`[`GetOrLoadResponseView`]`<'static>>`: the decoded view and the [`::buffa::bytes::Bytes`] buffer it borrows from travel together, so the handle is `'static` and `Send + Sync` — suitable for async handlers, spawned tasks, and anywhere a `'static` bound is required.
+
+ Field accessors return borrows tied to `&self`. Use [`Self::view`] to get the full [`GetOrLoadResponseView`] when you need struct patterns, iteration helpers, or to pass the view to lifetime-parameterised code.*/
+#[derive(Clone, Debug)]
+pub struct GetOrLoadResponseOwnedView(
+    ::buffa::OwnedView<GetOrLoadResponseView<'static>>,
+);
+impl GetOrLoadResponseOwnedView {
+    /// Decode an owned view from a [`::buffa::bytes::Bytes`] buffer.
+    ///
+    /// The view borrows directly from the buffer's data; the buffer is
+    /// retained inside the returned handle.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError`] if the buffer contains invalid
+    /// protobuf data.
+    pub fn decode(
+        bytes: ::buffa::bytes::Bytes,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            GetOrLoadResponseOwnedView(::buffa::OwnedView::decode(bytes)?),
+        )
+    }
+    /// Decode with custom [`::buffa::DecodeOptions`] (recursion limit,
+    /// max message size).
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError`] if the buffer is invalid or
+    /// exceeds the configured limits.
+    pub fn decode_with_options(
+        bytes: ::buffa::bytes::Bytes,
+        opts: &::buffa::DecodeOptions,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            GetOrLoadResponseOwnedView(
+                ::buffa::OwnedView::decode_with_options(bytes, opts)?,
+            ),
+        )
+    }
+    /// Build from an owned message via an encode → decode round-trip.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError::MessageTooLarge`] if the
+    /// message's encoded size exceeds the 2 GiB protobuf limit, or
+    /// another [`::buffa::DecodeError`] if the re-encoded bytes are
+    /// somehow invalid (should not happen for well-formed messages).
+    pub fn from_owned(
+        msg: &super::super::GetOrLoadResponse,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            GetOrLoadResponseOwnedView(::buffa::OwnedView::from_owned(msg)?),
+        )
+    }
+    /// Borrow the full [`GetOrLoadResponseView`] with its lifetime tied to `&self`.
+    #[must_use]
+    pub fn view(&self) -> &GetOrLoadResponseView<'_> {
+        self.0.reborrow()
+    }
+    /// Convert to the owned message type.
+    ///
+    /// Infallible: this type's constructors wire-decode their
+    /// buffer, and a view produced by wire decoding always
+    /// converts. Delegates to [`::buffa::OwnedView::to_owned_message`],
+    /// whose contract also governs handles converted from a raw
+    /// [`::buffa::OwnedView`].
+    #[must_use]
+    pub fn to_owned_message(&self) -> super::super::GetOrLoadResponse {
+        self.0.to_owned_message()
+    }
+    /// The underlying bytes buffer.
+    #[must_use]
+    pub fn bytes(&self) -> &::buffa::bytes::Bytes {
+        self.0.bytes()
+    }
+    /// Consume the handle, returning the underlying bytes buffer.
+    #[must_use]
+    pub fn into_bytes(self) -> ::buffa::bytes::Bytes {
+        self.0.into_bytes()
+    }
+    /// Field 1: `columns`
+    #[must_use]
+    pub fn columns(
+        &self,
+    ) -> &::buffa::RepeatedView<'_, super::super::__buffa::view::ColumnView<'_>> {
+        &self.0.reborrow().columns
+    }
+    /// Field 2: `rows`
+    #[must_use]
+    pub fn rows(
+        &self,
+    ) -> &::buffa::RepeatedView<'_, super::super::__buffa::view::RowView<'_>> {
+        &self.0.reborrow().rows
+    }
+    /// HIT: from Redis; MISS: loaded from the database (and stored unless
+    /// `reason` says why not); COALESCED: shared another caller's load.
+    ///
+    /// Field 3: `cache`
+    #[must_use]
+    pub fn cache(
+        &self,
+    ) -> &::buffa::MessageFieldView<super::super::__buffa::view::CacheInfoView<'_>> {
+        &self.0.reborrow().cache
+    }
+}
+impl ::core::convert::From<::buffa::OwnedView<GetOrLoadResponseView<'static>>>
+for GetOrLoadResponseOwnedView {
+    fn from(inner: ::buffa::OwnedView<GetOrLoadResponseView<'static>>) -> Self {
+        GetOrLoadResponseOwnedView(inner)
+    }
+}
+impl ::core::convert::From<GetOrLoadResponseOwnedView>
+for ::buffa::OwnedView<GetOrLoadResponseView<'static>> {
+    fn from(wrapper: GetOrLoadResponseOwnedView) -> Self {
+        wrapper.0
+    }
+}
+impl ::core::convert::AsRef<::buffa::OwnedView<GetOrLoadResponseView<'static>>>
+for GetOrLoadResponseOwnedView {
+    fn as_ref(&self) -> &::buffa::OwnedView<GetOrLoadResponseView<'static>> {
+        &self.0
+    }
+}
+impl ::buffa::HasMessageView for super::super::GetOrLoadResponse {
+    type View<'a> = GetOrLoadResponseView<'a>;
+    type ViewHandle = GetOrLoadResponseOwnedView;
+}
+impl ::serde::Serialize for GetOrLoadResponseOwnedView {
+    fn serialize<__S: ::serde::Serializer>(
+        &self,
+        __s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
+        ::serde::Serialize::serialize(&self.0, __s)
+    }
+}
+#[derive(Clone, Debug, Default)]
+pub struct TransactionRequestView<'a> {
+    pub step: ::core::option::Option<
+        super::super::__buffa::view::oneof::transaction_request::Step<'a>,
+    >,
+    pub __buffa_unknown_fields: ::buffa::UnknownFieldsView<'a>,
+}
+impl<'a> ::buffa::MessageView<'a> for TransactionRequestView<'a> {
+    type Owned = super::super::TransactionRequest;
+    fn decode_view(buf: &'a [u8]) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        let __limit = ::core::cell::Cell::new(::buffa::DEFAULT_UNKNOWN_FIELD_LIMIT);
+        let __elem = ::core::cell::Cell::new(::buffa::DEFAULT_ELEMENT_MEMORY_LIMIT);
+        <Self as ::buffa::MessageView>::decode_view_ctx(
+            buf,
+            ::buffa::DecodeContext::new(::buffa::RECURSION_LIMIT, &__limit)
+                .with_element_memory(&__elem),
+        )
+    }
+    fn decode_view_with_ctx(
+        buf: &'a [u8],
+        ctx: ::buffa::DecodeContext<'_>,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        <Self as ::buffa::MessageView>::decode_view_ctx(buf, ctx)
+    }
+    #[inline]
+    fn merge_view_field(
+        &mut self,
+        tag: ::buffa::encoding::Tag,
+        cur: &'a [u8],
+        before_tag: &'a [u8],
+        ctx: ::buffa::DecodeContext<'_>,
+    ) -> ::core::result::Result<&'a [u8], ::buffa::DecodeError> {
+        let _ = ctx;
+        #[allow(unused_variables)]
+        let view = self;
+        let mut cur = cur;
+        match tag.field_number() {
+            1u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __sub_ctx = ctx.descend()?;
+                let sub = ::buffa::types::borrow_bytes(&mut cur)?;
+                if let Some(
+                    super::super::__buffa::view::oneof::transaction_request::Step::Begin(
+                        ref mut existing,
+                    ),
+                ) = view.step
+                {
+                    ::buffa::MessageView::merge_into_view(
+                        &mut **existing,
+                        sub,
+                        __sub_ctx,
+                    )?;
+                } else {
+                    view.step = Some(
+                        super::super::__buffa::view::oneof::transaction_request::Step::Begin(
+                            ::buffa::alloc::boxed::Box::new(
+                                <super::super::__buffa::view::BeginRequestView as ::buffa::MessageView>::decode_view_ctx(
+                                    sub,
+                                    __sub_ctx,
+                                )?,
+                            ),
+                        ),
+                    );
+                }
+            }
+            2u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __sub_ctx = ctx.descend()?;
+                let sub = ::buffa::types::borrow_bytes(&mut cur)?;
+                if let Some(
+                    super::super::__buffa::view::oneof::transaction_request::Step::Query(
+                        ref mut existing,
+                    ),
+                ) = view.step
+                {
+                    ::buffa::MessageView::merge_into_view(
+                        &mut **existing,
+                        sub,
+                        __sub_ctx,
+                    )?;
+                } else {
+                    view.step = Some(
+                        super::super::__buffa::view::oneof::transaction_request::Step::Query(
+                            ::buffa::alloc::boxed::Box::new(
+                                <super::super::__buffa::view::QueryRequestView as ::buffa::MessageView>::decode_view_ctx(
+                                    sub,
+                                    __sub_ctx,
+                                )?,
+                            ),
+                        ),
+                    );
+                }
+            }
+            3u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __sub_ctx = ctx.descend()?;
+                let sub = ::buffa::types::borrow_bytes(&mut cur)?;
+                if let Some(
+                    super::super::__buffa::view::oneof::transaction_request::Step::Commit(
+                        ref mut existing,
+                    ),
+                ) = view.step
+                {
+                    ::buffa::MessageView::merge_into_view(
+                        &mut **existing,
+                        sub,
+                        __sub_ctx,
+                    )?;
+                } else {
+                    view.step = Some(
+                        super::super::__buffa::view::oneof::transaction_request::Step::Commit(
+                            ::buffa::alloc::boxed::Box::new(
+                                <super::super::__buffa::view::CommitRequestView as ::buffa::MessageView>::decode_view_ctx(
+                                    sub,
+                                    __sub_ctx,
+                                )?,
+                            ),
+                        ),
+                    );
+                }
+            }
+            4u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __sub_ctx = ctx.descend()?;
+                let sub = ::buffa::types::borrow_bytes(&mut cur)?;
+                if let Some(
+                    super::super::__buffa::view::oneof::transaction_request::Step::Rollback(
+                        ref mut existing,
+                    ),
+                ) = view.step
+                {
+                    ::buffa::MessageView::merge_into_view(
+                        &mut **existing,
+                        sub,
+                        __sub_ctx,
+                    )?;
+                } else {
+                    view.step = Some(
+                        super::super::__buffa::view::oneof::transaction_request::Step::Rollback(
+                            ::buffa::alloc::boxed::Box::new(
+                                <super::super::__buffa::view::RollbackRequestView as ::buffa::MessageView>::decode_view_ctx(
+                                    sub,
+                                    __sub_ctx,
+                                )?,
+                            ),
+                        ),
+                    );
+                }
+            }
+            _ => {
+                ::buffa::encoding::skip_field_depth(tag, &mut cur, ctx.depth())?;
+                let span_len = before_tag.len() - cur.len();
+                view.__buffa_unknown_fields.push_record(before_tag, span_len, ctx)?;
+            }
+        }
+        ::core::result::Result::Ok(cur)
+    }
+    fn to_owned_message(
+        &self,
+    ) -> ::core::result::Result<super::super::TransactionRequest, ::buffa::DecodeError> {
+        self.to_owned_from_source(None)
+    }
+    #[allow(clippy::useless_conversion, clippy::needless_update)]
+    fn to_owned_from_source(
+        &self,
+        __buffa_src: ::core::option::Option<&::buffa::bytes::Bytes>,
+    ) -> ::core::result::Result<super::super::TransactionRequest, ::buffa::DecodeError> {
+        #[allow(unused_imports)]
+        use ::buffa::alloc::string::ToString as _;
+        let _ = __buffa_src;
+        ::core::result::Result::Ok(super::super::TransactionRequest {
+            step: match self.step.as_ref() {
+                ::core::option::Option::Some(v) => {
+                    ::core::option::Option::Some(
+                        match v {
+                            super::super::__buffa::view::oneof::transaction_request::Step::Begin(
+                                v,
+                            ) => {
+                                super::super::__buffa::oneof::transaction_request::Step::Begin(
+                                    ::buffa::alloc::boxed::Box::new(
+                                        v.to_owned_from_source(__buffa_src)?,
+                                    ),
+                                )
+                            }
+                            super::super::__buffa::view::oneof::transaction_request::Step::Query(
+                                v,
+                            ) => {
+                                super::super::__buffa::oneof::transaction_request::Step::Query(
+                                    ::buffa::alloc::boxed::Box::new(
+                                        v.to_owned_from_source(__buffa_src)?,
+                                    ),
+                                )
+                            }
+                            super::super::__buffa::view::oneof::transaction_request::Step::Commit(
+                                v,
+                            ) => {
+                                super::super::__buffa::oneof::transaction_request::Step::Commit(
+                                    ::buffa::alloc::boxed::Box::new(
+                                        v.to_owned_from_source(__buffa_src)?,
+                                    ),
+                                )
+                            }
+                            super::super::__buffa::view::oneof::transaction_request::Step::Rollback(
+                                v,
+                            ) => {
+                                super::super::__buffa::oneof::transaction_request::Step::Rollback(
+                                    ::buffa::alloc::boxed::Box::new(
+                                        v.to_owned_from_source(__buffa_src)?,
+                                    ),
+                                )
+                            }
+                        },
+                    )
+                }
+                ::core::option::Option::None => ::core::option::Option::None,
+            },
+            __buffa_unknown_fields: self.__buffa_unknown_fields.to_owned()?.into(),
+            ..::core::default::Default::default()
+        })
+    }
+}
+impl<'a> ::buffa::ViewEncode<'a> for TransactionRequestView<'a> {
+    #[allow(clippy::needless_borrow, clippy::let_and_return)]
+    fn compute_size(&self, __cache: &mut ::buffa::SizeCache) -> u32 {
+        #[allow(unused_imports)]
+        use ::buffa::Enumeration as _;
+        let mut size = 0u64;
+        if let ::core::option::Option::Some(ref v) = self.step {
+            match v {
+                super::super::__buffa::view::oneof::transaction_request::Step::Begin(
+                    x,
+                ) => {
+                    let __slot = __cache.reserve();
+                    let inner = x.compute_size(__cache);
+                    __cache.set(__slot, inner);
+                    size
+                        += 1u64 + ::buffa::encoding::varint_len(inner as u64) as u64
+                            + inner as u64;
+                }
+                super::super::__buffa::view::oneof::transaction_request::Step::Query(
+                    x,
+                ) => {
+                    let __slot = __cache.reserve();
+                    let inner = x.compute_size(__cache);
+                    __cache.set(__slot, inner);
+                    size
+                        += 1u64 + ::buffa::encoding::varint_len(inner as u64) as u64
+                            + inner as u64;
+                }
+                super::super::__buffa::view::oneof::transaction_request::Step::Commit(
+                    x,
+                ) => {
+                    let __slot = __cache.reserve();
+                    let inner = x.compute_size(__cache);
+                    __cache.set(__slot, inner);
+                    size
+                        += 1u64 + ::buffa::encoding::varint_len(inner as u64) as u64
+                            + inner as u64;
+                }
+                super::super::__buffa::view::oneof::transaction_request::Step::Rollback(
+                    x,
+                ) => {
+                    let __slot = __cache.reserve();
+                    let inner = x.compute_size(__cache);
+                    __cache.set(__slot, inner);
+                    size
+                        += 1u64 + ::buffa::encoding::varint_len(inner as u64) as u64
+                            + inner as u64;
+                }
+            }
+        }
+        size += self.__buffa_unknown_fields.encoded_len() as u64;
+        ::buffa::saturate_size(size)
+    }
+    #[allow(clippy::needless_borrow)]
+    fn write_to(
+        &self,
+        __cache: &mut ::buffa::SizeCache,
+        buf: &mut impl ::buffa::EncodeSink,
+    ) {
+        #[allow(unused_imports)]
+        use ::buffa::Enumeration as _;
+        if let ::core::option::Option::Some(ref v) = self.step {
+            match v {
+                super::super::__buffa::view::oneof::transaction_request::Step::Begin(
+                    x,
+                ) => {
+                    ::buffa::types::put_len_delimited_header(
+                        1u32,
+                        u64::from(__cache.consume_next()),
+                        buf,
+                    );
+                    x.write_to(__cache, buf);
+                }
+                super::super::__buffa::view::oneof::transaction_request::Step::Query(
+                    x,
+                ) => {
+                    ::buffa::types::put_len_delimited_header(
+                        2u32,
+                        u64::from(__cache.consume_next()),
+                        buf,
+                    );
+                    x.write_to(__cache, buf);
+                }
+                super::super::__buffa::view::oneof::transaction_request::Step::Commit(
+                    x,
+                ) => {
+                    ::buffa::types::put_len_delimited_header(
+                        3u32,
+                        u64::from(__cache.consume_next()),
+                        buf,
+                    );
+                    x.write_to(__cache, buf);
+                }
+                super::super::__buffa::view::oneof::transaction_request::Step::Rollback(
+                    x,
+                ) => {
+                    ::buffa::types::put_len_delimited_header(
+                        4u32,
+                        u64::from(__cache.consume_next()),
+                        buf,
+                    );
+                    x.write_to(__cache, buf);
+                }
+            }
+        }
+        self.__buffa_unknown_fields.write_to(buf);
+    }
+}
+/// Serializes this view as protobuf JSON.
+///
+/// Implicit-presence fields with default values are omitted, `required`
+/// fields are always emitted, explicit-presence (`optional`) fields are
+/// emitted only when set, bytes fields are base64-encoded, and enum
+/// values are their proto name strings.
+///
+/// This impl uses `serialize_map(None)` because the number of emitted
+/// fields depends on default-omission rules; serializers that require
+/// known map lengths (e.g. `bincode`) will return a runtime error.
+/// Use the owned message type for those formats.
+impl<'__a> ::serde::Serialize for TransactionRequestView<'__a> {
+    fn serialize<__S: ::serde::Serializer>(
+        &self,
+        __s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
+        use ::serde::ser::SerializeMap as _;
+        let mut __map = __s.serialize_map(::core::option::Option::None)?;
+        if let ::core::option::Option::Some(ref __ov) = self.step {
+            match __ov {
+                super::super::__buffa::view::oneof::transaction_request::Step::Begin(
+                    v,
+                ) => {
+                    __map.serialize_entry("begin", v)?;
+                }
+                super::super::__buffa::view::oneof::transaction_request::Step::Query(
+                    v,
+                ) => {
+                    __map.serialize_entry("query", v)?;
+                }
+                super::super::__buffa::view::oneof::transaction_request::Step::Commit(
+                    v,
+                ) => {
+                    __map.serialize_entry("commit", v)?;
+                }
+                super::super::__buffa::view::oneof::transaction_request::Step::Rollback(
+                    v,
+                ) => {
+                    __map.serialize_entry("rollback", v)?;
+                }
+            }
+        }
+        __map.end()
+    }
+}
+impl<'a> ::buffa::MessageName for TransactionRequestView<'a> {
+    const PACKAGE: &'static str = "attache.postgres.v1";
+    const NAME: &'static str = "TransactionRequest";
+    const FULL_NAME: &'static str = "attache.postgres.v1.TransactionRequest";
+    const TYPE_URL: &'static str = "type.googleapis.com/attache.postgres.v1.TransactionRequest";
+}
+::buffa::impl_default_view_instance!(TransactionRequestView);
+::buffa::impl_view_reborrow!(TransactionRequestView);
+/** Self-contained, `'static` owned view of a `TransactionRequest` message.
+
+ Wraps [`::buffa::OwnedView`]`<`[`TransactionRequestView`]`<'static>>`: the decoded view and the [`::buffa::bytes::Bytes`] buffer it borrows from travel together, so the handle is `'static` and `Send + Sync` — suitable for async handlers, spawned tasks, and anywhere a `'static` bound is required.
+
+ Field accessors return borrows tied to `&self`. Use [`Self::view`] to get the full [`TransactionRequestView`] when you need struct patterns, iteration helpers, or to pass the view to lifetime-parameterised code.*/
+#[derive(Clone, Debug)]
+pub struct TransactionRequestOwnedView(
+    ::buffa::OwnedView<TransactionRequestView<'static>>,
+);
+impl TransactionRequestOwnedView {
+    /// Decode an owned view from a [`::buffa::bytes::Bytes`] buffer.
+    ///
+    /// The view borrows directly from the buffer's data; the buffer is
+    /// retained inside the returned handle.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError`] if the buffer contains invalid
+    /// protobuf data.
+    pub fn decode(
+        bytes: ::buffa::bytes::Bytes,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            TransactionRequestOwnedView(::buffa::OwnedView::decode(bytes)?),
+        )
+    }
+    /// Decode with custom [`::buffa::DecodeOptions`] (recursion limit,
+    /// max message size).
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError`] if the buffer is invalid or
+    /// exceeds the configured limits.
+    pub fn decode_with_options(
+        bytes: ::buffa::bytes::Bytes,
+        opts: &::buffa::DecodeOptions,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            TransactionRequestOwnedView(
+                ::buffa::OwnedView::decode_with_options(bytes, opts)?,
+            ),
+        )
+    }
+    /// Build from an owned message via an encode → decode round-trip.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError::MessageTooLarge`] if the
+    /// message's encoded size exceeds the 2 GiB protobuf limit, or
+    /// another [`::buffa::DecodeError`] if the re-encoded bytes are
+    /// somehow invalid (should not happen for well-formed messages).
+    pub fn from_owned(
+        msg: &super::super::TransactionRequest,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            TransactionRequestOwnedView(::buffa::OwnedView::from_owned(msg)?),
+        )
+    }
+    /// Borrow the full [`TransactionRequestView`] with its lifetime tied to `&self`.
+    #[must_use]
+    pub fn view(&self) -> &TransactionRequestView<'_> {
+        self.0.reborrow()
+    }
+    /// Convert to the owned message type.
+    ///
+    /// Infallible: this type's constructors wire-decode their
+    /// buffer, and a view produced by wire decoding always
+    /// converts. Delegates to [`::buffa::OwnedView::to_owned_message`],
+    /// whose contract also governs handles converted from a raw
+    /// [`::buffa::OwnedView`].
+    #[must_use]
+    pub fn to_owned_message(&self) -> super::super::TransactionRequest {
+        self.0.to_owned_message()
+    }
+    /// The underlying bytes buffer.
+    #[must_use]
+    pub fn bytes(&self) -> &::buffa::bytes::Bytes {
+        self.0.bytes()
+    }
+    /// Consume the handle, returning the underlying bytes buffer.
+    #[must_use]
+    pub fn into_bytes(self) -> ::buffa::bytes::Bytes {
+        self.0.into_bytes()
+    }
+    /// Oneof `step`.
+    #[must_use]
+    pub fn step(
+        &self,
+    ) -> ::core::option::Option<
+        &super::super::__buffa::view::oneof::transaction_request::Step<'_>,
+    > {
+        self.0.reborrow().step.as_ref()
+    }
+}
+impl ::core::convert::From<::buffa::OwnedView<TransactionRequestView<'static>>>
+for TransactionRequestOwnedView {
+    fn from(inner: ::buffa::OwnedView<TransactionRequestView<'static>>) -> Self {
+        TransactionRequestOwnedView(inner)
+    }
+}
+impl ::core::convert::From<TransactionRequestOwnedView>
+for ::buffa::OwnedView<TransactionRequestView<'static>> {
+    fn from(wrapper: TransactionRequestOwnedView) -> Self {
+        wrapper.0
+    }
+}
+impl ::core::convert::AsRef<::buffa::OwnedView<TransactionRequestView<'static>>>
+for TransactionRequestOwnedView {
+    fn as_ref(&self) -> &::buffa::OwnedView<TransactionRequestView<'static>> {
+        &self.0
+    }
+}
+impl ::buffa::HasMessageView for super::super::TransactionRequest {
+    type View<'a> = TransactionRequestView<'a>;
+    type ViewHandle = TransactionRequestOwnedView;
+}
+impl ::serde::Serialize for TransactionRequestOwnedView {
+    fn serialize<__S: ::serde::Serializer>(
+        &self,
+        __s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
+        ::serde::Serialize::serialize(&self.0, __s)
+    }
+}
+#[derive(Clone, Debug, Default)]
+pub struct TransactionResponseView<'a> {
+    pub step: ::core::option::Option<
+        super::super::__buffa::view::oneof::transaction_response::Step<'a>,
+    >,
+    pub __buffa_unknown_fields: ::buffa::UnknownFieldsView<'a>,
+}
+impl<'a> ::buffa::MessageView<'a> for TransactionResponseView<'a> {
+    type Owned = super::super::TransactionResponse;
+    fn decode_view(buf: &'a [u8]) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        let __limit = ::core::cell::Cell::new(::buffa::DEFAULT_UNKNOWN_FIELD_LIMIT);
+        let __elem = ::core::cell::Cell::new(::buffa::DEFAULT_ELEMENT_MEMORY_LIMIT);
+        <Self as ::buffa::MessageView>::decode_view_ctx(
+            buf,
+            ::buffa::DecodeContext::new(::buffa::RECURSION_LIMIT, &__limit)
+                .with_element_memory(&__elem),
+        )
+    }
+    fn decode_view_with_ctx(
+        buf: &'a [u8],
+        ctx: ::buffa::DecodeContext<'_>,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        <Self as ::buffa::MessageView>::decode_view_ctx(buf, ctx)
+    }
+    #[inline]
+    fn merge_view_field(
+        &mut self,
+        tag: ::buffa::encoding::Tag,
+        cur: &'a [u8],
+        before_tag: &'a [u8],
+        ctx: ::buffa::DecodeContext<'_>,
+    ) -> ::core::result::Result<&'a [u8], ::buffa::DecodeError> {
+        let _ = ctx;
+        #[allow(unused_variables)]
+        let view = self;
+        let mut cur = cur;
+        match tag.field_number() {
+            1u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __sub_ctx = ctx.descend()?;
+                let sub = ::buffa::types::borrow_bytes(&mut cur)?;
+                if let Some(
+                    super::super::__buffa::view::oneof::transaction_response::Step::Begun(
+                        ref mut existing,
+                    ),
+                ) = view.step
+                {
+                    ::buffa::MessageView::merge_into_view(
+                        &mut **existing,
+                        sub,
+                        __sub_ctx,
+                    )?;
+                } else {
+                    view.step = Some(
+                        super::super::__buffa::view::oneof::transaction_response::Step::Begun(
+                            ::buffa::alloc::boxed::Box::new(
+                                <super::super::__buffa::view::BeginResponseView as ::buffa::MessageView>::decode_view_ctx(
+                                    sub,
+                                    __sub_ctx,
+                                )?,
+                            ),
+                        ),
+                    );
+                }
+            }
+            2u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __sub_ctx = ctx.descend()?;
+                let sub = ::buffa::types::borrow_bytes(&mut cur)?;
+                if let Some(
+                    super::super::__buffa::view::oneof::transaction_response::Step::Result(
+                        ref mut existing,
+                    ),
+                ) = view.step
+                {
+                    ::buffa::MessageView::merge_into_view(
+                        &mut **existing,
+                        sub,
+                        __sub_ctx,
+                    )?;
+                } else {
+                    view.step = Some(
+                        super::super::__buffa::view::oneof::transaction_response::Step::Result(
+                            ::buffa::alloc::boxed::Box::new(
+                                <super::super::__buffa::view::QueryResponseView as ::buffa::MessageView>::decode_view_ctx(
+                                    sub,
+                                    __sub_ctx,
+                                )?,
+                            ),
+                        ),
+                    );
+                }
+            }
+            3u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __sub_ctx = ctx.descend()?;
+                let sub = ::buffa::types::borrow_bytes(&mut cur)?;
+                if let Some(
+                    super::super::__buffa::view::oneof::transaction_response::Step::Committed(
+                        ref mut existing,
+                    ),
+                ) = view.step
+                {
+                    ::buffa::MessageView::merge_into_view(
+                        &mut **existing,
+                        sub,
+                        __sub_ctx,
+                    )?;
+                } else {
+                    view.step = Some(
+                        super::super::__buffa::view::oneof::transaction_response::Step::Committed(
+                            ::buffa::alloc::boxed::Box::new(
+                                <super::super::__buffa::view::CommitResponseView as ::buffa::MessageView>::decode_view_ctx(
+                                    sub,
+                                    __sub_ctx,
+                                )?,
+                            ),
+                        ),
+                    );
+                }
+            }
+            4u32 => {
+                ::buffa::encoding::check_wire_type(
+                    tag,
+                    ::buffa::encoding::WireType::LengthDelimited,
+                )?;
+                let __sub_ctx = ctx.descend()?;
+                let sub = ::buffa::types::borrow_bytes(&mut cur)?;
+                if let Some(
+                    super::super::__buffa::view::oneof::transaction_response::Step::RolledBack(
+                        ref mut existing,
+                    ),
+                ) = view.step
+                {
+                    ::buffa::MessageView::merge_into_view(
+                        &mut **existing,
+                        sub,
+                        __sub_ctx,
+                    )?;
+                } else {
+                    view.step = Some(
+                        super::super::__buffa::view::oneof::transaction_response::Step::RolledBack(
+                            ::buffa::alloc::boxed::Box::new(
+                                <super::super::__buffa::view::RollbackResponseView as ::buffa::MessageView>::decode_view_ctx(
+                                    sub,
+                                    __sub_ctx,
+                                )?,
+                            ),
+                        ),
+                    );
+                }
+            }
+            _ => {
+                ::buffa::encoding::skip_field_depth(tag, &mut cur, ctx.depth())?;
+                let span_len = before_tag.len() - cur.len();
+                view.__buffa_unknown_fields.push_record(before_tag, span_len, ctx)?;
+            }
+        }
+        ::core::result::Result::Ok(cur)
+    }
+    fn to_owned_message(
+        &self,
+    ) -> ::core::result::Result<
+        super::super::TransactionResponse,
+        ::buffa::DecodeError,
+    > {
+        self.to_owned_from_source(None)
+    }
+    #[allow(clippy::useless_conversion, clippy::needless_update)]
+    fn to_owned_from_source(
+        &self,
+        __buffa_src: ::core::option::Option<&::buffa::bytes::Bytes>,
+    ) -> ::core::result::Result<
+        super::super::TransactionResponse,
+        ::buffa::DecodeError,
+    > {
+        #[allow(unused_imports)]
+        use ::buffa::alloc::string::ToString as _;
+        let _ = __buffa_src;
+        ::core::result::Result::Ok(super::super::TransactionResponse {
+            step: match self.step.as_ref() {
+                ::core::option::Option::Some(v) => {
+                    ::core::option::Option::Some(
+                        match v {
+                            super::super::__buffa::view::oneof::transaction_response::Step::Begun(
+                                v,
+                            ) => {
+                                super::super::__buffa::oneof::transaction_response::Step::Begun(
+                                    ::buffa::alloc::boxed::Box::new(
+                                        v.to_owned_from_source(__buffa_src)?,
+                                    ),
+                                )
+                            }
+                            super::super::__buffa::view::oneof::transaction_response::Step::Result(
+                                v,
+                            ) => {
+                                super::super::__buffa::oneof::transaction_response::Step::Result(
+                                    ::buffa::alloc::boxed::Box::new(
+                                        v.to_owned_from_source(__buffa_src)?,
+                                    ),
+                                )
+                            }
+                            super::super::__buffa::view::oneof::transaction_response::Step::Committed(
+                                v,
+                            ) => {
+                                super::super::__buffa::oneof::transaction_response::Step::Committed(
+                                    ::buffa::alloc::boxed::Box::new(
+                                        v.to_owned_from_source(__buffa_src)?,
+                                    ),
+                                )
+                            }
+                            super::super::__buffa::view::oneof::transaction_response::Step::RolledBack(
+                                v,
+                            ) => {
+                                super::super::__buffa::oneof::transaction_response::Step::RolledBack(
+                                    ::buffa::alloc::boxed::Box::new(
+                                        v.to_owned_from_source(__buffa_src)?,
+                                    ),
+                                )
+                            }
+                        },
+                    )
+                }
+                ::core::option::Option::None => ::core::option::Option::None,
+            },
+            __buffa_unknown_fields: self.__buffa_unknown_fields.to_owned()?.into(),
+            ..::core::default::Default::default()
+        })
+    }
+}
+impl<'a> ::buffa::ViewEncode<'a> for TransactionResponseView<'a> {
+    #[allow(clippy::needless_borrow, clippy::let_and_return)]
+    fn compute_size(&self, __cache: &mut ::buffa::SizeCache) -> u32 {
+        #[allow(unused_imports)]
+        use ::buffa::Enumeration as _;
+        let mut size = 0u64;
+        if let ::core::option::Option::Some(ref v) = self.step {
+            match v {
+                super::super::__buffa::view::oneof::transaction_response::Step::Begun(
+                    x,
+                ) => {
+                    let __slot = __cache.reserve();
+                    let inner = x.compute_size(__cache);
+                    __cache.set(__slot, inner);
+                    size
+                        += 1u64 + ::buffa::encoding::varint_len(inner as u64) as u64
+                            + inner as u64;
+                }
+                super::super::__buffa::view::oneof::transaction_response::Step::Result(
+                    x,
+                ) => {
+                    let __slot = __cache.reserve();
+                    let inner = x.compute_size(__cache);
+                    __cache.set(__slot, inner);
+                    size
+                        += 1u64 + ::buffa::encoding::varint_len(inner as u64) as u64
+                            + inner as u64;
+                }
+                super::super::__buffa::view::oneof::transaction_response::Step::Committed(
+                    x,
+                ) => {
+                    let __slot = __cache.reserve();
+                    let inner = x.compute_size(__cache);
+                    __cache.set(__slot, inner);
+                    size
+                        += 1u64 + ::buffa::encoding::varint_len(inner as u64) as u64
+                            + inner as u64;
+                }
+                super::super::__buffa::view::oneof::transaction_response::Step::RolledBack(
+                    x,
+                ) => {
+                    let __slot = __cache.reserve();
+                    let inner = x.compute_size(__cache);
+                    __cache.set(__slot, inner);
+                    size
+                        += 1u64 + ::buffa::encoding::varint_len(inner as u64) as u64
+                            + inner as u64;
+                }
+            }
+        }
+        size += self.__buffa_unknown_fields.encoded_len() as u64;
+        ::buffa::saturate_size(size)
+    }
+    #[allow(clippy::needless_borrow)]
+    fn write_to(
+        &self,
+        __cache: &mut ::buffa::SizeCache,
+        buf: &mut impl ::buffa::EncodeSink,
+    ) {
+        #[allow(unused_imports)]
+        use ::buffa::Enumeration as _;
+        if let ::core::option::Option::Some(ref v) = self.step {
+            match v {
+                super::super::__buffa::view::oneof::transaction_response::Step::Begun(
+                    x,
+                ) => {
+                    ::buffa::types::put_len_delimited_header(
+                        1u32,
+                        u64::from(__cache.consume_next()),
+                        buf,
+                    );
+                    x.write_to(__cache, buf);
+                }
+                super::super::__buffa::view::oneof::transaction_response::Step::Result(
+                    x,
+                ) => {
+                    ::buffa::types::put_len_delimited_header(
+                        2u32,
+                        u64::from(__cache.consume_next()),
+                        buf,
+                    );
+                    x.write_to(__cache, buf);
+                }
+                super::super::__buffa::view::oneof::transaction_response::Step::Committed(
+                    x,
+                ) => {
+                    ::buffa::types::put_len_delimited_header(
+                        3u32,
+                        u64::from(__cache.consume_next()),
+                        buf,
+                    );
+                    x.write_to(__cache, buf);
+                }
+                super::super::__buffa::view::oneof::transaction_response::Step::RolledBack(
+                    x,
+                ) => {
+                    ::buffa::types::put_len_delimited_header(
+                        4u32,
+                        u64::from(__cache.consume_next()),
+                        buf,
+                    );
+                    x.write_to(__cache, buf);
+                }
+            }
+        }
+        self.__buffa_unknown_fields.write_to(buf);
+    }
+}
+/// Serializes this view as protobuf JSON.
+///
+/// Implicit-presence fields with default values are omitted, `required`
+/// fields are always emitted, explicit-presence (`optional`) fields are
+/// emitted only when set, bytes fields are base64-encoded, and enum
+/// values are their proto name strings.
+///
+/// This impl uses `serialize_map(None)` because the number of emitted
+/// fields depends on default-omission rules; serializers that require
+/// known map lengths (e.g. `bincode`) will return a runtime error.
+/// Use the owned message type for those formats.
+impl<'__a> ::serde::Serialize for TransactionResponseView<'__a> {
+    fn serialize<__S: ::serde::Serializer>(
+        &self,
+        __s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
+        use ::serde::ser::SerializeMap as _;
+        let mut __map = __s.serialize_map(::core::option::Option::None)?;
+        if let ::core::option::Option::Some(ref __ov) = self.step {
+            match __ov {
+                super::super::__buffa::view::oneof::transaction_response::Step::Begun(
+                    v,
+                ) => {
+                    __map.serialize_entry("begun", v)?;
+                }
+                super::super::__buffa::view::oneof::transaction_response::Step::Result(
+                    v,
+                ) => {
+                    __map.serialize_entry("result", v)?;
+                }
+                super::super::__buffa::view::oneof::transaction_response::Step::Committed(
+                    v,
+                ) => {
+                    __map.serialize_entry("committed", v)?;
+                }
+                super::super::__buffa::view::oneof::transaction_response::Step::RolledBack(
+                    v,
+                ) => {
+                    __map.serialize_entry("rolledBack", v)?;
+                }
+            }
+        }
+        __map.end()
+    }
+}
+impl<'a> ::buffa::MessageName for TransactionResponseView<'a> {
+    const PACKAGE: &'static str = "attache.postgres.v1";
+    const NAME: &'static str = "TransactionResponse";
+    const FULL_NAME: &'static str = "attache.postgres.v1.TransactionResponse";
+    const TYPE_URL: &'static str = "type.googleapis.com/attache.postgres.v1.TransactionResponse";
+}
+::buffa::impl_default_view_instance!(TransactionResponseView);
+::buffa::impl_view_reborrow!(TransactionResponseView);
+/** Self-contained, `'static` owned view of a `TransactionResponse` message.
+
+ Wraps [`::buffa::OwnedView`]`<`[`TransactionResponseView`]`<'static>>`: the decoded view and the [`::buffa::bytes::Bytes`] buffer it borrows from travel together, so the handle is `'static` and `Send + Sync` — suitable for async handlers, spawned tasks, and anywhere a `'static` bound is required.
+
+ Field accessors return borrows tied to `&self`. Use [`Self::view`] to get the full [`TransactionResponseView`] when you need struct patterns, iteration helpers, or to pass the view to lifetime-parameterised code.*/
+#[derive(Clone, Debug)]
+pub struct TransactionResponseOwnedView(
+    ::buffa::OwnedView<TransactionResponseView<'static>>,
+);
+impl TransactionResponseOwnedView {
+    /// Decode an owned view from a [`::buffa::bytes::Bytes`] buffer.
+    ///
+    /// The view borrows directly from the buffer's data; the buffer is
+    /// retained inside the returned handle.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError`] if the buffer contains invalid
+    /// protobuf data.
+    pub fn decode(
+        bytes: ::buffa::bytes::Bytes,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            TransactionResponseOwnedView(::buffa::OwnedView::decode(bytes)?),
+        )
+    }
+    /// Decode with custom [`::buffa::DecodeOptions`] (recursion limit,
+    /// max message size).
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError`] if the buffer is invalid or
+    /// exceeds the configured limits.
+    pub fn decode_with_options(
+        bytes: ::buffa::bytes::Bytes,
+        opts: &::buffa::DecodeOptions,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            TransactionResponseOwnedView(
+                ::buffa::OwnedView::decode_with_options(bytes, opts)?,
+            ),
+        )
+    }
+    /// Build from an owned message via an encode → decode round-trip.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`::buffa::DecodeError::MessageTooLarge`] if the
+    /// message's encoded size exceeds the 2 GiB protobuf limit, or
+    /// another [`::buffa::DecodeError`] if the re-encoded bytes are
+    /// somehow invalid (should not happen for well-formed messages).
+    pub fn from_owned(
+        msg: &super::super::TransactionResponse,
+    ) -> ::core::result::Result<Self, ::buffa::DecodeError> {
+        ::core::result::Result::Ok(
+            TransactionResponseOwnedView(::buffa::OwnedView::from_owned(msg)?),
+        )
+    }
+    /// Borrow the full [`TransactionResponseView`] with its lifetime tied to `&self`.
+    #[must_use]
+    pub fn view(&self) -> &TransactionResponseView<'_> {
+        self.0.reborrow()
+    }
+    /// Convert to the owned message type.
+    ///
+    /// Infallible: this type's constructors wire-decode their
+    /// buffer, and a view produced by wire decoding always
+    /// converts. Delegates to [`::buffa::OwnedView::to_owned_message`],
+    /// whose contract also governs handles converted from a raw
+    /// [`::buffa::OwnedView`].
+    #[must_use]
+    pub fn to_owned_message(&self) -> super::super::TransactionResponse {
+        self.0.to_owned_message()
+    }
+    /// The underlying bytes buffer.
+    #[must_use]
+    pub fn bytes(&self) -> &::buffa::bytes::Bytes {
+        self.0.bytes()
+    }
+    /// Consume the handle, returning the underlying bytes buffer.
+    #[must_use]
+    pub fn into_bytes(self) -> ::buffa::bytes::Bytes {
+        self.0.into_bytes()
+    }
+    /// Oneof `step`.
+    #[must_use]
+    pub fn step(
+        &self,
+    ) -> ::core::option::Option<
+        &super::super::__buffa::view::oneof::transaction_response::Step<'_>,
+    > {
+        self.0.reborrow().step.as_ref()
+    }
+}
+impl ::core::convert::From<::buffa::OwnedView<TransactionResponseView<'static>>>
+for TransactionResponseOwnedView {
+    fn from(inner: ::buffa::OwnedView<TransactionResponseView<'static>>) -> Self {
+        TransactionResponseOwnedView(inner)
+    }
+}
+impl ::core::convert::From<TransactionResponseOwnedView>
+for ::buffa::OwnedView<TransactionResponseView<'static>> {
+    fn from(wrapper: TransactionResponseOwnedView) -> Self {
+        wrapper.0
+    }
+}
+impl ::core::convert::AsRef<::buffa::OwnedView<TransactionResponseView<'static>>>
+for TransactionResponseOwnedView {
+    fn as_ref(&self) -> &::buffa::OwnedView<TransactionResponseView<'static>> {
+        &self.0
+    }
+}
+impl ::buffa::HasMessageView for super::super::TransactionResponse {
+    type View<'a> = TransactionResponseView<'a>;
+    type ViewHandle = TransactionResponseOwnedView;
+}
+impl ::serde::Serialize for TransactionResponseOwnedView {
     fn serialize<__S: ::serde::Serializer>(
         &self,
         __s: __S,

@@ -53,3 +53,57 @@ pub mod value {
         ),
     }
 }
+pub mod transaction_request {
+    #[allow(unused_imports)]
+    use super::*;
+    #[derive(Clone, Debug)]
+    pub enum Step<'a> {
+        Begin(
+            ::buffa::alloc::boxed::Box<
+                super::super::super::super::__buffa::view::BeginRequestView<'a>,
+            >,
+        ),
+        Query(
+            ::buffa::alloc::boxed::Box<
+                super::super::super::super::__buffa::view::QueryRequestView<'a>,
+            >,
+        ),
+        Commit(
+            ::buffa::alloc::boxed::Box<
+                super::super::super::super::__buffa::view::CommitRequestView<'a>,
+            >,
+        ),
+        Rollback(
+            ::buffa::alloc::boxed::Box<
+                super::super::super::super::__buffa::view::RollbackRequestView<'a>,
+            >,
+        ),
+    }
+}
+pub mod transaction_response {
+    #[allow(unused_imports)]
+    use super::*;
+    #[derive(Clone, Debug)]
+    pub enum Step<'a> {
+        Begun(
+            ::buffa::alloc::boxed::Box<
+                super::super::super::super::__buffa::view::BeginResponseView<'a>,
+            >,
+        ),
+        Result(
+            ::buffa::alloc::boxed::Box<
+                super::super::super::super::__buffa::view::QueryResponseView<'a>,
+            >,
+        ),
+        Committed(
+            ::buffa::alloc::boxed::Box<
+                super::super::super::super::__buffa::view::CommitResponseView<'a>,
+            >,
+        ),
+        RolledBack(
+            ::buffa::alloc::boxed::Box<
+                super::super::super::super::__buffa::view::RollbackResponseView<'a>,
+            >,
+        ),
+    }
+}

@@ -38,6 +38,30 @@ pub type OwnedRollbackRequestView = ::buffa::view::OwnedView<
 pub type OwnedRollbackResponseView = ::buffa::view::OwnedView<
     crate::attache::postgres::v1::__buffa::view::RollbackResponseView<'static>,
 >;
+///Shorthand for `OwnedView<InsertRequestView<'static>>`.
+pub type OwnedInsertRequestView = ::buffa::view::OwnedView<
+    crate::attache::postgres::v1::__buffa::view::InsertRequestView<'static>,
+>;
+///Shorthand for `OwnedView<InsertResponseView<'static>>`.
+pub type OwnedInsertResponseView = ::buffa::view::OwnedView<
+    crate::attache::postgres::v1::__buffa::view::InsertResponseView<'static>,
+>;
+///Shorthand for `OwnedView<GetOrLoadRequestView<'static>>`.
+pub type OwnedGetOrLoadRequestView = ::buffa::view::OwnedView<
+    crate::attache::postgres::v1::__buffa::view::GetOrLoadRequestView<'static>,
+>;
+///Shorthand for `OwnedView<GetOrLoadResponseView<'static>>`.
+pub type OwnedGetOrLoadResponseView = ::buffa::view::OwnedView<
+    crate::attache::postgres::v1::__buffa::view::GetOrLoadResponseView<'static>,
+>;
+///Shorthand for `OwnedView<TransactionRequestView<'static>>`.
+pub type OwnedTransactionRequestView = ::buffa::view::OwnedView<
+    crate::attache::postgres::v1::__buffa::view::TransactionRequestView<'static>,
+>;
+///Shorthand for `OwnedView<TransactionResponseView<'static>>`.
+pub type OwnedTransactionResponseView = ::buffa::view::OwnedView<
+    crate::attache::postgres::v1::__buffa::view::TransactionResponseView<'static>,
+>;
 impl ::connectrpc::Encodable<crate::attache::postgres::v1::QueryResponse>
 for crate::attache::postgres::v1::__buffa::view::QueryResponseView<'_> {
     fn encode(
@@ -208,6 +232,108 @@ for ::buffa::view::OwnedView<
         )
     }
 }
+impl ::connectrpc::Encodable<crate::attache::postgres::v1::InsertResponse>
+for crate::attache::postgres::v1::__buffa::view::InsertResponseView<'_> {
+    fn encode(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::buffa::bytes::Bytes, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body(self, codec)
+    }
+}
+impl ::connectrpc::Encodable<crate::attache::postgres::v1::InsertResponse>
+for ::buffa::view::OwnedView<
+    crate::attache::postgres::v1::__buffa::view::InsertResponseView<'static>,
+> {
+    fn encode(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::buffa::bytes::Bytes, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body(self.reborrow(), codec)
+    }
+    /// An `OwnedView` still holds the buffer it was decoded from, so
+    /// its large fields can be handed to the response body by
+    /// reference count instead of copied. The bare view impl above
+    /// cannot do this: it has borrows but no buffer to name.
+    fn encode_segments(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::connectrpc::EncodedBody, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body_segments(
+            self.reborrow(),
+            self.bytes(),
+            codec,
+        )
+    }
+}
+impl ::connectrpc::Encodable<crate::attache::postgres::v1::GetOrLoadResponse>
+for crate::attache::postgres::v1::__buffa::view::GetOrLoadResponseView<'_> {
+    fn encode(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::buffa::bytes::Bytes, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body(self, codec)
+    }
+}
+impl ::connectrpc::Encodable<crate::attache::postgres::v1::GetOrLoadResponse>
+for ::buffa::view::OwnedView<
+    crate::attache::postgres::v1::__buffa::view::GetOrLoadResponseView<'static>,
+> {
+    fn encode(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::buffa::bytes::Bytes, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body(self.reborrow(), codec)
+    }
+    /// An `OwnedView` still holds the buffer it was decoded from, so
+    /// its large fields can be handed to the response body by
+    /// reference count instead of copied. The bare view impl above
+    /// cannot do this: it has borrows but no buffer to name.
+    fn encode_segments(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::connectrpc::EncodedBody, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body_segments(
+            self.reborrow(),
+            self.bytes(),
+            codec,
+        )
+    }
+}
+impl ::connectrpc::Encodable<crate::attache::postgres::v1::TransactionResponse>
+for crate::attache::postgres::v1::__buffa::view::TransactionResponseView<'_> {
+    fn encode(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::buffa::bytes::Bytes, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body(self, codec)
+    }
+}
+impl ::connectrpc::Encodable<crate::attache::postgres::v1::TransactionResponse>
+for ::buffa::view::OwnedView<
+    crate::attache::postgres::v1::__buffa::view::TransactionResponseView<'static>,
+> {
+    fn encode(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::buffa::bytes::Bytes, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body(self.reborrow(), codec)
+    }
+    /// An `OwnedView` still holds the buffer it was decoded from, so
+    /// its large fields can be handed to the response body by
+    /// reference count instead of copied. The bare view impl above
+    /// cannot do this: it has borrows but no buffer to name.
+    fn encode_segments(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::connectrpc::EncodedBody, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body_segments(
+            self.reborrow(),
+            self.bytes(),
+            codec,
+        )
+    }
+}
 /// Full service name for this service.
 pub const POSTGRES_SERVICE_SERVICE_NAME: &str = "attache.postgres.v1.PostgresService";
 /// Static [`Spec`](::connectrpc::Spec) for the `Query` RPC, as seen by the server; the generated client passes it with [`origin`](::connectrpc::Spec::origin) `Client` (compare across sides with [`Spec::same_method`](::connectrpc::Spec::same_method)).
@@ -238,6 +364,24 @@ pub const POSTGRES_SERVICE_COMMIT_SPEC: ::connectrpc::Spec = ::connectrpc::Spec:
 pub const POSTGRES_SERVICE_ROLLBACK_SPEC: ::connectrpc::Spec = ::connectrpc::Spec::server(
         "/attache.postgres.v1.PostgresService/Rollback",
         ::connectrpc::StreamType::Unary,
+    )
+    .with_idempotency_level(::connectrpc::IdempotencyLevel::Unknown);
+/// Static [`Spec`](::connectrpc::Spec) for the `Insert` RPC, as seen by the server; the generated client passes it with [`origin`](::connectrpc::Spec::origin) `Client` (compare across sides with [`Spec::same_method`](::connectrpc::Spec::same_method)).
+pub const POSTGRES_SERVICE_INSERT_SPEC: ::connectrpc::Spec = ::connectrpc::Spec::server(
+        "/attache.postgres.v1.PostgresService/Insert",
+        ::connectrpc::StreamType::Unary,
+    )
+    .with_idempotency_level(::connectrpc::IdempotencyLevel::Unknown);
+/// Static [`Spec`](::connectrpc::Spec) for the `GetOrLoad` RPC, as seen by the server; the generated client passes it with [`origin`](::connectrpc::Spec::origin) `Client` (compare across sides with [`Spec::same_method`](::connectrpc::Spec::same_method)).
+pub const POSTGRES_SERVICE_GET_OR_LOAD_SPEC: ::connectrpc::Spec = ::connectrpc::Spec::server(
+        "/attache.postgres.v1.PostgresService/GetOrLoad",
+        ::connectrpc::StreamType::Unary,
+    )
+    .with_idempotency_level(::connectrpc::IdempotencyLevel::Unknown);
+/// Static [`Spec`](::connectrpc::Spec) for the `Transaction` RPC, as seen by the server; the generated client passes it with [`origin`](::connectrpc::Spec::origin) `Client` (compare across sides with [`Spec::same_method`](::connectrpc::Spec::same_method)).
+pub const POSTGRES_SERVICE_TRANSACTION_SPEC: ::connectrpc::Spec = ::connectrpc::Spec::server(
+        "/attache.postgres.v1.PostgresService/Transaction",
+        ::connectrpc::StreamType::BidiStream,
     )
     .with_idempotency_level(::connectrpc::IdempotencyLevel::Unknown);
 /// PostgresService runs SQL on one pool of PostgreSQL connections shared by
@@ -420,6 +564,91 @@ pub trait PostgresService: Send + Sync + 'static {
             > + Send + use<'a, Self>,
         >,
     > + Send;
+    /// Insert inserts one row. Inserts of the same shape (table, columns,
+    /// conflict handling, returning list) that arrive from any callers while
+    /// an earlier batch of that shape runs go together in one statement; each
+    /// caller gets its own row back. If a batch fails, its rows are re-run one
+    /// by one, so only the bad row's caller sees the error. Merging means
+    /// statement-level triggers fire once per batch and `now()` is the
+    /// batch's.
+    ///
+    /// `'a` lets the response body borrow from `&self` (e.g. server-resident state).
+    ///
+    /// `request` is borrowed from the request body and is valid for the
+    /// duration of the call; message fields are read directly on it
+    /// (zero-copy). The response cannot borrow from `request` — use
+    /// `.to_owned_message()` (or copy the specific fields) for anything
+    /// returned, stored, or moved into `tokio::spawn`.
+    fn insert<'a>(
+        &'a self,
+        ctx: ::connectrpc::RequestContext,
+        request: ::connectrpc::ServiceRequest<
+            '_,
+            crate::attache::postgres::v1::InsertRequest,
+        >,
+    ) -> impl ::std::future::Future<
+        Output = ::connectrpc::ServiceResult<
+            impl ::connectrpc::Encodable<
+                crate::attache::postgres::v1::InsertResponse,
+            > + Send + use<'a, Self>,
+        >,
+    > + Send;
+    /// GetOrLoad is cache-aside in one call, with the Redis module: the
+    /// result stored at `key` in Redis (read through attache's client-side
+    /// cache) if there is one, else `sql` run once for every concurrent caller
+    /// on the host, stored at `key` for `ttl_ms`, and returned. A write
+    /// through any attache on the database to a table the query reads deletes
+    /// `key`. The stored value is a QueryResponse message (protobuf).
+    ///
+    /// `'a` lets the response body borrow from `&self` (e.g. server-resident state).
+    ///
+    /// `request` is borrowed from the request body and is valid for the
+    /// duration of the call; message fields are read directly on it
+    /// (zero-copy). The response cannot borrow from `request` — use
+    /// `.to_owned_message()` (or copy the specific fields) for anything
+    /// returned, stored, or moved into `tokio::spawn`.
+    fn get_or_load<'a>(
+        &'a self,
+        ctx: ::connectrpc::RequestContext,
+        request: ::connectrpc::ServiceRequest<
+            '_,
+            crate::attache::postgres::v1::GetOrLoadRequest,
+        >,
+    ) -> impl ::std::future::Future<
+        Output = ::connectrpc::ServiceResult<
+            impl ::connectrpc::Encodable<
+                crate::attache::postgres::v1::GetOrLoadResponse,
+            > + Send + use<'a, Self>,
+        >,
+    > + Send;
+    /// Transaction is an interactive transaction whose lifetime is the
+    /// stream's (HTTP/2: gRPC, or Connect over HTTP/2). The first message may
+    /// be `begin` with options (otherwise defaults); each `query` runs in the
+    /// transaction and is answered with its `result`; `commit` or `rollback`
+    /// ends the transaction with its answer, and then the stream. A statement
+    /// that fails ends the stream with its error, the transaction rolled
+    /// back; so does a stream that ends, breaks or outlives
+    /// `postgres.transaction.*` timeouts before `commit`.
+    ///
+    /// Each `requests` item is a [`StreamMessage`](::connectrpc::StreamMessage):
+    /// it owns its buffer, is `Send + 'static`, and exposes zero-copy
+    /// accessor methods (`item.name()`), `.view()`, and
+    /// `.to_owned_message()`.
+    fn transaction(
+        &self,
+        ctx: ::connectrpc::RequestContext,
+        requests: ::connectrpc::InboundStream<
+            crate::attache::postgres::v1::TransactionRequest,
+        >,
+    ) -> impl ::std::future::Future<
+        Output = ::connectrpc::ServiceResult<
+            ::connectrpc::ServiceStream<
+                impl ::connectrpc::Encodable<
+                    crate::attache::postgres::v1::TransactionResponse,
+                > + Send + use<Self>,
+            >,
+        >,
+    > + Send;
 }
 /// Extension trait for registering a service implementation with a Router.
 ///
@@ -597,6 +826,85 @@ impl<S: PostgresService> PostgresServiceExt for S {
                 },
             )
             .with_spec(POSTGRES_SERVICE_ROLLBACK_SPEC)
+            .route_view(
+                POSTGRES_SERVICE_SERVICE_NAME,
+                "Insert",
+                {
+                    let svc = ::std::sync::Arc::clone(&self);
+                    ::connectrpc::view_handler_fn(move |
+                        ctx,
+                        req: ::buffa::view::OwnedView<
+                            crate::attache::postgres::v1::__buffa::view::InsertRequestView<
+                                'static,
+                            >,
+                        >,
+                        format|
+                    {
+                        let svc = ::std::sync::Arc::clone(&svc);
+                        async move {
+                            let sreq = ::connectrpc::ServiceRequest::<
+                                crate::attache::postgres::v1::InsertRequest,
+                            >::from_parts(req.reborrow(), req.bytes());
+                            svc.insert(ctx, sreq)
+                                .await?
+                                .encode::<
+                                    crate::attache::postgres::v1::InsertResponse,
+                                >(format)
+                        }
+                    })
+                },
+            )
+            .with_spec(POSTGRES_SERVICE_INSERT_SPEC)
+            .route_view(
+                POSTGRES_SERVICE_SERVICE_NAME,
+                "GetOrLoad",
+                {
+                    let svc = ::std::sync::Arc::clone(&self);
+                    ::connectrpc::view_handler_fn(move |
+                        ctx,
+                        req: ::buffa::view::OwnedView<
+                            crate::attache::postgres::v1::__buffa::view::GetOrLoadRequestView<
+                                'static,
+                            >,
+                        >,
+                        format|
+                    {
+                        let svc = ::std::sync::Arc::clone(&svc);
+                        async move {
+                            let sreq = ::connectrpc::ServiceRequest::<
+                                crate::attache::postgres::v1::GetOrLoadRequest,
+                            >::from_parts(req.reborrow(), req.bytes());
+                            svc.get_or_load(ctx, sreq)
+                                .await?
+                                .encode::<
+                                    crate::attache::postgres::v1::GetOrLoadResponse,
+                                >(format)
+                        }
+                    })
+                },
+            )
+            .with_spec(POSTGRES_SERVICE_GET_OR_LOAD_SPEC)
+            .route_view_bidi_stream::<
+                _,
+                _,
+                crate::attache::postgres::v1::TransactionResponse,
+            >(
+                POSTGRES_SERVICE_SERVICE_NAME,
+                "Transaction",
+                ::connectrpc::view_bidi_streaming_handler_fn({
+                    let svc = ::std::sync::Arc::clone(&self);
+                    move |ctx, req| {
+                        let svc = ::std::sync::Arc::clone(&svc);
+                        async move {
+                            let req = ::connectrpc::dispatcher::codegen::into_stream_messages::<
+                                crate::attache::postgres::v1::TransactionRequest,
+                            >(req);
+                            svc.transaction(ctx, req).await
+                        }
+                    }
+                }),
+            )
+            .with_spec(POSTGRES_SERVICE_TRANSACTION_SPEC)
     }
 }
 /// Type-inference marker used by [`Router::add_service`](::connectrpc::Router::add_service).
@@ -679,6 +987,24 @@ impl<T: PostgresService> ::connectrpc::Dispatcher for PostgresServiceServer<T> {
                 Some(
                     ::connectrpc::dispatcher::codegen::MethodDescriptor::unary(false)
                         .with_spec(POSTGRES_SERVICE_ROLLBACK_SPEC),
+                )
+            }
+            "Insert" => {
+                Some(
+                    ::connectrpc::dispatcher::codegen::MethodDescriptor::unary(false)
+                        .with_spec(POSTGRES_SERVICE_INSERT_SPEC),
+                )
+            }
+            "GetOrLoad" => {
+                Some(
+                    ::connectrpc::dispatcher::codegen::MethodDescriptor::unary(false)
+                        .with_spec(POSTGRES_SERVICE_GET_OR_LOAD_SPEC),
+                )
+            }
+            "Transaction" => {
+                Some(
+                    ::connectrpc::dispatcher::codegen::MethodDescriptor::bidi_streaming()
+                        .with_spec(POSTGRES_SERVICE_TRANSACTION_SPEC),
                 )
             }
             _ => None,
@@ -797,6 +1123,48 @@ impl<T: PostgresService> ::connectrpc::Dispatcher for PostgresServiceServer<T> {
                         .encode::<crate::attache::postgres::v1::RollbackResponse>(format)
                 })
             }
+            "Insert" => {
+                let svc = ::std::sync::Arc::clone(&self.inner);
+                Box::pin(async move {
+                    let body = ::connectrpc::dispatcher::codegen::request_proto_bytes::<
+                        crate::attache::postgres::v1::InsertRequest,
+                    >(request.encoded()?, format)?;
+                    let req: crate::attache::postgres::v1::__buffa::view::InsertRequestView<
+                        '_,
+                    > = ::connectrpc::dispatcher::codegen::decode_borrowed_request_view(
+                        &body,
+                        ctx.decode_options(),
+                    )?;
+                    let req = ::connectrpc::ServiceRequest::<
+                        crate::attache::postgres::v1::InsertRequest,
+                    >::from_parts(&req, &body);
+                    svc.insert(ctx, req)
+                        .await?
+                        .encode::<crate::attache::postgres::v1::InsertResponse>(format)
+                })
+            }
+            "GetOrLoad" => {
+                let svc = ::std::sync::Arc::clone(&self.inner);
+                Box::pin(async move {
+                    let body = ::connectrpc::dispatcher::codegen::request_proto_bytes::<
+                        crate::attache::postgres::v1::GetOrLoadRequest,
+                    >(request.encoded()?, format)?;
+                    let req: crate::attache::postgres::v1::__buffa::view::GetOrLoadRequestView<
+                        '_,
+                    > = ::connectrpc::dispatcher::codegen::decode_borrowed_request_view(
+                        &body,
+                        ctx.decode_options(),
+                    )?;
+                    let req = ::connectrpc::ServiceRequest::<
+                        crate::attache::postgres::v1::GetOrLoadRequest,
+                    >::from_parts(&req, &body);
+                    svc.get_or_load(ctx, req)
+                        .await?
+                        .encode::<
+                            crate::attache::postgres::v1::GetOrLoadResponse,
+                        >(format)
+                })
+            }
             _ => ::connectrpc::dispatcher::codegen::unimplemented_unary(path),
         }
     }
@@ -845,6 +1213,23 @@ impl<T: PostgresService> ::connectrpc::Dispatcher for PostgresServiceServer<T> {
         };
         let _ = (&ctx, &requests, &format);
         match method {
+            "Transaction" => {
+                let svc = ::std::sync::Arc::clone(&self.inner);
+                Box::pin(async move {
+                    let req_stream = ::connectrpc::dispatcher::codegen::decode_message_request_stream::<
+                        crate::attache::postgres::v1::TransactionRequest,
+                    >(requests, format, ctx.decode_options().clone());
+                    let resp = svc.transaction(ctx, req_stream).await?;
+                    Ok(
+                        resp
+                            .map_body(|s| ::connectrpc::dispatcher::codegen::encode_response_stream::<
+                                crate::attache::postgres::v1::TransactionResponse,
+                                _,
+                                _,
+                            >(s, format)),
+                    )
+                })
+            }
             _ => ::connectrpc::dispatcher::codegen::unimplemented_streaming(path),
         }
     }
@@ -1118,6 +1503,123 @@ where
                 POSTGRES_SERVICE_ROLLBACK_SPEC
                     .with_origin(::connectrpc::SpecOrigin::Client),
                 request,
+                options,
+            )
+            .await
+    }
+    /// Call the Insert RPC. Sends a request to /attache.postgres.v1.PostgresService/Insert.
+    pub async fn insert(
+        &self,
+        request: crate::attache::postgres::v1::InsertRequest,
+    ) -> Result<
+        ::connectrpc::client::UnaryResponse<
+            ::buffa::view::OwnedView<
+                crate::attache::postgres::v1::__buffa::view::InsertResponseView<'static>,
+            >,
+        >,
+        ::connectrpc::ConnectError,
+    > {
+        self.insert_with_options(request, ::connectrpc::client::CallOptions::default())
+            .await
+    }
+    /// Call the Insert RPC with explicit per-call options. Options override [`ClientConfig`](::connectrpc::client::ClientConfig) defaults.
+    pub async fn insert_with_options(
+        &self,
+        request: crate::attache::postgres::v1::InsertRequest,
+        options: ::connectrpc::client::CallOptions,
+    ) -> Result<
+        ::connectrpc::client::UnaryResponse<
+            ::buffa::view::OwnedView<
+                crate::attache::postgres::v1::__buffa::view::InsertResponseView<'static>,
+            >,
+        >,
+        ::connectrpc::ConnectError,
+    > {
+        ::connectrpc::client::call_unary(
+                &self.transport,
+                &self.config,
+                POSTGRES_SERVICE_INSERT_SPEC
+                    .with_origin(::connectrpc::SpecOrigin::Client),
+                request,
+                options,
+            )
+            .await
+    }
+    /// Call the GetOrLoad RPC. Sends a request to /attache.postgres.v1.PostgresService/GetOrLoad.
+    pub async fn get_or_load(
+        &self,
+        request: crate::attache::postgres::v1::GetOrLoadRequest,
+    ) -> Result<
+        ::connectrpc::client::UnaryResponse<
+            ::buffa::view::OwnedView<
+                crate::attache::postgres::v1::__buffa::view::GetOrLoadResponseView<
+                    'static,
+                >,
+            >,
+        >,
+        ::connectrpc::ConnectError,
+    > {
+        self.get_or_load_with_options(
+                request,
+                ::connectrpc::client::CallOptions::default(),
+            )
+            .await
+    }
+    /// Call the GetOrLoad RPC with explicit per-call options. Options override [`ClientConfig`](::connectrpc::client::ClientConfig) defaults.
+    pub async fn get_or_load_with_options(
+        &self,
+        request: crate::attache::postgres::v1::GetOrLoadRequest,
+        options: ::connectrpc::client::CallOptions,
+    ) -> Result<
+        ::connectrpc::client::UnaryResponse<
+            ::buffa::view::OwnedView<
+                crate::attache::postgres::v1::__buffa::view::GetOrLoadResponseView<
+                    'static,
+                >,
+            >,
+        >,
+        ::connectrpc::ConnectError,
+    > {
+        ::connectrpc::client::call_unary(
+                &self.transport,
+                &self.config,
+                POSTGRES_SERVICE_GET_OR_LOAD_SPEC
+                    .with_origin(::connectrpc::SpecOrigin::Client),
+                request,
+                options,
+            )
+            .await
+    }
+    /// Call the Transaction RPC. Sends a request to /attache.postgres.v1.PostgresService/Transaction.
+    pub async fn transaction(
+        &self,
+    ) -> Result<
+        ::connectrpc::client::BidiStream<
+            T::ResponseBody,
+            crate::attache::postgres::v1::TransactionRequest,
+            crate::attache::postgres::v1::__buffa::view::TransactionResponseView<'static>,
+        >,
+        ::connectrpc::ConnectError,
+    > {
+        self.transaction_with_options(::connectrpc::client::CallOptions::default()).await
+    }
+    /// Call the Transaction RPC with explicit per-call options. Options override [`ClientConfig`](::connectrpc::client::ClientConfig) defaults.
+    pub async fn transaction_with_options(
+        &self,
+        options: ::connectrpc::client::CallOptions,
+    ) -> Result<
+        ::connectrpc::client::BidiStream<
+            T::ResponseBody,
+            crate::attache::postgres::v1::TransactionRequest,
+            crate::attache::postgres::v1::__buffa::view::TransactionResponseView<'static>,
+        >,
+        ::connectrpc::ConnectError,
+    > {
+        ::connectrpc::client::call_bidi_stream(
+                &self.transport,
+                &self.config,
+                POSTGRES_SERVICE_TRANSACTION_SPEC
+                    .with_origin(::connectrpc::SpecOrigin::Client),
                 options,
             )
             .await

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file attache/postgres/v1/postgres.proto.
  */
 export const file_attache_postgres_v1_postgres: GenFile = /*@__PURE__*/
-  fileDesc("CiJhdHRhY2hlL3Bvc3RncmVzL3YxL3Bvc3RncmVzLnByb3RvEhNhdHRhY2hlLnBvc3RncmVzLnYxIoYECgVWYWx1ZRIOCgRudWxsGAEgASgISAASDgoEYm9vbBgCIAEoCEgAEg0KA2ludBgDIAEoA0gAEg8KBWZsb2F0GAQgASgBSAASDgoEdGV4dBgFIAEoCUgAEg8KBWJ5dGVzGAYgASgMSAASEQoHbnVtZXJpYxgHIAEoCUgAEjMKCXRpbWVzdGFtcBgIIAEoCzIeLmF0dGFjaGUucG9zdGdyZXMudjEuVGltZXN0YW1wSAASNQoLdGltZXN0YW1wdHoYCSABKAsyHi5hdHRhY2hlLnBvc3RncmVzLnYxLlRpbWVzdGFtcEgAEikKBGRhdGUYCiABKAsyGS5hdHRhY2hlLnBvc3RncmVzLnYxLkRhdGVIABIOCgR0aW1lGAsgASgDSAASMQoIaW50ZXJ2YWwYDCABKAsyHS5hdHRhY2hlLnBvc3RncmVzLnYxLkludGVydmFsSAASDgoEdXVpZBgNIAEoCUgAEg4KBGpzb24YDiABKAlIABIrCgVhcnJheRgPIAEoCzIaLmF0dGFjaGUucG9zdGdyZXMudjEuQXJyYXlIABItCgZyZWNvcmQYECABKAsyGy5hdHRhY2hlLnBvc3RncmVzLnYxLlJlY29yZEgAEisKBXR5cGVkGBEgASgLMhouYXR0YWNoZS5wb3N0Z3Jlcy52MS5UeXBlZEgAQgYKBGtpbmQiTAoJVGltZXN0YW1wEg4KBm1pY3JvcxgBIAEoAxIvCghpbmZpbml0eRgCIAEoDjIdLmF0dGFjaGUucG9zdGdyZXMudjEuSW5maW5pdHkiRQoERGF0ZRIMCgRkYXlzGAEgASgFEi8KCGluZmluaXR5GAIgASgOMh0uYXR0YWNoZS5wb3N0Z3Jlcy52MS5JbmZpbml0eSI4CghJbnRlcnZhbBIOCgZtb250aHMYASABKAUSDAoEZGF5cxgCIAEoBRIOCgZtaWNyb3MYAyABKAMigwEKBUFycmF5EjIKCmRpbWVuc2lvbnMYASADKAsyHi5hdHRhY2hlLnBvc3RncmVzLnYxLkRpbWVuc2lvbhIsCghlbGVtZW50cxgCIAMoCzIaLmF0dGFjaGUucG9zdGdyZXMudjEuVmFsdWUSGAoQZWxlbWVudF90eXBlX29pZBgDIAEoDSIwCglEaW1lbnNpb24SDgoGbGVuZ3RoGAEgASgFEhMKC2xvd2VyX2JvdW5kGAIgASgFIjQKBlJlY29yZBIqCgZmaWVsZHMYASADKAsyGi5hdHRhY2hlLnBvc3RncmVzLnYxLkZpZWxkIkAKBUZpZWxkEgwKBG5hbWUYASABKAkSKQoFdmFsdWUYAiABKAsyGi5hdHRhY2hlLnBvc3RncmVzLnYxLlZhbHVlIjoKBVR5cGVkEhAKCHR5cGVfb2lkGAEgASgNEhEKCXR5cGVfbmFtZRgCIAEoCRIMCgR0ZXh0GAMgASgJIkAKBVBhcmFtEikKBXZhbHVlGAEgASgLMhouYXR0YWNoZS5wb3N0Z3Jlcy52MS5WYWx1ZRIMCgR0eXBlGAIgASgJIjsKBkNvbHVtbhIMCgRuYW1lGAEgASgJEhAKCHR5cGVfb2lkGAIgASgNEhEKCXR5cGVfbmFtZRgDIAEoCSIxCgNSb3cSKgoGdmFsdWVzGAEgAygLMhouYXR0YWNoZS5wb3N0Z3Jlcy52MS5WYWx1ZSIgCgxRdWVyeU9wdGlvbnMSEAoIbWF4X3Jvd3MYASABKAQikwEKDFF1ZXJ5UmVxdWVzdBILCgNzcWwYASABKAkSKgoGcGFyYW1zGAIgAygLMhouYXR0YWNoZS5wb3N0Z3Jlcy52MS5QYXJhbRIyCgdvcHRpb25zGAMgASgLMiEuYXR0YWNoZS5wb3N0Z3Jlcy52MS5RdWVyeU9wdGlvbnMSFgoOdHJhbnNhY3Rpb25faWQYBCABKAkiwAEKDVF1ZXJ5UmVzcG9uc2USLAoHY29sdW1ucxgBIAMoCzIbLmF0dGFjaGUucG9zdGdyZXMudjEuQ29sdW1uEiYKBHJvd3MYAiADKAsyGC5hdHRhY2hlLnBvc3RncmVzLnYxLlJvdxIVCg1yb3dzX2FmZmVjdGVkGAMgASgEEhMKC2NvbW1hbmRfdGFnGAQgASgJEi0KBWNhY2hlGAUgASgLMh4uYXR0YWNoZS5wb3N0Z3Jlcy52MS5DYWNoZUluZm8iTQoJQ2FjaGVJbmZvEjAKBnN0YXR1cxgBIAEoDjIgLmF0dGFjaGUucG9zdGdyZXMudjEuQ2FjaGVTdGF0dXMSDgoGcmVhc29uGAIgASgJIkQKCVN0YXRlbWVudBILCgNzcWwYASABKAkSKgoGcGFyYW1zGAIgAygLMhouYXR0YWNoZS5wb3N0Z3Jlcy52MS5QYXJhbSKhAQoORXhlY3V0ZVJlcXVlc3QSMgoKc3RhdGVtZW50cxgBIAMoCzIeLmF0dGFjaGUucG9zdGdyZXMudjEuU3RhdGVtZW50EhUKDXRyYW5zYWN0aW9uYWwYAiABKAgSMQoJaXNvbGF0aW9uGAMgASgOMh4uYXR0YWNoZS5wb3N0Z3Jlcy52MS5Jc29sYXRpb24SEQoJcmVhZF9vbmx5GAQgASgIIkYKD0V4ZWN1dGVSZXNwb25zZRIzCgdyZXN1bHRzGAEgAygLMiIuYXR0YWNoZS5wb3N0Z3Jlcy52MS5RdWVyeVJlc3BvbnNlImgKDEJlZ2luUmVxdWVzdBIxCglpc29sYXRpb24YASABKA4yHi5hdHRhY2hlLnBvc3RncmVzLnYxLklzb2xhdGlvbhIRCglyZWFkX29ubHkYAiABKAgSEgoKZGVmZXJyYWJsZRgDIAEoCCInCg1CZWdpblJlc3BvbnNlEhYKDnRyYW5zYWN0aW9uX2lkGAEgASgJIicKDUNvbW1pdFJlcXVlc3QSFgoOdHJhbnNhY3Rpb25faWQYASABKAkiEAoOQ29tbWl0UmVzcG9uc2UiKQoPUm9sbGJhY2tSZXF1ZXN0EhYKDnRyYW5zYWN0aW9uX2lkGAEgASgJIhIKEFJvbGxiYWNrUmVzcG9uc2UqUgoISW5maW5pdHkSGAoUSU5GSU5JVFlfVU5TUEVDSUZJRUQQABIVChFJTkZJTklUWV9QT1NJVElWRRABEhUKEUlORklOSVRZX05FR0FUSVZFEAIqdwoLQ2FjaGVTdGF0dXMSHAoYQ0FDSEVfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTQ0FDSEVfU1RBVFVTX0JZUEFTUxABEhUKEUNBQ0hFX1NUQVRVU19NSVNTEAISGgoWQ0FDSEVfU1RBVFVTX0NPQUxFU0NFRBADKn8KCUlzb2xhdGlvbhIZChVJU09MQVRJT05fVU5TUEVDSUZJRUQQABIcChhJU09MQVRJT05fUkVBRF9DT01NSVRURUQQARIdChlJU09MQVRJT05fUkVQRUFUQUJMRV9SRUFEEAISGgoWSVNPTEFUSU9OX1NFUklBTElaQUJMRRADMrMDCg9Qb3N0Z3Jlc1NlcnZpY2USTgoFUXVlcnkSIS5hdHRhY2hlLnBvc3RncmVzLnYxLlF1ZXJ5UmVxdWVzdBoiLmF0dGFjaGUucG9zdGdyZXMudjEuUXVlcnlSZXNwb25zZRJUCgdFeGVjdXRlEiMuYXR0YWNoZS5wb3N0Z3Jlcy52MS5FeGVjdXRlUmVxdWVzdBokLmF0dGFjaGUucG9zdGdyZXMudjEuRXhlY3V0ZVJlc3BvbnNlEk4KBUJlZ2luEiEuYXR0YWNoZS5wb3N0Z3Jlcy52MS5CZWdpblJlcXVlc3QaIi5hdHRhY2hlLnBvc3RncmVzLnYxLkJlZ2luUmVzcG9uc2USUQoGQ29tbWl0EiIuYXR0YWNoZS5wb3N0Z3Jlcy52MS5Db21taXRSZXF1ZXN0GiMuYXR0YWNoZS5wb3N0Z3Jlcy52MS5Db21taXRSZXNwb25zZRJXCghSb2xsYmFjaxIkLmF0dGFjaGUucG9zdGdyZXMudjEuUm9sbGJhY2tSZXF1ZXN0GiUuYXR0YWNoZS5wb3N0Z3Jlcy52MS5Sb2xsYmFja1Jlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CiJhdHRhY2hlL3Bvc3RncmVzL3YxL3Bvc3RncmVzLnByb3RvEhNhdHRhY2hlLnBvc3RncmVzLnYxIoYECgVWYWx1ZRIOCgRudWxsGAEgASgISAASDgoEYm9vbBgCIAEoCEgAEg0KA2ludBgDIAEoA0gAEg8KBWZsb2F0GAQgASgBSAASDgoEdGV4dBgFIAEoCUgAEg8KBWJ5dGVzGAYgASgMSAASEQoHbnVtZXJpYxgHIAEoCUgAEjMKCXRpbWVzdGFtcBgIIAEoCzIeLmF0dGFjaGUucG9zdGdyZXMudjEuVGltZXN0YW1wSAASNQoLdGltZXN0YW1wdHoYCSABKAsyHi5hdHRhY2hlLnBvc3RncmVzLnYxLlRpbWVzdGFtcEgAEikKBGRhdGUYCiABKAsyGS5hdHRhY2hlLnBvc3RncmVzLnYxLkRhdGVIABIOCgR0aW1lGAsgASgDSAASMQoIaW50ZXJ2YWwYDCABKAsyHS5hdHRhY2hlLnBvc3RncmVzLnYxLkludGVydmFsSAASDgoEdXVpZBgNIAEoCUgAEg4KBGpzb24YDiABKAlIABIrCgVhcnJheRgPIAEoCzIaLmF0dGFjaGUucG9zdGdyZXMudjEuQXJyYXlIABItCgZyZWNvcmQYECABKAsyGy5hdHRhY2hlLnBvc3RncmVzLnYxLlJlY29yZEgAEisKBXR5cGVkGBEgASgLMhouYXR0YWNoZS5wb3N0Z3Jlcy52MS5UeXBlZEgAQgYKBGtpbmQiTAoJVGltZXN0YW1wEg4KBm1pY3JvcxgBIAEoAxIvCghpbmZpbml0eRgCIAEoDjIdLmF0dGFjaGUucG9zdGdyZXMudjEuSW5maW5pdHkiRQoERGF0ZRIMCgRkYXlzGAEgASgFEi8KCGluZmluaXR5GAIgASgOMh0uYXR0YWNoZS5wb3N0Z3Jlcy52MS5JbmZpbml0eSI4CghJbnRlcnZhbBIOCgZtb250aHMYASABKAUSDAoEZGF5cxgCIAEoBRIOCgZtaWNyb3MYAyABKAMigwEKBUFycmF5EjIKCmRpbWVuc2lvbnMYASADKAsyHi5hdHRhY2hlLnBvc3RncmVzLnYxLkRpbWVuc2lvbhIsCghlbGVtZW50cxgCIAMoCzIaLmF0dGFjaGUucG9zdGdyZXMudjEuVmFsdWUSGAoQZWxlbWVudF90eXBlX29pZBgDIAEoDSIwCglEaW1lbnNpb24SDgoGbGVuZ3RoGAEgASgFEhMKC2xvd2VyX2JvdW5kGAIgASgFIjQKBlJlY29yZBIqCgZmaWVsZHMYASADKAsyGi5hdHRhY2hlLnBvc3RncmVzLnYxLkZpZWxkIkAKBUZpZWxkEgwKBG5hbWUYASABKAkSKQoFdmFsdWUYAiABKAsyGi5hdHRhY2hlLnBvc3RncmVzLnYxLlZhbHVlIjoKBVR5cGVkEhAKCHR5cGVfb2lkGAEgASgNEhEKCXR5cGVfbmFtZRgCIAEoCRIMCgR0ZXh0GAMgASgJIkAKBVBhcmFtEikKBXZhbHVlGAEgASgLMhouYXR0YWNoZS5wb3N0Z3Jlcy52MS5WYWx1ZRIMCgR0eXBlGAIgASgJIjsKBkNvbHVtbhIMCgRuYW1lGAEgASgJEhAKCHR5cGVfb2lkGAIgASgNEhEKCXR5cGVfbmFtZRgDIAEoCSIxCgNSb3cSKgoGdmFsdWVzGAEgAygLMhouYXR0YWNoZS5wb3N0Z3Jlcy52MS5WYWx1ZSI2CgxRdWVyeU9wdGlvbnMSEAoIbWF4X3Jvd3MYASABKAQSFAoMY2FjaGVfdHRsX21zGAIgASgEIpMBCgxRdWVyeVJlcXVlc3QSCwoDc3FsGAEgASgJEioKBnBhcmFtcxgCIAMoCzIaLmF0dGFjaGUucG9zdGdyZXMudjEuUGFyYW0SMgoHb3B0aW9ucxgDIAEoCzIhLmF0dGFjaGUucG9zdGdyZXMudjEuUXVlcnlPcHRpb25zEhYKDnRyYW5zYWN0aW9uX2lkGAQgASgJIsABCg1RdWVyeVJlc3BvbnNlEiwKB2NvbHVtbnMYASADKAsyGy5hdHRhY2hlLnBvc3RncmVzLnYxLkNvbHVtbhImCgRyb3dzGAIgAygLMhguYXR0YWNoZS5wb3N0Z3Jlcy52MS5Sb3cSFQoNcm93c19hZmZlY3RlZBgDIAEoBBITCgtjb21tYW5kX3RhZxgEIAEoCRItCgVjYWNoZRgFIAEoCzIeLmF0dGFjaGUucG9zdGdyZXMudjEuQ2FjaGVJbmZvIl0KCUNhY2hlSW5mbxIwCgZzdGF0dXMYASABKA4yIC5hdHRhY2hlLnBvc3RncmVzLnYxLkNhY2hlU3RhdHVzEg4KBnJlYXNvbhgCIAEoCRIOCgZhZ2VfbXMYAyABKAQiRAoJU3RhdGVtZW50EgsKA3NxbBgBIAEoCRIqCgZwYXJhbXMYAiADKAsyGi5hdHRhY2hlLnBvc3RncmVzLnYxLlBhcmFtIqEBCg5FeGVjdXRlUmVxdWVzdBIyCgpzdGF0ZW1lbnRzGAEgAygLMh4uYXR0YWNoZS5wb3N0Z3Jlcy52MS5TdGF0ZW1lbnQSFQoNdHJhbnNhY3Rpb25hbBgCIAEoCBIxCglpc29sYXRpb24YAyABKA4yHi5hdHRhY2hlLnBvc3RncmVzLnYxLklzb2xhdGlvbhIRCglyZWFkX29ubHkYBCABKAgiRgoPRXhlY3V0ZVJlc3BvbnNlEjMKB3Jlc3VsdHMYASADKAsyIi5hdHRhY2hlLnBvc3RncmVzLnYxLlF1ZXJ5UmVzcG9uc2UiaAoMQmVnaW5SZXF1ZXN0EjEKCWlzb2xhdGlvbhgBIAEoDjIeLmF0dGFjaGUucG9zdGdyZXMudjEuSXNvbGF0aW9uEhEKCXJlYWRfb25seRgCIAEoCBISCgpkZWZlcnJhYmxlGAMgASgIIicKDUJlZ2luUmVzcG9uc2USFgoOdHJhbnNhY3Rpb25faWQYASABKAkiJwoNQ29tbWl0UmVxdWVzdBIWCg50cmFuc2FjdGlvbl9pZBgBIAEoCSIQCg5Db21taXRSZXNwb25zZSIpCg9Sb2xsYmFja1JlcXVlc3QSFgoOdHJhbnNhY3Rpb25faWQYASABKAkiEgoQUm9sbGJhY2tSZXNwb25zZSKkAQoNSW5zZXJ0UmVxdWVzdBINCgV0YWJsZRgBIAEoCRIPCgdjb2x1bW5zGAIgAygJEioKBnZhbHVlcxgDIAMoCzIaLmF0dGFjaGUucG9zdGdyZXMudjEuUGFyYW0SNAoLb25fY29uZmxpY3QYBCABKAsyHy5hdHRhY2hlLnBvc3RncmVzLnYxLk9uQ29uZmxpY3QSEQoJcmV0dXJuaW5nGAUgAygJImEKCk9uQ29uZmxpY3QSMwoGYWN0aW9uGAEgASgOMiMuYXR0YWNoZS5wb3N0Z3Jlcy52MS5Db25mbGljdEFjdGlvbhIOCgZ0YXJnZXQYAiADKAkSDgoGdXBkYXRlGAMgAygJIosBCg5JbnNlcnRSZXNwb25zZRIQCghpbnNlcnRlZBgBIAEoCBIsCgdjb2x1bW5zGAIgAygLMhsuYXR0YWNoZS5wb3N0Z3Jlcy52MS5Db2x1bW4SJQoDcm93GAMgASgLMhguYXR0YWNoZS5wb3N0Z3Jlcy52MS5Sb3cSEgoKYmF0Y2hfc2l6ZRgEIAEoDSJoChBHZXRPckxvYWRSZXF1ZXN0EgsKA2tleRgBIAEoCRILCgNzcWwYAiABKAkSKgoGcGFyYW1zGAMgAygLMhouYXR0YWNoZS5wb3N0Z3Jlcy52MS5QYXJhbRIOCgZ0dGxfbXMYBCABKAQimAEKEUdldE9yTG9hZFJlc3BvbnNlEiwKB2NvbHVtbnMYASADKAsyGy5hdHRhY2hlLnBvc3RncmVzLnYxLkNvbHVtbhImCgRyb3dzGAIgAygLMhguYXR0YWNoZS5wb3N0Z3Jlcy52MS5Sb3cSLQoFY2FjaGUYAyABKAsyHi5hdHRhY2hlLnBvc3RncmVzLnYxLkNhY2hlSW5mbyL0AQoSVHJhbnNhY3Rpb25SZXF1ZXN0EjIKBWJlZ2luGAEgASgLMiEuYXR0YWNoZS5wb3N0Z3Jlcy52MS5CZWdpblJlcXVlc3RIABIyCgVxdWVyeRgCIAEoCzIhLmF0dGFjaGUucG9zdGdyZXMudjEuUXVlcnlSZXF1ZXN0SAASNAoGY29tbWl0GAMgASgLMiIuYXR0YWNoZS5wb3N0Z3Jlcy52MS5Db21taXRSZXF1ZXN0SAASOAoIcm9sbGJhY2sYBCABKAsyJC5hdHRhY2hlLnBvc3RncmVzLnYxLlJvbGxiYWNrUmVxdWVzdEgAQgYKBHN0ZXAigAIKE1RyYW5zYWN0aW9uUmVzcG9uc2USMwoFYmVndW4YASABKAsyIi5hdHRhY2hlLnBvc3RncmVzLnYxLkJlZ2luUmVzcG9uc2VIABI0CgZyZXN1bHQYAiABKAsyIi5hdHRhY2hlLnBvc3RncmVzLnYxLlF1ZXJ5UmVzcG9uc2VIABI4Cgljb21taXR0ZWQYAyABKAsyIy5hdHRhY2hlLnBvc3RncmVzLnYxLkNvbW1pdFJlc3BvbnNlSAASPAoLcm9sbGVkX2JhY2sYBCABKAsyJS5hdHRhY2hlLnBvc3RncmVzLnYxLlJvbGxiYWNrUmVzcG9uc2VIAEIGCgRzdGVwKlIKCEluZmluaXR5EhgKFElORklOSVRZX1VOU1BFQ0lGSUVEEAASFQoRSU5GSU5JVFlfUE9TSVRJVkUQARIVChFJTkZJTklUWV9ORUdBVElWRRACKo0BCgtDYWNoZVN0YXR1cxIcChhDQUNIRV9TVEFUVVNfVU5TUEVDSUZJRUQQABIXChNDQUNIRV9TVEFUVVNfQllQQVNTEAESFQoRQ0FDSEVfU1RBVFVTX01JU1MQAhIaChZDQUNIRV9TVEFUVVNfQ09BTEVTQ0VEEAMSFAoQQ0FDSEVfU1RBVFVTX0hJVBAEKn8KCUlzb2xhdGlvbhIZChVJU09MQVRJT05fVU5TUEVDSUZJRUQQABIcChhJU09MQVRJT05fUkVBRF9DT01NSVRURUQQARIdChlJU09MQVRJT05fUkVQRUFUQUJMRV9SRUFEEAISGgoWSVNPTEFUSU9OX1NFUklBTElaQUJMRRADKmoKDkNvbmZsaWN0QWN0aW9uEh8KG0NPTkZMSUNUX0FDVElPTl9VTlNQRUNJRklFRBAAEhsKF0NPTkZMSUNUX0FDVElPTl9OT1RISU5HEAESGgoWQ09ORkxJQ1RfQUNUSU9OX1VQREFURRACMsgFCg9Qb3N0Z3Jlc1NlcnZpY2USTgoFUXVlcnkSIS5hdHRhY2hlLnBvc3RncmVzLnYxLlF1ZXJ5UmVxdWVzdBoiLmF0dGFjaGUucG9zdGdyZXMudjEuUXVlcnlSZXNwb25zZRJUCgdFeGVjdXRlEiMuYXR0YWNoZS5wb3N0Z3Jlcy52MS5FeGVjdXRlUmVxdWVzdBokLmF0dGFjaGUucG9zdGdyZXMudjEuRXhlY3V0ZVJlc3BvbnNlEk4KBUJlZ2luEiEuYXR0YWNoZS5wb3N0Z3Jlcy52MS5CZWdpblJlcXVlc3QaIi5hdHRhY2hlLnBvc3RncmVzLnYxLkJlZ2luUmVzcG9uc2USUQoGQ29tbWl0EiIuYXR0YWNoZS5wb3N0Z3Jlcy52MS5Db21taXRSZXF1ZXN0GiMuYXR0YWNoZS5wb3N0Z3Jlcy52MS5Db21taXRSZXNwb25zZRJXCghSb2xsYmFjaxIkLmF0dGFjaGUucG9zdGdyZXMudjEuUm9sbGJhY2tSZXF1ZXN0GiUuYXR0YWNoZS5wb3N0Z3Jlcy52MS5Sb2xsYmFja1Jlc3BvbnNlElEKBkluc2VydBIiLmF0dGFjaGUucG9zdGdyZXMudjEuSW5zZXJ0UmVxdWVzdBojLmF0dGFjaGUucG9zdGdyZXMudjEuSW5zZXJ0UmVzcG9uc2USWgoJR2V0T3JMb2FkEiUuYXR0YWNoZS5wb3N0Z3Jlcy52MS5HZXRPckxvYWRSZXF1ZXN0GiYuYXR0YWNoZS5wb3N0Z3Jlcy52MS5HZXRPckxvYWRSZXNwb25zZRJkCgtUcmFuc2FjdGlvbhInLmF0dGFjaGUucG9zdGdyZXMudjEuVHJhbnNhY3Rpb25SZXF1ZXN0GiguYXR0YWNoZS5wb3N0Z3Jlcy52MS5UcmFuc2FjdGlvblJlc3BvbnNlKAEwAWIGcHJvdG8z");
 
 /**
  * Value is one SQL value, by its wire representation.
@@ -446,6 +446,19 @@ export type QueryOptions = Message<"attache.postgres.v1.QueryOptions"> & {
    * @generated from field: uint64 max_rows = 1;
    */
   maxRows: bigint;
+
+  /**
+   * Keep a read's result for this long and answer identical reads (same
+   * SQL and parameters) from it; 0 does not cache. Capped by
+   * `postgres.cache.max_ttl`. A write through any attache on the database
+   * to a table the read depends on removes the result before the write's
+   * reply on this host (within 100 ms on others); a write made outside
+   * attache is seen when the result expires. CacheInfo says when a read
+   * could not be cached, and why.
+   *
+   * @generated from field: uint64 cache_ttl_ms = 2;
+   */
+  cacheTtlMs: bigint;
 };
 
 /**
@@ -537,7 +550,7 @@ export const QueryResponseSchema: GenMessage<QueryResponse> = /*@__PURE__*/
 /**
  * Where a result came from. Identical reads (same SQL and parameters)
  * running at the same time outside a transaction run once and share the
- * result.
+ * result; with `cache_ttl_ms`, later ones are answered from the cache.
  *
  * @generated from message attache.postgres.v1.CacheInfo
  */
@@ -548,11 +561,19 @@ export type CacheInfo = Message<"attache.postgres.v1.CacheInfo"> & {
   status: CacheStatus;
 
   /**
-   * Why the statement could not be shared, for BYPASS.
+   * Why the statement could not be shared or cached, for BYPASS; why a
+   * read asked to be cached was not, for MISS.
    *
    * @generated from field: string reason = 2;
    */
   reason: string;
+
+  /**
+   * For HIT: how long ago the result was read from the database.
+   *
+   * @generated from field: uint64 age_ms = 3;
+   */
+  ageMs: bigint;
 };
 
 /**
@@ -742,6 +763,273 @@ export const RollbackResponseSchema: GenMessage<RollbackResponse> = /*@__PURE__*
   messageDesc(file_attache_postgres_v1_postgres, 24);
 
 /**
+ * @generated from message attache.postgres.v1.InsertRequest
+ */
+export type InsertRequest = Message<"attache.postgres.v1.InsertRequest"> & {
+  /**
+   * `name` or `schema.name`; names (table and columns) are used exactly
+   * as given, as quoted identifiers.
+   *
+   * @generated from field: string table = 1;
+   */
+  table: string;
+
+  /**
+   * @generated from field: repeated string columns = 2;
+   */
+  columns: string[];
+
+  /**
+   * One value per column.
+   *
+   * @generated from field: repeated attache.postgres.v1.Param values = 3;
+   */
+  values: Param[];
+
+  /**
+   * @generated from field: attache.postgres.v1.OnConflict on_conflict = 4;
+   */
+  onConflict?: OnConflict | undefined;
+
+  /**
+   * Columns of the inserted row to return; `*` for all of them.
+   *
+   * @generated from field: repeated string returning = 5;
+   */
+  returning: string[];
+};
+
+/**
+ * Describes the message attache.postgres.v1.InsertRequest.
+ * Use `create(InsertRequestSchema)` to create a new message.
+ */
+export const InsertRequestSchema: GenMessage<InsertRequest> = /*@__PURE__*/
+  messageDesc(file_attache_postgres_v1_postgres, 25);
+
+/**
+ * What to do with a row that conflicts with a unique constraint.
+ *
+ * @generated from message attache.postgres.v1.OnConflict
+ */
+export type OnConflict = Message<"attache.postgres.v1.OnConflict"> & {
+  /**
+   * @generated from field: attache.postgres.v1.ConflictAction action = 1;
+   */
+  action: ConflictAction;
+
+  /**
+   * The conflict target's columns (required for CONFLICT_ACTION_UPDATE).
+   *
+   * @generated from field: repeated string target = 2;
+   */
+  target: string[];
+
+  /**
+   * For CONFLICT_ACTION_UPDATE: the columns that take the new row's values.
+   *
+   * @generated from field: repeated string update = 3;
+   */
+  update: string[];
+};
+
+/**
+ * Describes the message attache.postgres.v1.OnConflict.
+ * Use `create(OnConflictSchema)` to create a new message.
+ */
+export const OnConflictSchema: GenMessage<OnConflict> = /*@__PURE__*/
+  messageDesc(file_attache_postgres_v1_postgres, 26);
+
+/**
+ * @generated from message attache.postgres.v1.InsertResponse
+ */
+export type InsertResponse = Message<"attache.postgres.v1.InsertResponse"> & {
+  /**
+   * False when CONFLICT_ACTION_NOTHING skipped the row.
+   *
+   * @generated from field: bool inserted = 1;
+   */
+  inserted: boolean;
+
+  /**
+   * @generated from field: repeated attache.postgres.v1.Column columns = 2;
+   */
+  columns: Column[];
+
+  /**
+   * The returned values (absent when nothing was asked or inserted).
+   *
+   * @generated from field: attache.postgres.v1.Row row = 3;
+   */
+  row?: Row | undefined;
+
+  /**
+   * Rows in the statement that carried this one.
+   *
+   * @generated from field: uint32 batch_size = 4;
+   */
+  batchSize: number;
+};
+
+/**
+ * Describes the message attache.postgres.v1.InsertResponse.
+ * Use `create(InsertResponseSchema)` to create a new message.
+ */
+export const InsertResponseSchema: GenMessage<InsertResponse> = /*@__PURE__*/
+  messageDesc(file_attache_postgres_v1_postgres, 27);
+
+/**
+ * @generated from message attache.postgres.v1.GetOrLoadRequest
+ */
+export type GetOrLoadRequest = Message<"attache.postgres.v1.GetOrLoadRequest"> & {
+  /**
+   * The Redis key holding the result.
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * A read the database can analyse (as for `cache_ttl_ms`).
+   *
+   * @generated from field: string sql = 2;
+   */
+  sql: string;
+
+  /**
+   * @generated from field: repeated attache.postgres.v1.Param params = 3;
+   */
+  params: Param[];
+
+  /**
+   * How long Redis keeps the result; required.
+   *
+   * @generated from field: uint64 ttl_ms = 4;
+   */
+  ttlMs: bigint;
+};
+
+/**
+ * Describes the message attache.postgres.v1.GetOrLoadRequest.
+ * Use `create(GetOrLoadRequestSchema)` to create a new message.
+ */
+export const GetOrLoadRequestSchema: GenMessage<GetOrLoadRequest> = /*@__PURE__*/
+  messageDesc(file_attache_postgres_v1_postgres, 28);
+
+/**
+ * @generated from message attache.postgres.v1.GetOrLoadResponse
+ */
+export type GetOrLoadResponse = Message<"attache.postgres.v1.GetOrLoadResponse"> & {
+  /**
+   * @generated from field: repeated attache.postgres.v1.Column columns = 1;
+   */
+  columns: Column[];
+
+  /**
+   * @generated from field: repeated attache.postgres.v1.Row rows = 2;
+   */
+  rows: Row[];
+
+  /**
+   * HIT: from Redis; MISS: loaded from the database (and stored unless
+   * `reason` says why not); COALESCED: shared another caller's load.
+   *
+   * @generated from field: attache.postgres.v1.CacheInfo cache = 3;
+   */
+  cache?: CacheInfo | undefined;
+};
+
+/**
+ * Describes the message attache.postgres.v1.GetOrLoadResponse.
+ * Use `create(GetOrLoadResponseSchema)` to create a new message.
+ */
+export const GetOrLoadResponseSchema: GenMessage<GetOrLoadResponse> = /*@__PURE__*/
+  messageDesc(file_attache_postgres_v1_postgres, 29);
+
+/**
+ * @generated from message attache.postgres.v1.TransactionRequest
+ */
+export type TransactionRequest = Message<"attache.postgres.v1.TransactionRequest"> & {
+  /**
+   * @generated from oneof attache.postgres.v1.TransactionRequest.step
+   */
+  step: {
+    /**
+     * @generated from field: attache.postgres.v1.BeginRequest begin = 1;
+     */
+    value: BeginRequest;
+    case: "begin";
+  } | {
+    /**
+     * `transaction_id` is ignored: the stream is the transaction.
+     *
+     * @generated from field: attache.postgres.v1.QueryRequest query = 2;
+     */
+    value: QueryRequest;
+    case: "query";
+  } | {
+    /**
+     * @generated from field: attache.postgres.v1.CommitRequest commit = 3;
+     */
+    value: CommitRequest;
+    case: "commit";
+  } | {
+    /**
+     * @generated from field: attache.postgres.v1.RollbackRequest rollback = 4;
+     */
+    value: RollbackRequest;
+    case: "rollback";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message attache.postgres.v1.TransactionRequest.
+ * Use `create(TransactionRequestSchema)` to create a new message.
+ */
+export const TransactionRequestSchema: GenMessage<TransactionRequest> = /*@__PURE__*/
+  messageDesc(file_attache_postgres_v1_postgres, 30);
+
+/**
+ * @generated from message attache.postgres.v1.TransactionResponse
+ */
+export type TransactionResponse = Message<"attache.postgres.v1.TransactionResponse"> & {
+  /**
+   * @generated from oneof attache.postgres.v1.TransactionResponse.step
+   */
+  step: {
+    /**
+     * @generated from field: attache.postgres.v1.BeginResponse begun = 1;
+     */
+    value: BeginResponse;
+    case: "begun";
+  } | {
+    /**
+     * @generated from field: attache.postgres.v1.QueryResponse result = 2;
+     */
+    value: QueryResponse;
+    case: "result";
+  } | {
+    /**
+     * @generated from field: attache.postgres.v1.CommitResponse committed = 3;
+     */
+    value: CommitResponse;
+    case: "committed";
+  } | {
+    /**
+     * @generated from field: attache.postgres.v1.RollbackResponse rolled_back = 4;
+     */
+    value: RollbackResponse;
+    case: "rolledBack";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message attache.postgres.v1.TransactionResponse.
+ * Use `create(TransactionResponseSchema)` to create a new message.
+ */
+export const TransactionResponseSchema: GenMessage<TransactionResponse> = /*@__PURE__*/
+  messageDesc(file_attache_postgres_v1_postgres, 31);
+
+/**
  * Whether a date or timestamp is one of Postgres's infinities.
  *
  * @generated from enum attache.postgres.v1.Infinity
@@ -800,6 +1088,13 @@ export enum CacheStatus {
    * @generated from enum value: CACHE_STATUS_COALESCED = 3;
    */
   COALESCED = 3,
+
+  /**
+   * Answered from the response cache (see `cache_ttl_ms`).
+   *
+   * @generated from enum value: CACHE_STATUS_HIT = 4;
+   */
+  HIT = 4,
 }
 
 /**
@@ -840,6 +1135,38 @@ export enum Isolation {
  */
 export const IsolationSchema: GenEnum<Isolation> = /*@__PURE__*/
   enumDesc(file_attache_postgres_v1_postgres, 2);
+
+/**
+ * @generated from enum attache.postgres.v1.ConflictAction
+ */
+export enum ConflictAction {
+  /**
+   * The caller gets ALREADY_EXISTS with the constraint's name.
+   *
+   * @generated from enum value: CONFLICT_ACTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The row is skipped; the reply says `inserted: false`.
+   *
+   * @generated from enum value: CONFLICT_ACTION_NOTHING = 1;
+   */
+  NOTHING = 1,
+
+  /**
+   * The existing row is updated (ON CONFLICT ... DO UPDATE SET c = EXCLUDED.c).
+   *
+   * @generated from enum value: CONFLICT_ACTION_UPDATE = 2;
+   */
+  UPDATE = 2,
+}
+
+/**
+ * Describes the enum attache.postgres.v1.ConflictAction.
+ */
+export const ConflictActionSchema: GenEnum<ConflictAction> = /*@__PURE__*/
+  enumDesc(file_attache_postgres_v1_postgres, 3);
 
 /**
  * PostgresService runs SQL on one pool of PostgreSQL connections shared by
@@ -910,6 +1237,54 @@ export const PostgresService: GenService<{
     methodKind: "unary";
     input: typeof RollbackRequestSchema;
     output: typeof RollbackResponseSchema;
+  },
+  /**
+   * Insert inserts one row. Inserts of the same shape (table, columns,
+   * conflict handling, returning list) that arrive from any callers while
+   * an earlier batch of that shape runs go together in one statement; each
+   * caller gets its own row back. If a batch fails, its rows are re-run one
+   * by one, so only the bad row's caller sees the error. Merging means
+   * statement-level triggers fire once per batch and `now()` is the
+   * batch's.
+   *
+   * @generated from rpc attache.postgres.v1.PostgresService.Insert
+   */
+  insert: {
+    methodKind: "unary";
+    input: typeof InsertRequestSchema;
+    output: typeof InsertResponseSchema;
+  },
+  /**
+   * GetOrLoad is cache-aside in one call, with the Redis module: the
+   * result stored at `key` in Redis (read through attache's client-side
+   * cache) if there is one, else `sql` run once for every concurrent caller
+   * on the host, stored at `key` for `ttl_ms`, and returned. A write
+   * through any attache on the database to a table the query reads deletes
+   * `key`. The stored value is a QueryResponse message (protobuf).
+   *
+   * @generated from rpc attache.postgres.v1.PostgresService.GetOrLoad
+   */
+  getOrLoad: {
+    methodKind: "unary";
+    input: typeof GetOrLoadRequestSchema;
+    output: typeof GetOrLoadResponseSchema;
+  },
+  /**
+   * Transaction is an interactive transaction whose lifetime is the
+   * stream's (HTTP/2: gRPC, or Connect over HTTP/2). The first message may
+   * be `begin` with options (otherwise defaults); each `query` runs in the
+   * transaction and is answered with its `result`; `commit` or `rollback`
+   * ends the transaction with its answer, and then the stream. A statement
+   * that fails ends the stream with its error, the transaction rolled
+   * back; so does a stream that ends, breaks or outlives
+   * `postgres.transaction.*` timeouts before `commit`.
+   *
+   * @generated from rpc attache.postgres.v1.PostgresService.Transaction
+   */
+  transaction: {
+    methodKind: "bidi_streaming";
+    input: typeof TransactionRequestSchema;
+    output: typeof TransactionResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_attache_postgres_v1_postgres, 0);
