@@ -50,6 +50,13 @@ export {
   type TransactionOptions,
   type Transaction,
   type Interval,
+  type CacheInfo,
+  type CacheStatus,
+  type OnConflict,
+  type InsertOptions,
+  type InsertResult,
+  type GetOrLoadOptions,
+  type GetOrLoadResult,
 } from "./postgres.js";
 
 export { ImageClient, type ResizeOptions, type ResizedImage, type ImageInfo, type Fit, type Gravity, type ImageFormat } from "./image.js";

@@ -5,12 +5,17 @@
 // server lets Postgres infer their types unless `typed()` names one.
 import { type MessageInitShape } from "@bufbuild/protobuf";
 import {
+  CacheStatus as PbCacheStatus,
+  ConflictAction as PbConflictAction,
   Infinity as PbInfinity,
   Isolation as PbIsolation,
   PostgresService,
   type ValueSchema,
   type Array as PbArray,
+  type CacheInfo as PbCacheInfo,
+  type Column as PbColumn,
   type QueryResponse as PbQueryResponse,
+  type Row as PbRow,
   type Timestamp as PbTimestamp,
   type Value as PbValue,
 } from "../gen/attache/postgres/v1/postgres_pb.js";
@@ -41,6 +46,23 @@ export interface QueryColumn {
   typeName: string;
 }
 
+/**
+ * Where a result came from: `"miss"`, run on the database (for this caller
+ * and any identical read that joined it); `"coalesced"`, shared from an
+ * identical read already running; `"hit"`, answered from the cache;
+ * `"bypass"`, not eligible for sharing or caching (a write, a transaction,
+ * a volatile function…; `reason` says which).
+ */
+export type CacheStatus = "bypass" | "miss" | "coalesced" | "hit";
+
+export interface CacheInfo {
+  status: CacheStatus;
+  /** Why the statement could not be shared or cached (`"bypass"`), or why a read asked to be cached was not (`"miss"`); else `""`. */
+  reason: string;
+  /** For `"hit"`: how long ago, in ms, the result was read from the database; else 0. */
+  ageMs: number;
+}
+
 export interface QueryResult<R = Record<string, unknown>> {
   /** One object per row, keyed by column name (of duplicate names, the last column wins). */
   rows: R[];
@@ -49,6 +71,8 @@ export interface QueryResult<R = Record<string, unknown>> {
   rowsAffected: number;
   /** As Postgres reports it, e.g. `"INSERT 0 1"`. */
   commandTag: string;
+  /** How the result was obtained (an `execute()` result always says `"bypass"`). */
+  cache: CacheInfo;
 }
 
 /** An interval, as Postgres keeps it: months, days and microseconds are independent. */
@@ -64,7 +88,50 @@ export interface QueryOptions extends CallOptions {
   int8?: Int8Mode;
   /** Fail with `resource_exhausted` rather than return more rows than this. */
   maxRows?: number;
+  /**
+   * Keep this read's result for this many ms and answer identical reads
+   * (same SQL and parameters) from it, until a write through attache to a
+   * table it reads (a write made outside attache is seen when it expires).
+   * Capped by the sidecar's `postgres.cache.max_ttl`; `result.cache` says
+   * whether it was a hit, and why a read could not be cached.
+   */
+  cacheTtlMs?: number;
 }
+
+/** What `insert` does with a row that conflicts with a unique constraint (by default: fail with `already_exists`). */
+export interface OnConflict {
+  /** `"nothing"`: skip the row (`inserted: false`); `"update"`: update the existing row's `update` columns. */
+  action: "nothing" | "update";
+  /** The conflict target's columns (required for `"update"`). */
+  target?: string[];
+  /** For `"update"`: the columns that take the new row's values. */
+  update?: string[];
+}
+
+export interface InsertOptions extends CallOptions {
+  /** Columns of the inserted row to return; `["*"]` for all of them. */
+  returning?: string[];
+  onConflict?: OnConflict;
+  int8?: Int8Mode;
+}
+
+export interface InsertResult<R = Record<string, unknown>> {
+  /** False when `onConflict: { action: "nothing" }` skipped the row. */
+  inserted: boolean;
+  /** The `returning` columns of the row, decoded as query rows are; undefined if none were asked or nothing was inserted. */
+  row: R | undefined;
+  /** Rows in the statement that carried this one (inserts of one shape from any caller are merged). */
+  batchSize: number;
+}
+
+export interface GetOrLoadOptions extends CallOptions {
+  /** How long, in ms, Redis keeps the result; required. */
+  ttlMs: number;
+  int8?: Int8Mode;
+}
+
+/** A `getOrLoad` result: as a query's, without the row count and command tag. */
+export type GetOrLoadResult<R = Record<string, unknown>> = Pick<QueryResult<R>, "rows" | "columns" | "cache">;
 
 export interface Statement {
   sql: string;
@@ -117,6 +184,29 @@ const isolations: Record<Isolation, PbIsolation> = {
   "repeatable read": PbIsolation.REPEATABLE_READ,
   serializable: PbIsolation.SERIALIZABLE,
 };
+
+const conflictActions: Record<OnConflict["action"], PbConflictAction> = {
+  nothing: PbConflictAction.NOTHING,
+  update: PbConflictAction.UPDATE,
+};
+
+function onConflict(conflict: OnConflict | undefined) {
+  if (conflict === undefined) return undefined;
+  const action = conflictActions[conflict.action];
+  if (action === undefined) {
+    throw new AttacheError(Code.InvalidArgument, `unknown onConflict action ${conflict.action}; use "nothing" or "update"`);
+  }
+  return { action, target: conflict.target ?? [], update: conflict.update ?? [] };
+}
+
+/** A duration option in ms as the wire's uint64; undefined is 0. */
+function millis(ms: number | undefined, what: string): bigint {
+  if (ms === undefined) return 0n;
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
+    throw new AttacheError(Code.InvalidArgument, `${what} must be a number of ms, 0 or more`);
+  }
+  return BigInt(Math.floor(ms));
+}
 
 function isolation(name: Isolation | undefined): PbIsolation {
   if (name === undefined) return PbIsolation.UNSPECIFIED;
@@ -334,14 +424,32 @@ function fromValue(value: PbValue | undefined, mode: Int8Mode, oid: number): unk
   }
 }
 
+function toColumns(columns: PbColumn[]): QueryColumn[] {
+  return columns.map((c) => ({ name: c.name, typeOid: c.typeOid, typeName: c.typeName }));
+}
+
+function toRow<R>(row: PbRow, columns: QueryColumn[], mode: Int8Mode): R {
+  const out: Record<string, unknown> = {};
+  row.values.forEach((v, i) => put(out, columns[i]?.name ?? String(i), fromValue(v, mode, columns[i]?.typeOid ?? 0)));
+  return out as R;
+}
+
+const cacheStatuses: Partial<Record<PbCacheStatus, CacheStatus>> = {
+  [PbCacheStatus.BYPASS]: "bypass",
+  [PbCacheStatus.MISS]: "miss",
+  [PbCacheStatus.COALESCED]: "coalesced",
+  [PbCacheStatus.HIT]: "hit",
+};
+
+/** No cache info (Execute's results, an older sidecar) reads as a bypass. */
+function toCache(info: PbCacheInfo | undefined): CacheInfo {
+  return { status: (info && cacheStatuses[info.status]) ?? "bypass", reason: info?.reason ?? "", ageMs: Number(info?.ageMs ?? 0n) };
+}
+
 function toResult<R>(reply: PbQueryResponse, mode: Int8Mode): QueryResult<R> {
-  const columns = reply.columns.map((c) => ({ name: c.name, typeOid: c.typeOid, typeName: c.typeName }));
-  const rows = reply.rows.map((row) => {
-    const out: Record<string, unknown> = {};
-    row.values.forEach((v, i) => put(out, columns[i]?.name ?? String(i), fromValue(v, mode, columns[i]?.typeOid ?? 0)));
-    return out as R;
-  });
-  return { rows, columns, rowsAffected: Number(reply.rowsAffected), commandTag: reply.commandTag };
+  const columns = toColumns(reply.columns);
+  const rows = reply.rows.map((row) => toRow<R>(row, columns, mode));
+  return { rows, columns, rowsAffected: Number(reply.rowsAffected), commandTag: reply.commandTag, cache: toCache(reply.cache) };
 }
 
 /**
@@ -363,6 +471,60 @@ export class PostgresClient {
   /** Runs one statement, e.g. `query("select * from users where id = $1", [id])`. */
   query<R = Record<string, unknown>>(sql: string, params: unknown[] = [], options: QueryOptions = {}): Promise<QueryResult<R>> {
     return this.run<R>(sql, params, options, "");
+  }
+
+  /**
+   * Inserts one row, e.g. `insert("users", { email, name }, { returning: ["id"] })`:
+   * its keys (in order) are the columns, its values sent as query
+   * parameters are (`undefined` is NULL; leave a key out for the column's
+   * default). Inserts of one shape (table, columns, `onConflict`,
+   * `returning`) from any callers on the host while one runs go together in
+   * one statement; each caller gets its own row back, and only a bad row's
+   * caller its error (a unique violation: `already_exists` with the
+   * constraint's name, unless `onConflict` says otherwise).
+   */
+  async insert<R = Record<string, unknown>>(table: string, row: Record<string, unknown>, options: InsertOptions = {}): Promise<InsertResult<R>> {
+    const entries = Object.entries(row);
+    const request = {
+      table,
+      columns: entries.map(([column]) => column),
+      values: entries.map(([, value]) => toParam(value)),
+      onConflict: onConflict(options.onConflict),
+      returning: options.returning ?? [],
+    };
+    const reply = await withPolicy(
+      this.defaults,
+      options,
+      (timeoutMs) => this.transport.unary(PostgresService.method.insert, request, timeoutMs, options.signal),
+      false,
+    );
+    const mode = options.int8 ?? this.int8;
+    return {
+      inserted: reply.inserted,
+      row: reply.row ? toRow<R>(reply.row, toColumns(reply.columns), mode) : undefined,
+      batchSize: reply.batchSize,
+    };
+  }
+
+  /**
+   * Cache-aside in one call (the sidecar needs Redis configured too): the
+   * result stored at `key` in Redis if there is one, else `sql` run once
+   * for every concurrent caller on the host and stored at `key` for `ttlMs`
+   * ms. A write through attache to a table the query reads deletes `key`.
+   * `cache.status` is `"hit"` (from Redis), `"miss"` (loaded; `reason` says
+   * why it was not stored, if it was not) or `"coalesced"`.
+   */
+  async getOrLoad<R = Record<string, unknown>>(key: string, sql: string, params: unknown[], options: GetOrLoadOptions): Promise<GetOrLoadResult<R>> {
+    const request = { key, sql, params: params.map(toParam), ttlMs: millis(options.ttlMs, "getOrLoad's ttlMs") };
+    const reply = await withPolicy(
+      this.defaults,
+      options,
+      (timeoutMs) => this.transport.unary(PostgresService.method.getOrLoad, request, timeoutMs, options.signal),
+      false,
+    );
+    const mode = options.int8 ?? this.int8;
+    const columns = toColumns(reply.columns);
+    return { rows: reply.rows.map((row) => toRow<R>(row, columns, mode)), columns, cache: toCache(reply.cache) };
   }
 
   /** Runs statements in order on one connection in one call; with `transactional`, all of them or none. */
@@ -425,10 +587,12 @@ export class PostgresClient {
   }
 
   private async run<R>(sql: string, params: unknown[], options: QueryOptions, transactionId: string): Promise<QueryResult<R>> {
+    const cacheTtlMs = millis(options.cacheTtlMs, "cacheTtlMs");
     const request = {
       sql,
       params: params.map(toParam),
-      options: options.maxRows ? { maxRows: BigInt(Math.floor(options.maxRows)) } : undefined,
+      options:
+        options.maxRows || cacheTtlMs ? { maxRows: options.maxRows ? BigInt(Math.floor(options.maxRows)) : 0n, cacheTtlMs } : undefined,
       transactionId,
     };
     const reply = await withPolicy(

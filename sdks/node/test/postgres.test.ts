@@ -6,21 +6,23 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Attache, AttacheError, typed, type Transaction } from "../src/index.js";
+import { Attache, AttacheError, typed, type InsertResult, type Transaction } from "../src/index.js";
 import { startSidecar, type Sidecar } from "./sidecar.js";
 
 const scripts = resolve(fileURLToPath(new URL(".", import.meta.url)), "../../../../testing/postgres");
+const redisScripts = resolve(fileURLToPath(new URL(".", import.meta.url)), "../../../../testing/redis");
 
 describe("postgres", () => {
   let sidecar: Sidecar;
   let client: Attache;
   let pgDir: string;
+  let url: string;
   // A table of its own per run, so a rerun against a kept server starts clean.
   const table = `attache_node_${randomBytes(4).toString("hex")}`;
 
   before(async () => {
     pgDir = mkdtempSync(join(tmpdir(), "attache-node-pg-"));
-    const url = execFileSync(join(scripts, "start"), [pgDir], { encoding: "utf8" }).trim();
+    url = execFileSync(join(scripts, "start"), [pgDir], { encoding: "utf8" }).trim();
     sidecar = await startSidecar({ ATTACHE_POSTGRES_URL: url });
     client = new Attache({ socket: sidecar.socket });
     for (let i = 0; ; i++) {
@@ -36,7 +38,7 @@ describe("postgres", () => {
   });
 
   after(async () => {
-    await client.postgres.query(`drop table if exists ${table}`).catch(() => undefined);
+    await client.postgres.query(`drop table if exists ${table}, ${table}_ins`).catch(() => undefined);
     client.close();
     assert.equal(await sidecar.stop(), 0);
     execFileSync(join(scripts, "stop"), [pgDir]);
@@ -256,6 +258,155 @@ describe("postgres", () => {
       { code: "already_exists", sqlstate: "23505" },
     );
     assert.deepEqual((await client.postgres.query(`select id from ${table} where id in (20, 21)`)).rows, []);
+  });
+
+  test("a cached read is a miss, then a hit, until a write through attache", async () => {
+    await client.postgres.query(`insert into ${table} (id, email, name) values ($1, $2, $3)`, [500, "cached@example.com", "before"]);
+    const read = () => client.postgres.query(`select name from ${table} where id = $1`, [500], { cacheTtlMs: 60_000 });
+    const first = await read();
+    assert.deepEqual(first.rows, [{ name: "before" }]);
+    assert.deepEqual(first.cache, { status: "miss", reason: "", ageMs: 0 });
+    const second = await read();
+    assert.deepEqual(second.rows, [{ name: "before" }]);
+    assert.equal(second.cache.status, "hit", JSON.stringify(second.cache));
+    assert.equal(typeof second.cache.ageMs, "number");
+    assert.ok(second.cache.ageMs >= 0, JSON.stringify(second.cache));
+    const write = await client.postgres.query(`update ${table} set name = $1 where id = $2`, ["after", 500]);
+    assert.equal(write.cache.status, "bypass", "a write is not shared or cached");
+    const third = await read();
+    assert.deepEqual(third.rows, [{ name: "after" }]);
+    assert.equal(third.cache.status, "miss", JSON.stringify(third.cache));
+    // Without cacheTtlMs nothing is cached; inside a transaction, nothing either.
+    assert.notEqual((await client.postgres.query(`select name from ${table} where id = $1`, [500])).cache.status, "hit");
+    const inTx = await client.postgres.transaction((tx) => tx.query(`select name from ${table} where id = $1`, [500], { cacheTtlMs: 60_000 }));
+    assert.equal(inTx.cache.status, "bypass");
+    await assert.rejects(client.postgres.query("select 1", [], { cacheTtlMs: -1 }), { code: "invalid_argument" });
+  });
+
+  test("concurrent inserts of one shape merge; each caller gets its own row; a conflict fails its caller alone", async () => {
+    const t = `${table}_ins`;
+    await client.postgres.query(`create table ${t} (id bigserial primary key, email text unique, n int, meta jsonb)`);
+    type Row = { id: bigint; email: string; n: number };
+    const insertAll = (emails: string[]) =>
+      Promise.allSettled(emails.map((email, n) => client.postgres.insert<Row>(t, { email, n }, { returning: ["id", "email", "n"] })));
+    const own = (reply: PromiseSettledResult<InsertResult<Row>>, email: string, n: number) => {
+      assert.equal(reply.status, "fulfilled", reply.status === "rejected" ? String(reply.reason) : "");
+      const { inserted, row, batchSize } = (reply as PromiseFulfilledResult<InsertResult<Row>>).value;
+      assert.equal(inserted, true);
+      assert.ok(row, "a returned row");
+      assert.equal(typeof row.id, "bigint");
+      assert.deepEqual({ email: row.email, n: row.n }, { email, n }, "each caller gets its own row back");
+      assert.ok(batchSize >= 1, `batchSize ${batchSize}`);
+      return { id: row.id, batchSize };
+    };
+
+    // Inserts merge while a batch runs; a round that happens to go one by
+    // one (a busy machine) is tried again, a few times.
+    let largest = 0;
+    for (let round = 0; round < 3 && largest <= 1; round++) {
+      const emails = Array.from({ length: 20 }, (_, i) => `r${round}-${i}@example.com`);
+      const replies = await insertAll(emails);
+      const ids = new Set<bigint>();
+      replies.forEach((reply, i) => {
+        const { id, batchSize } = own(reply, emails[i], i);
+        ids.add(id);
+        largest = Math.max(largest, batchSize);
+      });
+      assert.equal(ids.size, 20, "each row its own id");
+      const { rows } = await client.postgres.query<{ n: bigint }>(`select count(*) as n from ${t} where email like $1`, [`r${round}-%`]);
+      assert.equal(rows[0].n, 20n);
+    }
+    assert.ok(largest > 1, "no inserts were merged");
+
+    // One conflicting row among them: only its caller fails.
+    await client.postgres.insert(t, { email: "taken@example.com", n: -1 });
+    const emails = Array.from({ length: 20 }, (_, i) => (i === 7 ? "taken@example.com" : `c-${i}@example.com`));
+    const replies = await insertAll(emails);
+    replies.forEach((reply, i) => {
+      if (i !== 7) {
+        own(reply, emails[i], i);
+        return;
+      }
+      assert.equal(reply.status, "rejected");
+      const e = (reply as PromiseRejectedResult).reason;
+      assert.ok(e instanceof AttacheError, String(e));
+      assert.equal(e.code, "already_exists");
+      assert.equal(e.sqlstate, "23505");
+      assert.equal(e.constraint, `${t}_email_key`);
+    });
+    const { rows } = await client.postgres.query<{ n: bigint }>(`select count(*) as n from ${t} where email like 'c-%'`);
+    assert.equal(rows[0].n, 19n);
+  });
+
+  test("insert: onConflict, returning and typed values", async () => {
+    const t = `${table}_ins`;
+    const skipped = await client.postgres.insert(t, { email: "taken@example.com", n: 1 }, { onConflict: { action: "nothing" }, returning: ["id"] });
+    assert.deepEqual(skipped, { inserted: false, row: undefined, batchSize: skipped.batchSize });
+    const updated = await client.postgres.insert(
+      t,
+      { email: "taken@example.com", n: 42, meta: typed([1, "two"], "jsonb") },
+      { onConflict: { action: "update", target: ["email"], update: ["n", "meta"] }, returning: ["*"], int8: "string" },
+    );
+    assert.equal(updated.inserted, true);
+    assert.equal(typeof updated.row?.id, "string", "int8: string applies to the returned row");
+    assert.deepEqual({ ...updated.row, id: undefined }, { id: undefined, email: "taken@example.com", n: 42, meta: [1, "two"] });
+    const plain = await client.postgres.insert(t, { email: "plain@example.com", n: null });
+    assert.equal(plain.inserted, true);
+    assert.equal(plain.row, undefined, "nothing asked back");
+    assert.deepEqual((await client.postgres.query(`select n, meta from ${t} where email = $1`, ["plain@example.com"])).rows, [{ n: null, meta: null }]);
+    await assert.rejects(client.postgres.insert(t, { nope: 1 }), { code: "invalid_argument" });
+    await assert.rejects(
+      client.postgres.insert(t, { email: "x@example.com" }, { onConflict: { action: "replace" as "nothing" } }),
+      (e) => e instanceof AttacheError && e.code === "invalid_argument" && /onConflict/.test(e.message),
+    );
+  });
+
+  test("getOrLoad keeps a result in Redis: a miss, then a hit, until a write through attache", async () => {
+    // This describe's sidecar has no Redis: start one that has both.
+    const redisDir = mkdtempSync(join(tmpdir(), "attache-node-redis-"));
+    const redisUrl = execFileSync(join(redisScripts, "start"), [redisDir], { encoding: "utf8" }).trim();
+    const both = await startSidecar({ ATTACHE_POSTGRES_URL: url, ATTACHE_REDIS_URL: redisUrl });
+    const withRedis = new Attache({ socket: both.socket });
+    try {
+      await client.postgres.query(`insert into ${table} (id, email, name) values ($1, $2, $3)`, [600, "loaded@example.com", "pen"]);
+      const key = `${table}:item:600`;
+      const load = () => withRedis.postgres.getOrLoad<{ name: string }>(key, `select name from ${table} where id = $1`, [600], { ttlMs: 60_000 });
+      let first;
+      for (let i = 0; ; i++) {
+        try {
+          first = await load();
+          break;
+        } catch (err) {
+          // The new sidecar's first connections (Postgres, Redis) may take a moment.
+          if (i > 200 || !(err instanceof AttacheError) || err.code !== "unavailable") throw err;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      assert.deepEqual(first.rows, [{ name: "pen" }]);
+      assert.deepEqual(first.columns.map((c) => c.name), ["name"]);
+      assert.deepEqual(first.cache, { status: "miss", reason: "", ageMs: 0 });
+      const second = await load();
+      assert.deepEqual(second.rows, [{ name: "pen" }]);
+      assert.equal(second.cache.status, "hit", JSON.stringify(second.cache));
+      await withRedis.postgres.query(`update ${table} set name = $1 where id = $2`, ["ink", 600]);
+      const third = await load();
+      assert.deepEqual(third.rows, [{ name: "ink" }]);
+      assert.equal(third.cache.status, "miss", JSON.stringify(third.cache));
+      assert.equal((await load()).cache.status, "hit");
+    } finally {
+      withRedis.close();
+      assert.equal(await both.stop(), 0);
+      execFileSync(join(redisScripts, "stop"), [redisDir]);
+    }
+  });
+
+  test("getOrLoad on a sidecar without Redis is failed_precondition", async () => {
+    await assert.rejects(client.postgres.getOrLoad("k", "select 1", [], { ttlMs: 1000 }), (e: unknown) => {
+      assert.ok(e instanceof AttacheError);
+      assert.equal(e.code, "failed_precondition");
+      assert.match(e.message, /ATTACHE_REDIS_URL/);
+      return true;
+    });
   });
 });
 

@@ -34,20 +34,35 @@ final class PostgresClient
         'serializable' => 'ISOLATION_SERIALIZABLE',
     ];
 
+    private const CONFLICT_ACTIONS = [
+        'nothing' => 'CONFLICT_ACTION_NOTHING',
+        'update' => 'CONFLICT_ACTION_UPDATE',
+    ];
+
+    /** CacheStatus by its protobuf JSON name (or number). */
+    private const CACHE_STATUSES = [
+        'CACHE_STATUS_BYPASS' => 'bypass', 1 => 'bypass',
+        'CACHE_STATUS_MISS' => 'miss', 2 => 'miss',
+        'CACHE_STATUS_COALESCED' => 'coalesced', 3 => 'coalesced',
+        'CACHE_STATUS_HIT' => 'hit', 4 => 'hit',
+    ];
+
     public function __construct(private readonly Transport $transport)
     {
     }
 
     /**
      * Runs one statement and returns its rows, e.g.
-     * query('select * from users where id = $1', [$id]).
+     * query('select * from users where id = $1', [$id]). With $cacheTtlMs
+     * (ms), a read's result is kept that long and identical reads are
+     * answered from it (see run()).
      *
      * @param list<mixed> $params
      * @return list<array<string, mixed>>
      */
-    public function query(string $sql, array $params = [], ?int $timeoutMs = null): array
+    public function query(string $sql, array $params = [], ?int $timeoutMs = null, int $cacheTtlMs = 0): array
     {
-        return $this->run($sql, $params, $timeoutMs)['rows'];
+        return $this->run($sql, $params, $timeoutMs, cacheTtlMs: $cacheTtlMs)['rows'];
     }
 
     /**
@@ -56,9 +71,9 @@ final class PostgresClient
      * @param list<mixed> $params
      * @return ?array<string, mixed>
      */
-    public function queryOne(string $sql, array $params = [], ?int $timeoutMs = null): ?array
+    public function queryOne(string $sql, array $params = [], ?int $timeoutMs = null, int $cacheTtlMs = 0): ?array
     {
-        return $this->query($sql, $params, $timeoutMs)[0] ?? null;
+        return $this->query($sql, $params, $timeoutMs, $cacheTtlMs)[0] ?? null;
     }
 
     /**
@@ -66,12 +81,102 @@ final class PostgresClient
      * an INSERT, UPDATE or DELETE. With $maxRows, a result of more rows
      * fails with ResourceExhaustedException.
      *
+     * With $cacheTtlMs (ms), a read's result is kept that long (at most the
+     * sidecar's postgres.cache.max_ttl) and identical reads (same SQL and
+     * parameters) are answered from it, until a write through attache to a
+     * table it reads; a write made outside attache is seen when it expires.
+     * 'cache' says where the result came from: 'status' is 'miss' (ran on
+     * the database), 'coalesced' (shared an identical read already
+     * running), 'hit' (from the cache, read 'ageMs' ago) or 'bypass' (not
+     * eligible: a write, a transaction...), and 'reason' why a statement
+     * could not be shared or cached.
+     *
      * @param list<mixed> $params
-     * @return array{rows: list<array<string, mixed>>, columns: list<array{name: string, typeOid: int, typeName: string}>, rowsAffected: int, commandTag: string}
+     * @return array{rows: list<array<string, mixed>>, columns: list<array{name: string, typeOid: int, typeName: string}>, rowsAffected: int, commandTag: string, cache: array{status: string, reason: string, ageMs: int}}
      */
-    public function run(string $sql, array $params = [], ?int $timeoutMs = null, int $maxRows = 0): array
+    public function run(string $sql, array $params = [], ?int $timeoutMs = null, int $maxRows = 0, int $cacheTtlMs = 0): array
     {
-        return $this->send($sql, $params, $timeoutMs, $maxRows, '');
+        return $this->send($sql, $params, $timeoutMs, $maxRows, '', $cacheTtlMs);
+    }
+
+    /**
+     * Inserts one row, given as ['column' => value, ...] (names used
+     * exactly as given; values sent as query parameters are), and returns
+     * ['inserted' => bool, 'row' => ?array, 'batchSize' => int]. 'row'
+     * holds the $returning columns (['*'] for all) of the inserted row,
+     * decoded as query rows are; null if none were asked or nothing was
+     * inserted. Inserts of the same shape (table, columns, $onConflict,
+     * $returning) from any process on the host while one runs go together
+     * in one statement of 'batchSize' rows; each caller gets its own row
+     * back, and only a bad row's caller the error.
+     *
+     * A unique violation throws UniqueViolationException, unless
+     * $onConflict says otherwise: ['action' => 'nothing'] skips the row
+     * ('inserted' => false); ['action' => 'update', 'target' => ['email'],
+     * 'update' => ['name']] updates the existing row (ON CONFLICT (email)
+     * DO UPDATE SET name = EXCLUDED.name).
+     *
+     * @param array<string, mixed> $row
+     * @param list<string> $returning
+     * @param ?array{action: string, target?: list<string>, update?: list<string>} $onConflict
+     * @return array{inserted: bool, row: ?array<string, mixed>, batchSize: int}
+     */
+    public function insert(string $table, array $row, array $returning = [], ?array $onConflict = null, ?int $timeoutMs = null): array
+    {
+        if ($row !== [] && array_is_list($row)) {
+            throw new InvalidArgumentException("insert() takes the row as ['column' => value, ...]");
+        }
+        $request = [
+            'table' => $table,
+            'columns' => array_map('strval', array_keys($row)),
+            'values' => array_map(self::param(...), array_values($row)),
+            'returning' => array_values($returning),
+        ];
+        if ($onConflict !== null) {
+            $request['onConflict'] = self::onConflict($onConflict);
+        }
+        $reply = $this->transport->call(self::SERVICE . 'Insert', $request, $timeoutMs, false);
+        $inserted = is_array($reply['row'] ?? null) ? $reply['row'] : null;
+        return [
+            'inserted' => (bool) ($reply['inserted'] ?? false),
+            'row' => $inserted === null ? null : self::row($inserted, self::columns($reply)),
+            'batchSize' => (int) ($reply['batchSize'] ?? 0),
+        ];
+    }
+
+    /**
+     * Cache-aside in one call (the sidecar needs Redis configured too): the
+     * rows stored at $key in Redis if there are any, else $sql run once for
+     * every concurrent caller on the host and stored at $key for $ttlMs. A
+     * write through attache to a table the query reads deletes $key.
+     *
+     * @param list<mixed> $params
+     * @return list<array<string, mixed>>
+     */
+    public function getOrLoad(string $key, string $sql, array $params, int $ttlMs, ?int $timeoutMs = null): array
+    {
+        return $this->getOrLoadResult($key, $sql, $params, $ttlMs, $timeoutMs)['rows'];
+    }
+
+    /**
+     * getOrLoad() with the whole result: 'rows', 'columns', and 'cache'
+     * (as run()'s): 'status' is 'hit' (from Redis), 'miss' (loaded, and
+     * stored unless 'reason' says why not) or 'coalesced' (shared another
+     * caller's load).
+     *
+     * @param list<mixed> $params
+     * @return array{rows: list<array<string, mixed>>, columns: list<array{name: string, typeOid: int, typeName: string}>, cache: array{status: string, reason: string, ageMs: int}}
+     */
+    public function getOrLoadResult(string $key, string $sql, array $params, int $ttlMs, ?int $timeoutMs = null): array
+    {
+        $request = ['key' => $key, 'sql' => $sql, 'params' => array_map(self::param(...), array_values($params)), 'ttlMs' => (string) $ttlMs];
+        $reply = $this->transport->call(self::SERVICE . 'GetOrLoad', $request, $timeoutMs, false);
+        $columns = self::columns($reply);
+        return [
+            'rows' => array_map(static fn ($row) => self::row($row, $columns), self::listOf($reply['rows'] ?? [])),
+            'columns' => $columns,
+            'cache' => self::cache($reply['cache'] ?? null),
+        ];
     }
 
     /**
@@ -81,7 +186,7 @@ final class PostgresClient
      *
      * @param list<string|array<mixed>> $statements
      * @param ?string $isolation 'read committed', 'repeatable read' or 'serializable'; null: the server's default
-     * @return list<array{rows: list<array<string, mixed>>, columns: list<array{name: string, typeOid: int, typeName: string}>, rowsAffected: int, commandTag: string}>
+     * @return list<array{rows: list<array<string, mixed>>, columns: list<array{name: string, typeOid: int, typeName: string}>, rowsAffected: int, commandTag: string, cache: array{status: string, reason: string, ageMs: int}}>
      */
     public function execute(array $statements, bool $transactional = false, ?string $isolation = null, bool $readOnly = false, ?int $timeoutMs = null): array
     {
@@ -134,13 +239,19 @@ final class PostgresClient
 
     /**
      * @param list<mixed> $params
-     * @return array{rows: list<array<string, mixed>>, columns: list<array{name: string, typeOid: int, typeName: string}>, rowsAffected: int, commandTag: string}
+     * @return array{rows: list<array<string, mixed>>, columns: list<array{name: string, typeOid: int, typeName: string}>, rowsAffected: int, commandTag: string, cache: array{status: string, reason: string, ageMs: int}}
      */
-    private function send(string $sql, array $params, ?int $timeoutMs, int $maxRows, string $transactionId): array
+    private function send(string $sql, array $params, ?int $timeoutMs, int $maxRows, string $transactionId, int $cacheTtlMs = 0): array
     {
         $request = ['sql' => $sql, 'params' => array_map(self::param(...), array_values($params))];
+        if ($cacheTtlMs < 0) {
+            throw new InvalidArgumentException("cacheTtlMs is in ms, 0 or more; got $cacheTtlMs");
+        }
         if ($maxRows > 0) {
-            $request['options'] = ['maxRows' => (string) $maxRows];
+            $request['options']['maxRows'] = (string) $maxRows;
+        }
+        if ($cacheTtlMs > 0) {
+            $request['options']['cacheTtlMs'] = (string) $cacheTtlMs;
         }
         if ($transactionId !== '') {
             $request['transactionId'] = $transactionId;
@@ -156,6 +267,24 @@ final class PostgresClient
         } catch (\Throwable) {
             // The sidecar rolls back on its own after the idle timeout.
         }
+    }
+
+    /**
+     * @param array<mixed> $onConflict
+     * @return array{action: string, target: list<string>, update: list<string>}
+     */
+    private static function onConflict(array $onConflict): array
+    {
+        $action = $onConflict['action'] ?? null;
+        $target = $onConflict['target'] ?? [];
+        $update = $onConflict['update'] ?? [];
+        if (!is_string($action) || !isset(self::CONFLICT_ACTIONS[$action])) {
+            throw new InvalidArgumentException("onConflict needs 'action' => 'nothing' or 'update'");
+        }
+        if (!is_array($target) || !is_array($update)) {
+            throw new InvalidArgumentException("onConflict's 'target' and 'update' are lists of column names");
+        }
+        return ['action' => self::CONFLICT_ACTIONS[$action], 'target' => array_values($target), 'update' => array_values($update)];
     }
 
     private static function isolation(string $name): string
@@ -309,29 +438,62 @@ final class PostgresClient
 
     /**
      * @param array<string, mixed> $reply
-     * @return array{rows: list<array<string, mixed>>, columns: list<array{name: string, typeOid: int, typeName: string}>, rowsAffected: int, commandTag: string}
+     * @return array{rows: list<array<string, mixed>>, columns: list<array{name: string, typeOid: int, typeName: string}>, rowsAffected: int, commandTag: string, cache: array{status: string, reason: string, ageMs: int}}
      */
     private static function result(mixed $reply): array
     {
         $reply = is_array($reply) ? $reply : [];
-        $columns = array_map(static fn ($c) => [
+        $columns = self::columns($reply);
+        return [
+            'rows' => array_map(static fn ($row) => self::row($row, $columns), self::listOf($reply['rows'] ?? [])),
+            'columns' => $columns,
+            'rowsAffected' => (int) ($reply['rowsAffected'] ?? 0),
+            'commandTag' => (string) ($reply['commandTag'] ?? ''),
+            'cache' => self::cache($reply['cache'] ?? null),
+        ];
+    }
+
+    /**
+     * @param array<string, mixed> $reply
+     * @return list<array{name: string, typeOid: int, typeName: string}>
+     */
+    private static function columns(array $reply): array
+    {
+        return array_map(static fn ($c) => [
             'name' => (string) ($c['name'] ?? ''),
             'typeOid' => (int) ($c['typeOid'] ?? 0),
             'typeName' => (string) ($c['typeName'] ?? ''),
         ], self::listOf($reply['columns'] ?? []));
-        $rows = [];
-        foreach (self::listOf($reply['rows'] ?? []) as $row) {
-            $out = [];
-            foreach (self::listOf($row['values'] ?? []) as $i => $value) {
-                $out[$columns[$i]['name'] ?? (string) $i] = self::decode($value);
-            }
-            $rows[] = $out;
+    }
+
+    /**
+     * One Row as an associative array by column name.
+     *
+     * @param list<array{name: string, typeOid: int, typeName: string}> $columns
+     * @return array<string, mixed>
+     */
+    private static function row(mixed $row, array $columns): array
+    {
+        $out = [];
+        foreach (self::listOf(is_array($row) ? ($row['values'] ?? []) : []) as $i => $value) {
+            $out[$columns[$i]['name'] ?? (string) $i] = self::decode($value);
         }
+        return $out;
+    }
+
+    /**
+     * CacheInfo; none (Execute's results, an older sidecar) reads as a bypass.
+     *
+     * @return array{status: string, reason: string, ageMs: int}
+     */
+    private static function cache(mixed $info): array
+    {
+        $info = is_array($info) ? $info : [];
+        $status = $info['status'] ?? null;
         return [
-            'rows' => $rows,
-            'columns' => $columns,
-            'rowsAffected' => (int) ($reply['rowsAffected'] ?? 0),
-            'commandTag' => (string) ($reply['commandTag'] ?? ''),
+            'status' => is_string($status) || is_int($status) ? (self::CACHE_STATUSES[$status] ?? 'bypass') : 'bypass',
+            'reason' => (string) ($info['reason'] ?? ''),
+            'ageMs' => (int) ($info['ageMs'] ?? 0),
         ];
     }
 

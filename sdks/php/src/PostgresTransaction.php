@@ -9,7 +9,7 @@ namespace Attache;
  */
 final class PostgresTransaction
 {
-    /** @param \Closure(string, list<mixed>, ?int, int): array{rows: list<array<string, mixed>>, columns: list<array{name: string, typeOid: int, typeName: string}>, rowsAffected: int, commandTag: string} $send */
+    /** @param \Closure(string, list<mixed>, ?int, int): array{rows: list<array<string, mixed>>, columns: list<array{name: string, typeOid: int, typeName: string}>, rowsAffected: int, commandTag: string, cache: array{status: string, reason: string, ageMs: int}} $send */
     public function __construct(
         /** The sidecar's id for the transaction. */
         public readonly string $id,
@@ -44,7 +44,7 @@ final class PostgresTransaction
      * (see PostgresClient::run()).
      *
      * @param list<mixed> $params
-     * @return array{rows: list<array<string, mixed>>, columns: list<array{name: string, typeOid: int, typeName: string}>, rowsAffected: int, commandTag: string}
+     * @return array{rows: list<array<string, mixed>>, columns: list<array{name: string, typeOid: int, typeName: string}>, rowsAffected: int, commandTag: string, cache: array{status: string, reason: string, ageMs: int}}
      */
     public function run(string $sql, array $params = [], ?int $timeoutMs = null, int $maxRows = 0): array
     {

@@ -379,6 +379,165 @@ check('postgres execute runs statements in order; transactional is all or nothin
     expectThrows(InvalidArgumentException::class, fn () => $attache->postgres->execute(['select 1'], isolation: 'chaos'), 'unknown isolation');
 });
 
+check('postgres cached read is a miss, then a hit, until a write through attache', function () use ($attache, $pgTable) {
+    $attache->postgres->query("insert into $pgTable (id, email, name) values ($1, $2, $3)", [500, 'cached@example.com', 'before']);
+    $read = fn () => $attache->postgres->run("select name from $pgTable where id = $1", [500], cacheTtlMs: 60_000);
+    $first = $read();
+    expect($first['rows'] === [['name' => 'before']], 'rows ' . json_encode($first['rows']));
+    expect($first['cache'] === ['status' => 'miss', 'reason' => '', 'ageMs' => 0], 'first ' . json_encode($first['cache']));
+    $second = $read();
+    expect($second['rows'] === [['name' => 'before']], 'cached rows ' . json_encode($second['rows']));
+    expect($second['cache']['status'] === 'hit' && is_int($second['cache']['ageMs']) && $second['cache']['ageMs'] >= 0, 'second ' . json_encode($second['cache']));
+    expect($attache->postgres->query("select name from $pgTable where id = $1", [500], cacheTtlMs: 60_000) === [['name' => 'before']], 'query() with cacheTtlMs');
+    $write = $attache->postgres->run("update $pgTable set name = $1 where id = $2", ['after', 500]);
+    expect($write['cache']['status'] === 'bypass', 'a write ' . json_encode($write['cache']));
+    $third = $read();
+    expect($third['rows'] === [['name' => 'after']] && $third['cache']['status'] === 'miss', 'after the update ' . json_encode($third));
+    $inTx = $attache->postgres->transaction(fn (PostgresTransaction $tx) => $tx->run("select name from $pgTable where id = $1", [500]));
+    expect($inTx['cache']['status'] === 'bypass', 'in a transaction ' . json_encode($inTx['cache']));
+    expectThrows(InvalidArgumentException::class, fn () => $attache->postgres->query('select 1', cacheTtlMs: -1), 'cacheTtlMs');
+});
+
+check('postgres concurrent inserts merge; each caller gets its own row; a conflict fails its caller alone', function () use ($attache, $socket, $pgTable) {
+    $t = "{$pgTable}_ins";
+    $attache->postgres->query("create table $t (id bigserial primary key, email text unique, n int, meta jsonb)");
+    // A PHP call blocks: concurrent callers are processes, each connected
+    // and then waiting on its stdin until all are released together.
+    $child = <<<'PHP'
+        [, $autoload, $socket, $table, $email, $n] = $argv;
+        require $autoload;
+        $client = new Attache\Client($socket);
+        $client->info();
+        echo "ready\n";
+        fgets(STDIN);
+        try {
+            echo json_encode(['ok' => true] + $client->postgres->insert($table, ['email' => $email, 'n' => (int) $n], ['id', 'email', 'n']));
+        } catch (Attache\AttacheException $e) {
+            echo json_encode(['ok' => false, 'class' => get_class($e), 'constraint' => $e->constraint(), 'message' => $e->getMessage()]);
+        }
+        PHP;
+    $insertAll = function (array $emails) use ($child, $socket, $t): array {
+        $children = [];
+        try {
+            foreach ($emails as $n => $email) {
+                $p = proc_open([PHP_BINARY, '-r', $child, __DIR__ . '/../src/autoload.php', $socket, $t, $email, (string) $n], [0 => ['pipe', 'r'], 1 => ['pipe', 'w']], $pipes);
+                expect(is_resource($p), "child $n started");
+                $children[] = [$p, $pipes];
+            }
+            foreach ($children as $n => [, $pipes]) {
+                $line = fgets($pipes[1]);
+                expect($line === "ready\n", "child $n ready: " . var_export($line, true));
+            }
+        } finally {
+            // Released together (or, on a failure above, let go).
+            foreach ($children as [, $pipes]) {
+                fclose($pipes[0]);
+            }
+        }
+        $replies = [];
+        foreach ($children as [$p, $pipes]) {
+            $replies[] = json_decode((string) stream_get_contents($pipes[1]), true);
+            fclose($pipes[1]);
+            proc_close($p);
+        }
+        return $replies;
+    };
+    $own = function (mixed $reply, string $email, int $n): array {
+        expect(is_array($reply) && $reply['ok'] === true, "insert of $email " . json_encode($reply));
+        expect($reply['inserted'] === true && is_int($reply['batchSize']) && $reply['batchSize'] >= 1, 'inserted ' . json_encode($reply));
+        $row = $reply['row'];
+        expect(is_array($row) && is_int($row['id']) && $row['email'] === $email && $row['n'] === $n, "its own row back for $email: " . json_encode($row));
+        return [$row['id'], $reply['batchSize']];
+    };
+
+    // Inserts merge while a batch runs; a round that happens to go one by
+    // one (a busy machine) is tried again, a few times.
+    $largest = 0;
+    for ($round = 0; $round < 3 && $largest <= 1; $round++) {
+        $emails = array_map(fn (int $i) => "r$round-$i@example.com", range(0, 19));
+        $ids = [];
+        foreach ($insertAll($emails) as $n => $reply) {
+            [$id, $batchSize] = $own($reply, $emails[$n], $n);
+            $ids[$id] = true;
+            $largest = max($largest, $batchSize);
+        }
+        expect(count($ids) === 20, 'each row its own id');
+        expect($attache->postgres->queryOne("select count(*) as n from $t where email like $1", ["r$round-%"])['n'] === 20, 'all 20 rows');
+    }
+    expect($largest > 1, 'no inserts were merged');
+
+    // One conflicting row among them: only its caller fails.
+    $attache->postgres->insert($t, ['email' => 'taken@example.com', 'n' => -1]);
+    $emails = array_map(fn (int $i) => $i === 7 ? 'taken@example.com' : "c-$i@example.com", range(0, 19));
+    foreach ($insertAll($emails) as $n => $reply) {
+        if ($n !== 7) {
+            $own($reply, $emails[$n], $n);
+            continue;
+        }
+        expect(is_array($reply) && $reply['ok'] === false && $reply['class'] === UniqueViolationException::class, 'the conflict ' . json_encode($reply));
+        expect($reply['constraint'] === "{$t}_email_key", 'constraint ' . json_encode($reply));
+    }
+    expect($attache->postgres->queryOne("select count(*) as n from $t where email like 'c-%'")['n'] === 19, 'the others were inserted');
+    // And in this process.
+    $e = expectThrows(UniqueViolationException::class, fn () => $attache->postgres->insert($t, ['email' => 'taken@example.com', 'n' => 0]));
+    expect($e->constraint() === "{$t}_email_key" && $e->sqlstate() === '23505', 'constraint ' . json_encode($e->metadata));
+});
+
+check('postgres insert: onConflict, returning and typed values', function () use ($attache, $pgTable) {
+    $t = "{$pgTable}_ins";
+    $skipped = $attache->postgres->insert($t, ['email' => 'taken@example.com', 'n' => 1], ['id'], ['action' => 'nothing']);
+    expect($skipped['inserted'] === false && $skipped['row'] === null, 'skipped ' . json_encode($skipped));
+    $updated = $attache->postgres->insert(
+        $t,
+        ['email' => 'taken@example.com', 'n' => 42, 'meta' => Postgres::typed([1, 'two'], 'jsonb')],
+        ['*'],
+        ['action' => 'update', 'target' => ['email'], 'update' => ['n', 'meta']],
+    );
+    $row = $updated['row'];
+    expect($updated['inserted'] === true && is_int($row['id'] ?? null), 'updated ' . json_encode($updated));
+    unset($row['id']);
+    expect($row === ['email' => 'taken@example.com', 'n' => 42, 'meta' => [1, 'two']], 'the updated row ' . json_encode($row));
+    $plain = $attache->postgres->insert($t, ['email' => 'plain@example.com', 'n' => null]);
+    expect($plain['inserted'] === true && $plain['row'] === null && $plain['batchSize'] >= 1, 'nothing asked back ' . json_encode($plain));
+    expect($attache->postgres->query("select n, meta from $t where email = $1", ['plain@example.com']) === [['n' => null, 'meta' => null]], 'NULLs');
+    expectThrows(InvalidArgumentException::class, fn () => $attache->postgres->insert($t, ['nope' => 1]));
+    expectThrows(InvalidArgumentException::class, fn () => $attache->postgres->insert($t, ['x@example.com', 1]), "['column' => value");
+    expectThrows(InvalidArgumentException::class, fn () => $attache->postgres->insert($t, ['email' => 'x@example.com'], [], ['action' => 'replace']), 'onConflict');
+});
+
+check('postgres getOrLoad keeps a result in Redis: a miss, then a hit, until a write through attache', function () use ($attache, $pgTable, $cli) {
+    $attache->postgres->query("insert into $pgTable (id, email, name) values ($1, $2, $3)", [600, 'loaded@example.com', 'pen']);
+    $key = "$pgTable:item:600";
+    $load = fn () => $attache->postgres->getOrLoadResult($key, "select name from $pgTable where id = $1", [600], 60_000);
+    $first = $load();
+    expect($first['rows'] === [['name' => 'pen']] && $first['columns'][0]['name'] === 'name', 'loaded ' . json_encode($first));
+    expect($first['cache'] === ['status' => 'miss', 'reason' => '', 'ageMs' => 0], 'first ' . json_encode($first['cache']));
+    expect($cli('EXISTS', $key) === '1', 'stored in Redis');
+    $second = $load();
+    expect($second['rows'] === [['name' => 'pen']] && $second['cache']['status'] === 'hit', 'second ' . json_encode($second));
+    expect($attache->postgres->getOrLoad($key, "select name from $pgTable where id = $1", [600], 60_000) === [['name' => 'pen']], 'getOrLoad() rows');
+    $attache->postgres->query("update $pgTable set name = $1 where id = $2", ['ink', 600]);
+    $third = $load();
+    expect($third['rows'] === [['name' => 'ink']] && $third['cache']['status'] === 'miss', 'after the update ' . json_encode($third));
+    expect($load()['cache']['status'] === 'hit', 'stored again');
+});
+
+check('postgres getOrLoad without Redis configured is FailedPreconditionException', function () use ($binary, $dir, $env) {
+    $other = "$dir/no-redis.sock";
+    $p = proc_open([$binary, 'run', '--socket', $other, '--admin', 'off'], [0 => ['file', '/dev/null', 'r']], $pipes, null, array_diff_key($env, ['ATTACHE_REDIS_URL' => 1]));
+    for ($i = 0; $i < 500 && !file_exists($other); $i++) {
+        usleep(20_000);
+    }
+    try {
+        expectThrows(FailedPreconditionException::class, fn () => (new Client($other))->postgres->getOrLoad('k', 'select 1', [], 1000), 'ATTACHE_REDIS_URL');
+    } finally {
+        proc_terminate($p, 15);
+        while (proc_get_status($p)['running']) {
+            usleep(20_000);
+        }
+    }
+});
+
 check('postgres without a database configured is FailedPreconditionException', function () use ($binary, $dir, $env) {
     $other = "$dir/no-pg.sock";
     $p = proc_open([$binary, 'run', '--socket', $other, '--admin', 'off'], [0 => ['file', '/dev/null', 'r']], $pipes, null, array_diff_key($env, ['ATTACHE_POSTGRES_URL' => 1]));
@@ -396,7 +555,7 @@ check('postgres without a database configured is FailedPreconditionException', f
 });
 
 try {
-    $attache->postgres->query("drop table if exists $pgTable");
+    $attache->postgres->query("drop table if exists $pgTable, {$pgTable}_ins");
 } catch (AttacheException) {
     // Reported by the checks above.
 }
