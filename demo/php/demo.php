@@ -32,6 +32,15 @@ $say(sprintf('redis doCached(GET)  -> %s (cache hit: %s, %.2f ms; cached by the 
 $attache->redis->set('demo:user:42:name', 'Grace');
 $say("redis set(name)      -> Grace (Redis invalidates the cached value)");
 
+// Postgres: this short-lived process opens no database connection of its
+// own; it uses the pool the Node app used.
+$conns = $attache->postgres->query("select count(*) as n from pg_stat_activity where application_name like 'attache%'");
+$say("postgres connections -> {$conns[0]['n']} (the same pool the Node app used)");
+$users = $attache->postgres->query('select count(*) as n from demo_users');
+$say("postgres count       -> {$users[0]['n']} users (Node's inserts)");
+$attache->postgres->query('update demo_users set name = $1 where email = $2', ['Ada Lovelace', 'ada@example.com']);
+$say("postgres update      -> Ada Lovelace (drops the Node app's cached read before it answers)");
+
 // Images: a thumbnail set from one upload, decoded once on the sidecar.
 $upload = file_get_contents(__DIR__ . '/../../target/images/orientation_6.jpg');
 $probe = $attache->image->probe($upload);

@@ -337,8 +337,9 @@ impl Inner {
         Ok(Some(answers(result, shape, rows.len())))
     }
 
-    /// Each row as its own statement, pipelined: one round trip, a Sync
-    /// after each, so one row's error is that row's alone.
+    /// Each row as its own statement (so each reports a batch of one),
+    /// pipelined: one round trip, a Sync after each, so one row's error is
+    /// that row's alone.
     async fn run_each(
         &self,
         conn: &mut crate::pool::Conn,
@@ -369,7 +370,7 @@ impl Inner {
                 let inserted = result.rows_affected > 0;
                 let mut one = answers(result, shape, 1).pop().expect("one answer")?;
                 one.inserted = inserted;
-                one.batch = rows.len();
+                one.batch = 1;
                 if !inserted {
                     one.row.clear();
                 }
