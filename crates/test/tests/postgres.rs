@@ -738,9 +738,8 @@ async fn concurrent_inserts_merge_and_a_bad_row_fails_its_caller_alone() {
     assert_eq!(cached(&client, &count, vec![], 60_000).await.1, MISS);
     pg.psql("select pg_stat_statements_reset()");
 
-    let calls = (0..100).map(|i| {
-        client.insert(insert_request(&table, &["email"], vec![text(&format!("u{i}@x"))], &["id", "email"]))
-    });
+    let calls = (0..100)
+        .map(|i| client.insert(insert_request(&table, &["email"], vec![text(&format!("u{i}@x"))], &["id", "email"])));
     let replies = futures::future::join_all(calls).await;
     let mut ids = Vec::new();
     let mut largest_batch = 0;
@@ -957,4 +956,69 @@ async fn a_streamed_transaction_lives_and_dies_with_its_stream() {
     let error = stream.message().await.unwrap_err();
     assert_eq!(error.code, ErrorCode::AlreadyExists, "{error:?}");
     assert_eq!(count(), "2");
+}
+
+#[tokio::test]
+async fn in_replication_mode_writes_made_outside_attache_invalidate_within_a_second() {
+    let pg = PostgresServer::start();
+    let s = pg.schema();
+    pg.psql(&format!(
+        "create table {s}.t (id int primary key, n int); insert into {s}.t values (1, 1);
+         create table {s}.loose (n int); insert into {s}.loose values (1)"
+    ));
+    let replication = |c: &mut attache_config::Config| {
+        c.postgres.cache.invalidation = attache_postgres::Invalidation::Replication;
+    };
+    let (_a, here) = start(&pg, replication).await;
+    let (_b, _there) = start(&pg, replication).await;
+    let read = format!("select n from {s}.t where id = 1");
+    // Until a consumer is elected and the publication is read, nothing is cached.
+    let until = Instant::now() + Duration::from_secs(10);
+    while cached(&here, &read, vec![], 60_000).await.1 != HIT {
+        assert!(Instant::now() < until, "never cached in replication mode");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(pg.psql("select count(*) from pg_replication_slots where temporary"), "1", "one consumer");
+
+    // A write behind attache's back.
+    pg.psql(&format!("update {s}.t set n = 2 where id = 1"));
+    let written = Instant::now();
+    loop {
+        let (reply, status, _) = cached(&here, &read, vec![], 60_000).await;
+        if first(&reply) == "2" {
+            break;
+        }
+        assert_eq!(status, HIT);
+        assert!(written.elapsed() < Duration::from_secs(1), "still stale after {:?}", written.elapsed());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!("a psql write invalidated the cache in {:?}", written.elapsed());
+
+    // A table without a primary key stays out of the publication (its
+    // UPDATEs keep working), and reads of it are not cached.
+    let (_, status, reason) = cached(&here, &format!("select n from {s}.loose"), vec![], 60_000).await;
+    assert_eq!(status, MISS);
+    assert!(reason.contains("publication"), "{reason}");
+    pg.psql(&format!("update {s}.loose set n = 2"));
+
+    // The stream breaks (every channel connection cut): no result cached
+    // before can be served after a write made while it was down.
+    assert_eq!(cached(&here, &read, vec![], 60_000).await.1, HIT);
+    pg.psql("select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'attache cache channel'");
+    pg.psql(&format!("update {s}.t set n = 3 where id = 1"));
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (reply, status, _) = cached(&here, &read, vec![], 60_000).await;
+        if first(&reply) == "3" {
+            break;
+        }
+        assert!(Instant::now() < until, "the old row outlived the stream");
+        assert!(status == HIT, "{status}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    while cached(&here, &read, vec![], 60_000).await.1 != HIT {
+        assert!(Instant::now() < until, "caching did not resume");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

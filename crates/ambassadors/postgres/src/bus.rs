@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::{Table, Touched};
+use crate::replication::{self, Consumer};
 use crate::service::Inner;
 
 /// A payload longer than this becomes "flush everything" (Postgres allows
@@ -158,9 +159,15 @@ async fn session(inner: &Arc<Inner>) -> Result<(), String> {
     let (tx, mut notifications) = mpsc::unbounded_channel();
     let deadline = Instant::now() + inner.config.connect_timeout;
     let (client, driver) = inner.pool.dedicated(deadline, tx).await.map_err(|e| e.to_string())?;
-    let listen = format!("SET application_name = 'attache cache channel'; LISTEN {}", quote_ident(&bus.channel));
+    let listen =
+        format!("SET application_name = 'attache cache channel'; LISTEN {}", replication::quote_ident(&bus.channel));
     client.batch_execute(&listen).await.map_err(|e| e.to_string())?;
-    let own: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await.map_err(|e| e.to_string())?.get(0);
+    let own: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .map_err(|e| e.to_string())?
+        .try_get(0)
+        .map_err(|e| e.to_string())?;
     let notify = client.prepare("SELECT pg_notify($1, $2)").await.map_err(|e| e.to_string())?;
     // Whatever was stored before now may have missed a notification.
     inner.invalidate_here(Touched::Everything);
@@ -170,6 +177,21 @@ async fn session(inner: &Arc<Inner>) -> Result<(), String> {
     tracing::info!(channel = %bus.channel, "listening for cache invalidations");
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Replication mode: this connection may become the database's consumer.
+    let mut consumer = inner.replication.as_ref().map(|_| Consumer::new());
+    let mut poll = tokio::time::interval(replication::POLL_EVERY);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let send = |payload: String| {
+        let client = &client;
+        let notify = &notify;
+        async move {
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&bus.channel, &payload];
+            match tokio::time::timeout(inner.config.statement_timeout, client.execute(notify, &params)).await {
+                Ok(Ok(_)) => Ok(()),
+                _ => Err("sending on the channel failed".to_owned()),
+            }
+        }
+    };
     loop {
         tokio::select! {
             _ = bus.stop.cancelled() => {
@@ -180,19 +202,32 @@ async fn session(inner: &Arc<Inner>) -> Result<(), String> {
                 return Ok(());
             }
             message = notifications.recv() => match message {
-                Some(n) if n.process_id() != own => inner.invalidate_here(decode(n.payload())),
-                Some(_) => {}
+                Some(n) if n.process_id() == own => {}
+                Some(n) if n.payload() == replication::HEARTBEAT => {
+                    if let Some(replication) = &inner.replication {
+                        replication.beat();
+                    }
+                }
+                Some(n) => inner.invalidate_here(decode(n.payload())),
                 None => return Err("the connection closed".into()),
             },
+            _ = poll.tick(), if consumer.is_some() => {
+                let Some(consumer) = consumer.as_mut() else { continue };
+                let (touched, beat) = consumer.tick(inner, &client).await?;
+                if let Some(touched) = touched {
+                    inner.invalidate_here(touched.clone());
+                    send(encode(&touched)).await?;
+                }
+                if beat {
+                    send(replication::HEARTBEAT.to_owned()).await?;
+                }
+            }
             _ = bus.wake.notified() => {
                 let Some(touched) = bus.outbox.lock().expect("bus lock").take() else { continue };
-                let payload = encode(&touched);
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&bus.channel, &payload];
-                let sent = tokio::time::timeout(inner.config.statement_timeout, client.execute(&notify, &params)).await;
-                if !matches!(sent, Ok(Ok(_))) {
+                if let Err(e) = send(encode(&touched)).await {
                     // Sent again once reconnected (twice is harmless).
                     bus.publish(&touched);
-                    return Err("sending an invalidation failed".into());
+                    return Err(e);
                 }
             }
             _ = ping.tick() => {
@@ -203,10 +238,6 @@ async fn session(inner: &Arc<Inner>) -> Result<(), String> {
             }
         }
     }
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 #[cfg(test)]

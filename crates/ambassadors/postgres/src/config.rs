@@ -89,6 +89,22 @@ pub struct CacheConfig {
     /// tells the others what its writes touched (one extra connection per
     /// attache); empty for a single attache, which then needs no channel.
     pub channel: String,
+    /// What bounds staleness after a write made outside attache: `ttl`
+    /// (the default; the entry's TTL) or `replication` (logical decoding:
+    /// within about a second; needs `wal_level = logical`, a role with
+    /// REPLICATION that may create the publication and owns the tables it
+    /// adds, and a channel).
+    pub invalidation: Invalidation,
+    /// The publication `replication` reads, created and kept by attache: the
+    /// tables with a primary key or a replica identity.
+    pub publication: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Invalidation {
+    Ttl,
+    Replication,
 }
 
 /// Merged inserts: Insert calls of one shape that arrive while a batch of
@@ -112,7 +128,13 @@ impl Default for InsertConfig {
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self { max_bytes: ByteSize::mib(64), max_ttl: Duration::from_secs(300), channel: "attache_cache".into() }
+        Self {
+            max_bytes: ByteSize::mib(64),
+            max_ttl: Duration::from_secs(300),
+            channel: "attache_cache".into(),
+            invalidation: Invalidation::Ttl,
+            publication: "attache_cache".into(),
+        }
     }
 }
 
@@ -184,6 +206,13 @@ impl Config {
         }
         if self.cache.enabled() && self.cache.max_ttl.is_zero() {
             return Err("postgres.cache.max_ttl must be above zero (or set postgres.cache.max_bytes to 0)".into());
+        }
+        if self.cache.invalidation == Invalidation::Replication
+            && (!self.cache.enabled() || self.cache.channel.is_empty() || self.cache.publication.is_empty())
+        {
+            return Err("postgres.cache.invalidation = \"replication\" needs the cache on (max_bytes above 0), \
+                        a channel and a publication"
+                .into());
         }
         if self.insert.max_batch == 0 || self.insert.max_batch > 10_000 {
             return Err("postgres.insert.max_batch must be between 1 and 10000".into());

@@ -20,6 +20,7 @@ mod deps;
 mod error;
 mod insert;
 mod pool;
+mod replication;
 mod service;
 mod sql;
 mod tls;
@@ -27,7 +28,7 @@ mod transaction;
 mod value;
 
 pub use cache::{Table, Touched};
-pub use config::{CacheConfig, Config, InsertConfig, TransactionConfig};
+pub use config::{CacheConfig, Config, InsertConfig, Invalidation, TransactionConfig};
 pub use error::{DbFacts, Error};
 pub use insert::{Inserted, OnConflict, Shape};
 pub use service::{

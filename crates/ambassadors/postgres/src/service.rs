@@ -13,9 +13,11 @@ use tokio::time::Instant;
 
 use crate::bus::Bus;
 use crate::cache::{Cache, Table, Ticket, Touched};
+use crate::config::Invalidation;
 use crate::deps::{Memo, Reads};
 use crate::insert::{Inserted, Inserts, Shape};
 use crate::pool::{Conn, Lease, Pool};
+use crate::replication::Replication;
 use crate::sql::{self, Effect};
 use crate::transaction::{Isolation, Transactions, TxOptions};
 use crate::value::{self, RawParam, TextParam, Value};
@@ -178,6 +180,8 @@ pub(crate) struct Inner {
     pub(crate) memo: Memo,
     pub(crate) bus: Bus,
     pub(crate) inserts: Inserts,
+    /// With `cache.invalidation = "replication"`.
+    pub(crate) replication: Option<Replication>,
     /// Statements that may have written, finished here: part of a flight's
     /// key.
     writes: AtomicU64,
@@ -215,6 +219,8 @@ impl Service {
         let transactions = Transactions::new(config.clone());
         let inner = Inner {
             cache: Cache::new(config.cache.max_bytes.as_u64()),
+            replication: (config.cache.invalidation == Invalidation::Replication)
+                .then(|| Replication::new(config.cache.publication.clone())),
             bus: Bus::new(if config.cache.enabled() { config.cache.channel.clone() } else { String::new() }),
             config,
             pool,
@@ -304,14 +310,17 @@ impl Service {
                 Some("the cache is off (postgres.cache.max_bytes = 0)".to_owned())
             } else if let Some(f) = user_function {
                 Some(format!("calls {f}, a user function whose reads attache cannot see"))
-            } else if !inner.bus.is_healthy() {
-                Some("the invalidation channel to other attache processes is down".to_owned())
+            } else if let Some(why) = inner.cache_unprotected() {
+                Some(why.to_owned())
             } else {
                 match inner.reads_of(sql, params.len(), deadline).await? {
-                    Reads::Tables(t) => {
-                        tables = Some(t);
-                        None
-                    }
+                    Reads::Tables(t) => match inner.outside_publication(&t) {
+                        Some(why) => Some(why),
+                        None => {
+                            tables = Some(t);
+                            None
+                        }
+                    },
                     Reads::Opaque(why) => Some(why),
                 }
             };
@@ -330,9 +339,11 @@ impl Service {
             let own = Instant::now() + inner.config.statement_timeout;
             let result = Arc::new(inner.run_pooled(sql, params, options, own).await?);
             let refused = match (ticket, tables.clone(), stored_as) {
-                (Some(ticket), Some(tables), Some(key)) => {
-                    inner.cache.store(key, result.clone(), tables, &ticket, ttl).err().map(str::to_owned)
-                }
+                // A stream found late now flushes, which the ticket sees.
+                (Some(ticket), Some(tables), Some(key)) => match inner.cache_unprotected() {
+                    Some(why) => Some(why.to_owned()),
+                    None => inner.cache.store(key, result.clone(), tables, &ticket, ttl).err().map(str::to_owned),
+                },
                 _ => None,
             };
             Ok((result, refused))
@@ -464,21 +475,25 @@ impl Service {
             return Ok(Err(format!("calls {f}, whose result or reads attache cannot vouch for")));
         }
         inner.bus.first_connection(deadline.min(Instant::now() + inner.config.connect_timeout)).await;
-        if !inner.bus.is_healthy() {
-            return Ok(Err("the invalidation channel to other attache processes is down".into()));
+        if let Some(why) = inner.cache_unprotected() {
+            return Ok(Err(why.into()));
         }
         Ok(match inner.reads_of(sql, params, deadline).await? {
-            Reads::Tables(tables) => {
-                let ticket = inner.cache.ticket(&tables);
-                Ok(Watch { tables, ticket })
-            }
+            Reads::Tables(tables) => match inner.outside_publication(&tables) {
+                Some(why) => Err(why),
+                None => {
+                    let ticket = inner.cache.ticket(&tables);
+                    Ok(Watch { tables, ticket })
+                }
+            },
             Reads::Opaque(why) => Err(why),
         })
     }
 
-    /// Whether no write touched what `watch` covers since it began.
+    /// Whether no write touched what `watch` covers since it began (and
+    /// what protects it still holds).
     pub fn unchanged(&self, watch: &Watch) -> bool {
-        self.inner.cache.unchanged(&watch.tables, &watch.ticket)
+        self.inner.cache_unprotected().is_none() && self.inner.cache.unchanged(&watch.tables, &watch.ticket)
     }
 
     /// Calls `hook` with what every write touches: a write here (awaited
@@ -684,6 +699,31 @@ impl Inner {
             self.bus.publish(&Touched::Everything);
             self.invalidate_here(Touched::Everything);
         }
+    }
+
+    /// Why results cannot be cached now: the channel to other hosts is
+    /// down, or (replication mode) the stream is late.
+    pub(crate) fn cache_unprotected(&self) -> Option<&'static str> {
+        if !self.bus.is_healthy() {
+            return Some("the invalidation channel to other attache processes is down");
+        }
+        match &self.replication {
+            Some(replication) if !replication.fresh(self) => {
+                Some("the replication stream that reports writes made outside attache is down or late")
+            }
+            _ => None,
+        }
+    }
+
+    /// In replication mode, why a read of `tables` cannot be cached: one is
+    /// not in the publication, so writes to it outside attache are unseen.
+    pub(crate) fn outside_publication(&self, tables: &[Table]) -> Option<String> {
+        let table = self.replication.as_ref()?.unpublished(tables)?;
+        Some(format!(
+            "it reads table {table} (OID), which is not in the publication {} (no primary key or replica \
+             identity, or not owned by attache's role), so writes made to it outside attache would go unseen",
+            self.config.cache.publication
+        ))
     }
 
     /// Drops what `touched` made stale on this host, without telling the
