@@ -426,11 +426,13 @@ impl Service {
         let ran = tokio::time::timeout_at(deadline, work).await;
         let ran = finish(lease, ran, &self.inner.metrics.cancelled);
         let error = ran.as_ref().err();
-        // A transaction that failed with the database's error was rolled back.
+        // A transaction that failed with the database's error was rolled
+        // back; without one, the statements before the failed one were
+        // committed, so their writes count whatever the error.
         let rolled_back = transactional && matches!(error, Some(Error::Database(_)));
         if !rolled_back {
             let run: Vec<(&str, usize)> = statements.iter().map(|s| (s.sql.as_str(), s.params.len())).collect();
-            self.inner.after_writes(run, error).await;
+            self.inner.after_writes(run, error.filter(|_| transactional)).await;
         }
         ran
     }

@@ -124,7 +124,11 @@ impl CacheAside {
             stored.cache = status(pb::CacheStatus::CACHE_STATUS_HIT, String::new()).into();
             return Ok(stored);
         }
-        let load = self.flights.run(key.clone(), || self.load(key, sql, params, ttl, deadline));
+        // The shared load is bounded by postgres.statement_timeout, not by
+        // the deadline of whichever caller leads: each caller waits within
+        // its own, and one caller's short deadline fails that caller alone.
+        let bound = Some(Instant::now() + self.postgres.config().statement_timeout);
+        let load = self.flights.run(key.clone(), || self.load(key, sql, params, ttl, bound));
         let wait = deadline.map_or(Duration::from_secs(3600), |d| d.saturating_duration_since(Instant::now()));
         let Ok((loaded, role)) = tokio::time::timeout(wait, load).await else {
             return Err(refuse(ErrorKind::DeadlineExceeded, "the deadline passed while the result loaded"));
