@@ -143,12 +143,14 @@ impl<K: Hash + Eq> Cache<K> {
     pub fn store(
         &self,
         key: K,
+        key_bytes: u64,
         result: Arc<QueryResult>,
         tables: Arc<[Table]>,
         ticket: &Ticket,
         ttl: Duration,
     ) -> Result<(), &'static str> {
-        let bytes = weigh(&result) + std::mem::size_of::<K>() as u64;
+        // The entry, its key, and the nodes that index it (LRU, by table).
+        let bytes = weigh(&result) + key_bytes + ENTRY_OVERHEAD + tables.len() as u64 * TABLE_INDEX_OVERHEAD;
         if bytes > self.max_bytes / 4 {
             return Err("the result is over a quarter of postgres.cache.max_bytes");
         }
@@ -235,7 +237,14 @@ impl<K: Hash + Eq> State<K> {
     }
 }
 
-/// The memory a result holds, roughly: what `max_reply_bytes` counts.
+/// Memory an entry takes besides its result and key: its LRU node, the
+/// entry itself and the Arc around the result.
+const ENTRY_OVERHEAD: u64 = 160;
+/// Memory a key's place in one table's index takes.
+const TABLE_INDEX_OVERHEAD: u64 = 48;
+
+/// The memory a result holds: its values (as `max_reply_bytes` counts
+/// them), each row's vector and each column's description.
 pub(crate) fn weigh(result: &QueryResult) -> u64 {
     fn value(v: &Value) -> u64 {
         std::mem::size_of::<Value>() as u64
@@ -250,8 +259,17 @@ pub(crate) fn weigh(result: &QueryResult) -> u64 {
                 _ => 0,
             }
     }
-    let columns: u64 = result.columns.iter().map(|c| (c.name.len() + c.type_name.len() + 64) as u64).sum();
-    columns + result.rows.iter().flatten().map(value).sum::<u64>() + result.command_tag.len() as u64
+    let columns: u64 = result
+        .columns
+        .iter()
+        .map(|c| (std::mem::size_of::<crate::service::Column>() + c.name.len() + c.type_name.len()) as u64)
+        .sum();
+    let rows = result.rows.len() as u64 * std::mem::size_of::<Vec<Value>>() as u64;
+    std::mem::size_of::<QueryResult>() as u64
+        + columns
+        + rows
+        + result.rows.iter().flatten().map(value).sum::<u64>()
+        + result.command_tag.len() as u64
 }
 
 #[cfg(test)]
@@ -270,10 +288,10 @@ mod tests {
         let tables: Arc<[Table]> = Arc::from([7, 8]);
         let ticket = cache.ticket(&tables);
         cache.invalidate(&Touched::Tables(vec![8]));
-        assert!(cache.store("q", result("old"), tables.clone(), &ticket, TTL).is_err());
+        assert!(cache.store("q", 0, result("old"), tables.clone(), &ticket, TTL).is_err());
         assert!(cache.get(&"q").is_none());
         let ticket = cache.ticket(&tables);
-        cache.store("q", result("new"), tables, &ticket, TTL).unwrap();
+        cache.store("q", 0, result("new"), tables, &ticket, TTL).unwrap();
         assert_eq!(cache.get(&"q").unwrap().result.rows[0][0], Value::Text("new".into()));
     }
 
@@ -283,7 +301,7 @@ mod tests {
         for (key, table) in [("a", 1), ("b", 2)] {
             let tables: Arc<[Table]> = Arc::from([table]);
             let ticket = cache.ticket(&tables);
-            cache.store(key, result(key), tables, &ticket, TTL).unwrap();
+            cache.store(key, 0, result(key), tables, &ticket, TTL).unwrap();
         }
         cache.invalidate(&Touched::Tables(vec![1]));
         assert!(cache.get(&"a").is_none());
@@ -296,10 +314,10 @@ mod tests {
         let cache = Cache::<&str>::new(1 << 20);
         let none: Arc<[Table]> = Arc::from([]);
         let ticket = cache.ticket(&none);
-        cache.store("a", result("a"), none.clone(), &ticket, TTL).unwrap();
+        cache.store("a", 0, result("a"), none.clone(), &ticket, TTL).unwrap();
         cache.invalidate(&Touched::Everything);
         assert!(cache.get(&"a").is_none());
-        assert!(cache.store("b", result("b"), none, &ticket, TTL).is_err());
+        assert!(cache.store("b", 0, result("b"), none, &ticket, TTL).is_err());
     }
 
     #[tokio::test(start_paused = true)]
@@ -307,7 +325,7 @@ mod tests {
         let cache = Cache::<&str>::new(1 << 20);
         let none: Arc<[Table]> = Arc::from([]);
         let ticket = cache.ticket(&none);
-        cache.store("a", result("a"), none, &ticket, Duration::from_secs(2)).unwrap();
+        cache.store("a", 0, result("a"), none, &ticket, Duration::from_secs(2)).unwrap();
         tokio::time::advance(Duration::from_millis(1500)).await;
         assert_eq!(cache.get(&"a").unwrap().age, Duration::from_millis(1500));
         tokio::time::advance(Duration::from_millis(600)).await;
@@ -317,20 +335,20 @@ mod tests {
 
     #[tokio::test]
     async fn the_byte_budget_evicts_the_least_recently_used() {
-        let one = weigh(&result(&"x".repeat(100))) + std::mem::size_of::<&str>() as u64;
+        let one = weigh(&result(&"x".repeat(100))) + ENTRY_OVERHEAD;
         let cache = Cache::<&str>::new(one * 4);
         let none: Arc<[Table]> = Arc::from([]);
         for key in ["a", "b", "c", "d"] {
             let ticket = cache.ticket(&none);
-            cache.store(key, result(&"x".repeat(100)), none.clone(), &ticket, TTL).unwrap();
+            cache.store(key, 0, result(&"x".repeat(100)), none.clone(), &ticket, TTL).unwrap();
         }
         assert!(cache.get(&"a").is_some()); // b is now the least recently used
         let ticket = cache.ticket(&none);
-        cache.store("e", result(&"x".repeat(100)), none.clone(), &ticket, TTL).unwrap();
+        cache.store("e", 0, result(&"x".repeat(100)), none.clone(), &ticket, TTL).unwrap();
         assert!(cache.get(&"b").is_none());
         assert!(cache.get(&"a").is_some());
         assert_eq!(cache.metrics.bytes.get() as u64, one * 4);
         let ticket = cache.ticket(&none);
-        assert!(cache.store("big", result(&"x".repeat(one as usize * 2)), none, &ticket, TTL).is_err());
+        assert!(cache.store("big", 0, result(&"x".repeat(one as usize * 2)), none, &ticket, TTL).is_err());
     }
 }

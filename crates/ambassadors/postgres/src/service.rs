@@ -109,6 +109,19 @@ impl Flight {
     fn cached(&self) -> Self {
         Self { writes_seen: 0, ..self.clone() }
     }
+
+    /// The memory it takes as a cache key.
+    fn weight(&self) -> u64 {
+        let params: usize = self
+            .params
+            .iter()
+            .map(|(v, t)| v.as_ref().map_or(0, String::len) + t.as_ref().map_or(0, String::len))
+            .sum();
+        (std::mem::size_of::<Self>()
+            + self.sql.len()
+            + params
+            + self.params.len() * std::mem::size_of::<(Option<String>, Option<String>)>()) as u64
+    }
 }
 
 /// A shared run's result, and why it was not cached (if caching was asked).
@@ -342,7 +355,10 @@ impl Service {
                 // A stream found late now flushes, which the ticket sees.
                 (Some(ticket), Some(tables), Some(key)) => match inner.cache_unprotected() {
                     Some(why) => Some(why.to_owned()),
-                    None => inner.cache.store(key, result.clone(), tables, &ticket, ttl).err().map(str::to_owned),
+                    None => {
+                        let key_bytes = key.weight();
+                        inner.cache.store(key, key_bytes, result.clone(), tables, &ticket, ttl).err().map(str::to_owned)
+                    }
                 },
                 _ => None,
             };
