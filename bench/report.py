@@ -314,78 +314,131 @@ def postgres():
     by = {r["name"]: r for r in node["results"]}
     pool_name = f"pg Pool (max {node['pool_size']})"
     pool, att = by[pool_name], by["attache Query"]
+    cached, rds = by["attache Query cached"], by["attache Redis DoCached"]
     lat = node["latency"]
     ident = node["identical"]
+    ins = node["inserts"]
+    insby = {r["name"]: r for r in ins["results"]}
+    ins_pool, ins_att = insby[f"{pool_name} per-row INSERT"], insby["attache Insert"]
     phpby = {r["mode"]: r for r in php["results"]}
     pdo_new, pdo_p, php_att = phpby["pdo"], phpby["pdo-persistent"], phpby["attache"]
     mib = lambda b: f"{b / 2**20:.0f} MiB" if b else "?"
     median = lambda xs: sorted(xs)[len(xs) // 2]
+    us = lambda v: f"{v:,.0f} µs" if v is not None else "–"
+    pct = lambda r: f"{r['hit_ratio'] * 100:.1f}%" if r.get("hit_ratio") is not None else "–"
+    ttl_min = node["cache_ttl_ms"] / 60_000
     lines = [
         f"# PostgreSQL through attache vs the client a Node or PHP app would use ({today})",
         "",
-        "A fresh PostgreSQL 15 (testing/postgres/, fsync off, pg_stat_statements",
+        "A fresh PostgreSQL 15 (testing/postgres/, fsync and synchronous_commit on: durable commits as in production; pg_stat_statements",
         f"loaded) on a Unix socket, a table of {node['rows'] // 1000}k rows",
-        "(`bench_rows (id int primary key, name text, score int)`), and a sidecar",
-        f"with its default pool (`postgres.pool_size`, {node['pool_size']} connections) on the same",
-        "socket; the pg Pool is given the same size.",
-        "attache has **no result cache yet**: every read goes to the database",
-        "except that identical plain reads in flight at the same moment run once",
-        "(single-flight) and share the result, so there is no cached row here.",
-        "Server executions are counted with `pg_stat_statements` (reset before",
-        "each measured period).",
+        "(`bench_rows (id int primary key, name text, score int)`), a fresh",
+        "redis-server, and a sidecar pointed at both, with its default pool",
+        f"(`postgres.pool_size`, {node['pool_size']} connections) on the same socket; the pg Pool is",
+        "given the same size. Uncached attache reads all go to the database, except",
+        "that identical plain reads in flight at the same moment run once",
+        "(single-flight) and share the result; cached reads (`cacheTtlMs`) are",
+        "answered from the sidecar's response cache. Server executions are",
+        "counted with `pg_stat_statements` (reset before each measured period).",
         "",
         f"## Node: {node['callers']} concurrent callers, primary-key reads, Zipf(0.99) ids, {node['seconds']} s per client",
         "",
         "`SELECT id, name, score FROM bench_rows WHERE id = $1`. node-postgres",
         f"(`pg`) with a Pool of {node['pool_size']} connections (`pool.query(text, values)`, an",
-        "unnamed statement each time) vs attache Query through the Node SDK.",
-        "After a warm-up, each client is measured in five rounds interleaved with",
-        "the other and its rounds are pooled, because this machine's speed drifts",
-        "by tens of percent over minutes.",
+        "unnamed statement each time) vs attache Query through the Node SDK:",
+        f"uncached, and cached (`cacheTtlMs: {node['cache_ttl_ms']:_}`, the {ttl_min:.0f}-minute",
+        "`postgres.cache.max_ttl`). For the cache-hit latency to compare with,",
+        "attache Redis DoCached: `GET bench:row:<id>`, whose value is the row's",
+        "JSON (MSET for every id beforehand), from the sidecar's Redis client",
+        "cache. Both caches are filled with every id before measuring (each id",
+        "read once through the cached Query, every key through MGetCached), as",
+        "a long-running sidecar's would be; `cache hits` is the share of reads",
+        "that said so (`cache.status` \"hit\", `cacheHit`), `hit p50` the p50 of",
+        "those reads alone. After a warm-up, each client is measured in five",
+        "rounds interleaved with the others and its rounds are pooled, because",
+        "this machine's speed drifts by tens of percent over minutes.",
         "",
-        "| client | ops/s | vs pg Pool | p50 | p99 | server executions / read |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| client | ops/s | vs pg Pool | p50 | p50 vs pg Pool | p99 | cache hits | hit p50 | server executions / read |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in node["results"]:
         lines.append(
-            f"| {r['name']} | {r['ops_per_s']:,.0f} | {r['ops_per_s'] / pool['ops_per_s']:.2f}× | {r['p50_us']:,.0f} µs "
-            f"| {r['p99_us']:,.0f} µs | {r['server_executions_per_op']:.3f} |"
+            f"| {r['name']} | {r['ops_per_s']:,.0f} | {r['ops_per_s'] / pool['ops_per_s']:.2f}× | {us(r['p50_us'])} "
+            f"| {r['p50_us'] / pool['p50_us']:.2f}× | {us(r['p99_us'])} | {pct(r)} | {us(r.get('hit_p50_us'))} "
+            f"| {r['server_executions_per_op']:.3f} |"
         )
     lines += [
         "",
-        "Executions per read below 1 for attache are hot ids read by several",
-        "callers at once (coalesced), not cache hits.",
+        "Executions per read below 1 for uncached attache Query are hot ids read",
+        "by several callers at once (coalesced); for the cached Query they are",
+        "its misses. The Redis row reads no Postgres at all.",
         "",
         f"## One caller at a time (sequential primary-key reads, {lat['pg_pool']['queries']} per client, interleaved rounds)",
         "",
-        "| client | p50 | p99 |",
-        "|---|---:|---:|",
-        f"| Node, {pool_name} | {lat['pg_pool']['p50_us']:.0f} µs | {lat['pg_pool']['p99_us']:.0f} µs |",
-        f"| Node, attache Query | {lat['attache_query']['p50_us']:.0f} µs | {lat['attache_query']['p99_us']:.0f} µs |",
+        "The caches are still warm from above, so the cached reads are mostly hits.",
+        "",
+        "| client | p50 | p99 | cache hits | hit p50 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lone_rows = [(f"Node, {pool_name}", lat["pg_pool"]), ("Node, attache Query", lat["attache_query"]),
+                 ("Node, attache Query cached", lat["attache_query_cached"]),
+                 ("Node, attache Redis DoCached", lat["attache_redis_docached"])]
+    for label, r in lone_rows:
+        lines.append(f"| {label} | {us(r['p50_us'])} | {us(r['p99_us'])} | {pct(r)} | {us(r.get('hit_p50_us'))} |")
+    lines += [
         "",
         f"## {ident['reads']} identical reads at once",
         "",
         f"`{ident['sql']}` with the same parameter ({ident['param']}), {ident['reads']} calls",
-        "started together from Node, in rounds alternating between the clients.",
+        "started together from Node (attache uncached), in rounds alternating between",
+        "the clients.",
         "",
         "| client | server executions per round | wall time per round (median) |",
         "|---|---|---:|",
         f"| {pool_name} | {', '.join(str(x) for x in ident['pg_pool']['executions'])} | {median(ident['pg_pool']['wall_ms']):.0f} ms |",
         f"| attache Query | {', '.join(str(x) for x in ident['attache']['executions'])} | {median(ident['attache']['wall_ms']):.0f} ms |",
         "",
+        f"## Merged inserts: {ins['callers']} concurrent callers inserting one row per call, {ins['seconds']} s per client",
+        "",
+        "Into `bench_inserts (id bigserial primary key, name text, score int)`,",
+        f"returning the id: the pg Pool runs `{ins['sql']}`",
+        "per row; attache `insert(\"bench_inserts\", { name, score }, { returning: [\"id\"] })`",
+        "merges the inserts of one shape that arrive while a batch runs into one",
+        "statement (`postgres.insert`, default `max_batch` 1000, `max_wait` 0).",
+        "Interleaved rounds after a warm-up, as above; the table just grows.",
+        "Statements: `pg_stat_statements` calls of `INSERT INTO…bench_inserts`",
+        "per row inserted; `batchSize` is what each caller was told its statement",
+        "carried, averaged over callers. attache's writes also tell other",
+        "attaches what they touched (`SELECT pg_notify`, batched), counted apart.",
+        "",
+        "| client | rows/s | vs pg Pool | p50 | p99 | INSERT statements / row | rows / statement | mean batchSize | NOTIFYs / row |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in ins["results"]:
+        per = r["server_statements_per_row"]
+        batch = f"{r['mean_batch_size']:.1f}" if r["mean_batch_size"] is not None else "–"
+        lines.append(
+            f"| {r['name']} | {r['rows_per_s']:,.0f} | {r['rows_per_s'] / ins_pool['rows_per_s']:.2f}× | {us(r['p50_us'])} | {us(r['p99_us'])} "
+            f"| {per:.4f} | {f'{1 / per:.1f}' if per else '–'} | {batch} | {r['server_notifies_per_row']:.4f} |"
+        )
+    lines += [
+        "",
         f"## PHP: {php['workers']} worker processes, a new client per request, {php['seconds']:.0f} s per client (interleaved rounds)",
         "",
         "Each request makes its client, runs one primary-key SELECT (same id",
-        "distribution; PDO prepares and executes it) and drops the client, as a",
-        "PHP-FPM request does: PDO with a new connection per request, PDO with",
-        "`PDO::ATTR_PERSISTENT` (the worker keeps its connection), and a new",
-        "`Attache\\Client` per request (the SDK keeps its socket connection",
-        "persistent across requests). Server connections: client backends in",
-        "`pg_stat_activity`, sampled with psql (which counts itself) twice a",
-        "second while each client ran; the sidecar's pool stays open throughout,",
-        "so the PDO rows count its idle connections too (in brackets).",
+        "distribution; PDO prepares and executes it; attache uncached) and drops",
+        "the client, as a PHP-FPM request does: PDO with a new connection per",
+        "request, PDO with `PDO::ATTR_PERSISTENT` (the worker keeps its",
+        "connection), and a new `Attache\\Client` per request (the SDK keeps its",
+        "socket connection persistent across requests). Server connections:",
+        "client backends in `pg_stat_activity`, sampled with psql (which counts",
+        "itself) twice a second while each client ran; the sidecar's pool stays",
+        "open throughout, so the PDO rows count its idle connections too (in",
+        "brackets), and every row counts its cache-invalidation channel (one",
+        "LISTEN connection outside the pool, open since the Node run's first",
+        "cached read or write).",
         "",
-        "| client | requests/s | vs PDO new | p50 | p99 | server executions / request | max server connections (the sidecar's) |",
+        "| client | requests/s | vs PDO new | p50 | p99 | server executions / request | max server connections (the sidecar's pool) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in php["results"]:
@@ -398,45 +451,68 @@ def postgres():
         "",
         "## Sidecar memory",
         "",
-        f"The sidecar serving these runs (started for them): peak RSS (VmHWM) {mib(node['sidecar'] and node['sidecar']['vm_hwm_bytes'])}",
+        f"The sidecar serving these runs (started for them), holding both caches",
+        f"filled with the {node['rows'] // 1000}k rows: peak RSS (VmHWM) {mib(node['sidecar'] and node['sidecar']['vm_hwm_bytes'])}",
         f"after the Node runs, {mib(php['sidecar'] and php['sidecar']['vm_hwm_bytes'])} after the PHP runs; RSS at the end",
         f"{mib(php['sidecar'] and php['sidecar']['vm_rss_bytes'])}.",
     ]
     ratio = att["p50_us"] / pool["p50_us"]
+    cached_x = cached["ops_per_s"] / pool["ops_per_s"]
+    hit_load = cached["hit_p50_us"] / rds["hit_p50_us"] if cached.get("hit_p50_us") and rds.get("hit_p50_us") else None
+    lc, lr = lat["attache_query_cached"], lat["attache_redis_docached"]
+    hit_lone = lc["hit_p50_us"] / lr["hit_p50_us"] if lc.get("hit_p50_us") and lr.get("hit_p50_us") else None
+    ins_x = ins_att["rows_per_s"] / ins_pool["rows_per_s"]
     runs = ident["attache"]["executions"]
     php_ratio = php_att["requests_per_s"] / pdo_new["requests_per_s"]
-    conns, bound = php_att["server_connections_max"], node["pool_size"] + 1
+    conns, bound = php_att["server_connections_max"], node["pool_size"] + 2
     met = lambda ok: "met" if ok else "**not met**"
+    fmt = lambda v: f"{v:.2f}" if v is not None else "?"
     lines += [
         "",
         "## Against the targets",
-        f"- attache Query p50 vs pg Pool p50 under load: **{ratio:.2f}×** (target ≤ 1.3×: {met(ratio <= 1.3)}); "
+        f"- Uncached attache Query p50 vs pg Pool p50 under load: **{ratio:.2f}×** (target ≤ 1.3×: {met(ratio <= 1.3)}); "
         f"p99 {att['p99_us'] / pool['p99_us']:.2f}×; ops/s {att['ops_per_s'] / pool['ops_per_s']:.2f}×; one caller at a time: "
         f"p50 {lat['attache_query']['p50_us'] / lat['pg_pool']['p50_us']:.2f}×, p99 {lat['attache_query']['p99_us'] / lat['pg_pool']['p99_us']:.2f}×.",
+        f"- Cached attache Query throughput **{cached_x:.2f}×** pg Pool's (target ≥ 2×: {met(cached_x >= 2)}); "
+        f"p50 {cached['p50_us'] / pool['p50_us']:.2f}×, p99 {cached['p99_us'] / pool['p99_us']:.2f}× pg Pool's; "
+        f"{pct(cached)} hits, {cached['server_executions_per_op']:.3f} server executions per read.",
+        f"- Cached Query hit p50 / Redis DoCached hit p50, same run: **{fmt(hit_load)}** under load "
+        f"({us(cached.get('hit_p50_us'))} vs {us(rds.get('hit_p50_us'))}; target ≤ 1.2: {met(hit_load is not None and hit_load <= 1.2)}), "
+        f"**{fmt(hit_lone)}** one caller at a time ({us(lc.get('hit_p50_us'))} vs {us(lr.get('hit_p50_us'))}; "
+        f"{met(hit_lone is not None and hit_lone <= 1.2)}).",
+        f"- Merged inserts: attache Insert **{ins_x:.1f}×** the rows/s of per-row INSERT through the pg Pool "
+        f"(target ≥ 10×: {met(ins_x >= 10)}); {ins_att['server_statements_per_row']:.4f} INSERT statements per row "
+        f"(mean batchSize {ins_att['mean_batch_size'] or 0:.1f}); p50 {ins_att['p50_us'] / ins_pool['p50_us']:.2f}×, "
+        f"p99 {ins_att['p99_us'] / ins_pool['p99_us']:.2f}× the pg Pool's.",
         f"- {ident['reads']} identical concurrent reads: the server ran attache's **{max(runs)}** time(s) at most "
         f"(rounds: {', '.join(str(x) for x in runs)}; target 1: {met(max(runs) <= 1)}); the pg Pool's {max(ident['pg_pool']['executions'])}.",
         f"- PHP, attache vs PDO with a new connection per request: **{php_ratio:.1f}×** the requests/s (target ≥ 5×: {met(php_ratio >= 5)}); "
         f"vs persistent PDO {php_att['requests_per_s'] / pdo_p['requests_per_s']:.2f}×.",
-        f"- Server client connections while PHP called attache: at most **{conns}**, the sidecar's {php_att['sidecar_connections_max']} "
-        f"(target ≤ pool size {node['pool_size']} + 1 for psql = {bound}: {met(conns is not None and conns <= bound)}); "
+        f"- Server client connections while PHP called attache: at most **{conns}**, the sidecar's pool {php_att['sidecar_connections_max']} "
+        f"(target ≤ pool size {node['pool_size']} + 1 for psql + 1 for the cache channel = {bound}: {met(conns is not None and conns <= bound)}); "
         f"with PDO a new connection per request {pdo_new['server_connections_max']}, persistent {pdo_p['server_connections_max']} (each with the sidecar's idle pool).",
         f"- Sidecar peak RSS after the Postgres runs: **{mib(max(hwm) if hwm else None)}**.",
-        "- Not measured: a result cache (not built yet).",
     ]
     write("postgres", lines)
 
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 5))
+    def color(label):
+        if "Redis" in label:
+            return "tab:purple"
+        if "cached" in label:
+            return "tab:green"
+        return "tab:blue" if "attache" in label else "tab:orange"
+
+    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(19, 6), gridspec_kw={"width_ratios": [1.1, 1.1, 0.9]})
     rows = [(f"Node, {node['callers']} callers: {r['name']}", r["ops_per_s"], r["p50_us"], r["p99_us"]) for r in node["results"]]
     rows += [(f"PHP, {php['workers']} workers: {r['name']}", r["requests_per_s"], r["p50_us"], r["p99_us"]) for r in php["results"]]
-    colors = ["tab:orange" if "attache" not in r[0] else "tab:blue" for r in rows]
-    a1.barh([r[0] for r in rows], [r[1] for r in rows], color=colors)
+    a1.barh([r[0] for r in rows], [r[1] for r in rows], color=[color(r[0]) for r in rows])
     for i, r in enumerate(rows):
         a1.text(r[1], i, f" {r[1]:,.0f}", va="center", fontsize=8)
     a1.set_xscale("log")
-    a1.set_xlabel("ops/s (Node) or requests/s (PHP), log scale (higher is better)")
+    a1.set_xlabel("reads/s (Node) or requests/s (PHP), log scale (higher is better)")
+    a1.tick_params(axis="y", labelsize=8)
     a1.invert_yaxis()
-    lrows = rows + [(f"Node, one caller: {pool_name}", None, lat["pg_pool"]["p50_us"], lat["pg_pool"]["p99_us"]),
-                    ("Node, one caller: attache Query", None, lat["attache_query"]["p50_us"], lat["attache_query"]["p99_us"])]
+    lrows = rows + [(f"Node, one caller: {label.removeprefix('Node, ')}", None, r["p50_us"], r["p99_us"]) for label, r in lone_rows]
     y = range(len(lrows))
     a2.barh([i - 0.2 for i in y], [r[2] for r in lrows], 0.4, label="p50", color="tab:green")
     a2.barh([i + 0.2 for i in y], [r[3] for r in lrows], 0.4, label="p99", color="tab:red")
@@ -445,7 +521,16 @@ def postgres():
     a2.set_xlabel("latency, µs, log scale (lower is better)")
     a2.invert_yaxis()
     a2.legend()
-    fig.suptitle(f"PostgreSQL primary-key reads, {node['rows'] // 1000}k rows, Zipf(0.99); attache without a result cache")
+    irows = ins["results"]
+    a3.bar(range(len(irows)), [r["rows_per_s"] for r in irows], color=[color(r["name"]) for r in irows])
+    for i, r in enumerate(irows):
+        note = f"{r['rows_per_s']:,.0f} rows/s\np50 {r['p50_us']:,.0f} µs\n{r['server_statements_per_row']:.3f} statements/row"
+        a3.text(i, r["rows_per_s"], note, ha="center", va="bottom", fontsize=7)
+    a3.set_xticks(range(len(irows)), [r["name"].replace(" per-row", "\nper-row") for r in irows], fontsize=8)
+    a3.set_ylim(0, max(r["rows_per_s"] for r in irows) * 1.3)
+    a3.set_ylabel("rows inserted/s (higher is better)")
+    a3.set_title(f"single-row inserts, {ins['callers']} callers", fontsize=10)
+    fig.suptitle(f"PostgreSQL primary-key reads, {node['rows'] // 1000}k rows, Zipf(0.99): uncached, cached, Redis DoCached; merged inserts")
     fig.tight_layout()
     fig.savefig(os.path.join(out, f"{today}-postgres.png"), dpi=110)
 
