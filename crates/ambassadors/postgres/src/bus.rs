@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cache::{Table, Touched};
 use crate::replication::{self, Consumer};
-use crate::service::Inner;
+use crate::service::{Inner, Origin};
 
 /// A payload longer than this becomes "flush everything" (Postgres allows
 /// under 8000 bytes).
@@ -140,7 +140,7 @@ async fn listen(inner: Weak<Inner>) {
             Ok(()) => return,
             Err(reason) => {
                 strong.bus.healthy.store(false, Ordering::Release);
-                strong.invalidate_here(Touched::Everything);
+                strong.invalidate_here(Touched::Everything, Origin::Flush);
                 tracing::warn!(channel = %strong.bus.channel, %reason, "cache invalidation channel down; not caching");
                 strong.config.reconnect_min.max(Duration::from_millis(100))
             }
@@ -170,7 +170,7 @@ async fn session(inner: &Arc<Inner>) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let notify = client.prepare("SELECT pg_notify($1, $2)").await.map_err(|e| e.to_string())?;
     // Whatever was stored before now may have missed a notification.
-    inner.invalidate_here(Touched::Everything);
+    inner.invalidate_here(Touched::Everything, Origin::Flush);
     bus.healthy.store(true, Ordering::Release);
     bus.ever_up.store(true, Ordering::Release);
     bus.up.notify_waiters();
@@ -208,14 +208,14 @@ async fn session(inner: &Arc<Inner>) -> Result<(), String> {
                         replication.beat();
                     }
                 }
-                Some(n) => inner.invalidate_here(decode(n.payload())),
+                Some(n) => inner.invalidate_here(decode(n.payload()), Origin::Peer),
                 None => return Err("the connection closed".into()),
             },
             _ = poll.tick(), if consumer.is_some() => {
                 let Some(consumer) = consumer.as_mut() else { continue };
                 let (touched, beat) = consumer.tick(inner, &client).await?;
                 if let Some(touched) = touched {
-                    inner.invalidate_here(touched.clone());
+                    inner.invalidate_here(touched.clone(), Origin::Stream);
                     send(encode(&touched)).await?;
                 }
                 if beat {

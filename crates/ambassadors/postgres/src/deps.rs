@@ -53,10 +53,17 @@ fn remember<V: Clone>(map: &Mutex<HashMap<String, V>>, sql: &str, value: &V) {
     map.insert(sql.to_owned(), value.clone());
 }
 
-/// Relations and doubts found in a plan.
+/// Relations, functions and doubts found in a plan.
 #[derive(Debug, Default, PartialEq)]
 struct Plan {
     relations: Vec<(String, String)>,
+    /// Functions its expressions call, including those hidden in views,
+    /// column defaults and row-level security policies (unqualified,
+    /// lowercased).
+    functions: Vec<String>,
+    /// Partitions were pruned at executor start-up, so not every table a
+    /// read may touch is named (a write names its target anyway).
+    pruned: bool,
     opaque: Option<String>,
 }
 
@@ -75,11 +82,25 @@ fn walk(node: &serde_json::Value, plan: &mut Plan) {
                 plan.opaque.get_or_insert_with(|| format!("reads rows from {name}(), whose reads attache cannot see"));
             }
             if fields.get("Subplans Removed").and_then(|v| v.as_u64()).unwrap_or(0) > 0 {
-                plan.opaque.get_or_insert_with(|| "partitions were pruned from its plan".into());
+                plan.pruned = true;
             }
             fields.values().for_each(|v| walk(v, plan));
         }
         serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, plan)),
+        // Expressions (Output, Filter, Index Cond...) as VERBOSE prints them.
+        serde_json::Value::String(text) if text.contains('(') => match sql::called_functions(text) {
+            Ok(functions) => {
+                for f in functions {
+                    let name = f.rsplit('.').next().unwrap_or(&f).to_owned();
+                    if !plan.functions.contains(&name) {
+                        plan.functions.push(name);
+                    }
+                }
+            }
+            Err(why) => {
+                plan.opaque.get_or_insert_with(|| format!("its plan {why}"));
+            }
+        },
         _ => {}
     }
 }
@@ -114,9 +135,16 @@ impl Inner {
         let reads = match self.explain(sql, params, deadline).await? {
             Err(why) => Reads::Opaque(why),
             Ok(Plan { opaque: Some(why), .. }) => Reads::Opaque(why),
-            Ok(Plan { relations, opaque: None }) => {
-                let (tables, _) = self.resolve(relations, false, deadline).await?;
-                Reads::Tables(tables.into())
+            Ok(Plan { pruned: true, .. }) => Reads::Opaque("partitions were pruned from its plan".into()),
+            Ok(Plan { relations, functions, opaque: None, .. }) => {
+                let facts = self.function_facts(&functions, deadline).await?;
+                match (facts.volatile, facts.user_defined) {
+                    (Some(f), _) => Reads::Opaque(format!("its plan calls {f}, a volatile function")),
+                    (None, Some(f)) => {
+                        Reads::Opaque(format!("its plan calls {f}, a user function whose reads attache cannot see"))
+                    }
+                    (None, None) => Reads::Tables(self.resolve(relations, false, deadline).await?.0.into()),
+                }
             }
         };
         remember(&self.memo.reads, sql, &reads);
@@ -135,10 +163,17 @@ impl Inner {
             Err(why) => Some(why.to_owned()),
         };
         let touched = match (user_function, self.explain(sql, params, deadline).await?) {
-            (None, Ok(Plan { relations, opaque: None })) => match self.resolve(relations, true, deadline).await? {
-                (tables, false) => Touched::Tables(tables),
-                (_, true) => Touched::Everything,
-            },
+            (None, Ok(Plan { relations, functions, opaque: None, .. })) => {
+                // A user function the plan calls (a column default, a view,
+                // a policy) may write anywhere.
+                match self.function_facts(&functions, deadline).await?.user_defined {
+                    Some(_) => Touched::Everything,
+                    None => match self.resolve(relations, true, deadline).await? {
+                        (tables, false) => Touched::Tables(tables),
+                        (_, true) => Touched::Everything,
+                    },
+                }
+            }
             _ => Touched::Everything,
         };
         // A statement attache could not analyse may have changed the schema
@@ -252,12 +287,22 @@ mod tests {
         walk(&json, &mut plan);
         assert_eq!(
             plan,
-            Plan { relations: vec![("app".into(), "users".into()), ("public".into(), "orders".into())], opaque: None }
+            Plan {
+                relations: vec![("app".into(), "users".into()), ("public".into(), "orders".into())],
+                functions: vec![],
+                pruned: false,
+                opaque: None
+            }
         );
-        for (node, doubt) in [
-            (serde_json::json!({"Node Type": "Function Scan", "Function Name": "f", "Schema": "app"}), "f()"),
-            (serde_json::json!({"Node Type": "Append", "Subplans Removed": 2}), "pruned"),
-        ] {
+        let mut plan = Plan::default();
+        walk(&serde_json::json!({"Node Type": "Append", "Subplans Removed": 2}), &mut plan);
+        assert!(plan.pruned);
+        let mut plan = Plan::default();
+        walk(&serde_json::json!({"Output": ["u.id", "app.balance(u.id)", "nextval('s'::regclass)"]}), &mut plan);
+        assert_eq!(plan.functions, vec!["balance".to_owned(), "nextval".to_owned()]);
+        for (node, doubt) in
+            [(serde_json::json!({"Node Type": "Function Scan", "Function Name": "f", "Schema": "app"}), "f()")]
+        {
             let mut plan = Plan::default();
             walk(&node, &mut plan);
             assert!(plan.opaque.unwrap().contains(doubt));

@@ -161,10 +161,6 @@ impl Shape {
             columns => format!(" RETURNING {}", list(columns)),
         }
     }
-
-    fn skips(&self) -> bool {
-        matches!(self.on_conflict, OnConflict::DoNothing { .. })
-    }
 }
 
 /// Parameter text one batch may carry (besides `insert.max_batch` rows).
@@ -281,7 +277,9 @@ impl Inner {
             Err(e) => all(e),
         };
         let failed_all = results.iter().all(Result::is_err);
-        let error = if failed_all { results.first().and_then(|r| r.as_ref().err()) } else { None };
+        // Nothing was written only if the database refused every row.
+        let refused = results.iter().all(|r| matches!(r, Err(Error::Database(_))));
+        let error = results.first().and_then(|r| r.as_ref().err()).filter(|_| refused);
         self.after_writes([(statement.as_str(), shape.columns.len())], error).await;
         if failed_all {
             // The table may have changed under a remembered plan.
@@ -293,7 +291,7 @@ impl Inner {
     }
 
     /// The merged statement: `Ok(None)` when its outcome cannot be told
-    /// row by row (DO NOTHING skipped some) and it was rolled back.
+    /// row by row (a row was skipped or redirected) and it was rolled back.
     async fn run_merged(
         &self,
         conn: &mut crate::pool::Conn,
@@ -314,27 +312,21 @@ impl Inner {
                 }
             })
             .collect();
-        if shape.skips() {
-            conn.client.batch_execute("BEGIN").await.map_err(|e| conn.error(e))?;
-        }
+        // In a transaction, so a batch whose outcome cannot be told row by
+        // row (DO NOTHING skipped a row, a trigger swallowed one, an
+        // inheritance trigger redirected them) is undone and re-run row by
+        // row rather than reported wrong.
+        conn.client.batch_execute("BEGIN").await.map_err(|e| conn.error(e))?;
         let ran = self.run(conn, sql, &columns, QueryOptions::default()).await;
         let complete = matches!(&ran, Ok(r) if r.rows_affected as usize == rows.len());
-        if shape.skips() {
-            let end = if complete { "COMMIT" } else { "ROLLBACK" };
-            conn.client.batch_execute(end).await.map_err(|e| conn.error(e))?;
+        let end = if complete { "COMMIT" } else { "ROLLBACK" };
+        conn.client.batch_execute(end).await.map_err(|e| conn.error(e))?;
+        match ran {
+            Ok(result) if complete => Ok(Some(answers(result, shape, rows.len()))),
+            // Too large a RETURNING for one reply: each row's alone may fit.
+            Ok(_) | Err(Error::TooLarge(_)) => Ok(None),
+            Err(e) => Err(e),
         }
-        let result = ran?;
-        if !complete {
-            return match shape.skips() {
-                true => Ok(None),
-                false => Err(Error::Internal(format!(
-                    "a merged insert of {} rows reported {}",
-                    rows.len(),
-                    result.rows_affected
-                ))),
-            };
-        }
-        Ok(Some(answers(result, shape, rows.len())))
     }
 
     /// Each row as its own statement (so each reports a batch of one),
@@ -391,7 +383,7 @@ impl Inner {
             elements: shape.columns.iter().map(|c| Value::Text(c.clone())).collect(),
             element_oid: 0,
         });
-        let sql = "SELECT a.attname::text, format_type(a.atttypid, NULL), t.typcategory = 'A' \
+        let sql = "SELECT a.attname::text, format_type(a.atttypid, -1), t.typcategory = 'A' \
                    FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
                    WHERE a.attrelid = $1::regclass AND a.attname = ANY($2::text[]) AND a.attnum > 0 AND NOT a.attisdropped";
         let params = [

@@ -32,7 +32,7 @@ pub use config::{CacheConfig, Config, InsertConfig, Invalidation, TransactionCon
 pub use error::{DbFacts, Error};
 pub use insert::{Inserted, OnConflict, Shape};
 pub use service::{
-    Column, InvalidationHook, Param, Queried, QueryOptions, QueryResult, Service, Sharing, Statement, Watch,
+    Column, InvalidationHook, Origin, Param, Queried, QueryOptions, QueryResult, Service, Sharing, Statement, Watch,
 };
 pub use transaction::{Isolation, TxOptions};
 pub use value::{Array, Infinite, Value, uuid_text};

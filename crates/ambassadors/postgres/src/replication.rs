@@ -31,7 +31,7 @@ use tokio::time::Instant;
 use tokio_postgres::Client;
 
 use crate::cache::{Table, Touched};
-use crate::service::Inner;
+use crate::service::{Inner, Origin};
 
 /// How stale the stream may be before cached reads go to the database.
 pub(crate) const MAX_LAG: Duration = Duration::from_secs(1);
@@ -42,8 +42,9 @@ const ELECT_EVERY: Duration = Duration::from_secs(1);
 const SYNC_EVERY: Duration = Duration::from_secs(10);
 /// The heartbeat's payload on the channel.
 pub(crate) const HEARTBEAT: &str = "~";
-/// The advisory lock that elects the consumer (any constant both sides share).
-const LOCK: i64 = 0x6174_7461_6368_6521;
+/// The first half of the advisory lock that elects the consumer; the second
+/// is the channel's hash, so deployments on other channels elect their own.
+const LOCK: i32 = 0x6174_7461;
 
 pub(crate) struct Replication {
     publication: String,
@@ -76,7 +77,7 @@ impl Replication {
         let fresh = self.last_beat.lock().expect("replication lock").is_some_and(|t| t.elapsed() < MAX_LAG);
         if !fresh && self.streaming.swap(false, Ordering::AcqRel) {
             tracing::warn!("the replication stream is late; not caching until it is back");
-            inner.invalidate_here(Touched::Everything);
+            inner.invalidate_here(Touched::Everything, Origin::Flush);
         }
         fresh
     }
@@ -91,6 +92,9 @@ impl Replication {
 /// The consumer's state on the channel connection.
 pub(crate) struct Consumer {
     slot: Option<String>,
+    /// Tables the publication could not take (not owned by this role):
+    /// not tried again by this consumer.
+    refused: HashSet<String>,
     next_try: Instant,
     next_sync: Instant,
     next_beat: Instant,
@@ -99,7 +103,7 @@ pub(crate) struct Consumer {
 impl Consumer {
     pub fn new() -> Self {
         let now = Instant::now();
-        Self { slot: None, next_try: now, next_sync: now, next_beat: now }
+        Self { slot: None, refused: HashSet::new(), next_try: now, next_sync: now, next_beat: now }
     }
 
     /// One tick on the channel connection: elect, sync the publication,
@@ -112,21 +116,22 @@ impl Consumer {
         if now >= self.next_sync {
             self.next_sync = now + SYNC_EVERY;
             if self.slot.is_some() {
-                sync_publication(client, &replication.publication).await?;
+                sync_publication(client, &replication.publication, &mut self.refused).await?;
             }
             let published = published_tables(client, &replication.publication).await?;
             *replication.published.lock().expect("replication lock") = Arc::new(published);
         }
         if self.slot.is_none() && now >= self.next_try {
             self.next_try = now + ELECT_EVERY;
+            let channel = &inner.config.cache.channel;
             let elected: bool = client
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK])
+                .query_one("SELECT pg_try_advisory_lock($1, hashtext($2))", &[&LOCK, channel])
                 .await
                 .map_err(text)?
                 .try_get(0)
                 .map_err(|e| e.to_string())?;
             if elected {
-                sync_publication(client, &replication.publication).await?;
+                sync_publication(client, &replication.publication, &mut self.refused).await?;
                 let published = published_tables(client, &replication.publication).await?;
                 *replication.published.lock().expect("replication lock") = Arc::new(published);
                 let slot = format!("attache_cache_{}", std::process::id());
@@ -141,11 +146,17 @@ impl Consumer {
             }
         }
         if let Some(slot) = &self.slot {
+            // Up to where the WAL is now, so a read that returns means the
+            // stream caught up (the heartbeat's promise); only the type and
+            // table of each change come back (5 bytes), one per table, not
+            // the rows themselves, however large the transaction.
             let rows = client
                 .query(
-                    "SELECT data FROM pg_logical_slot_get_binary_changes($1, NULL, 10000, \
-                     'proto_version', '1', 'publication_names', $2)",
-                    &[slot, &replication.publication],
+                    "SELECT DISTINCT CASE WHEN get_byte(data, 0) = 84 THEN data ELSE substr(data, 1, 5) END \
+                     FROM pg_logical_slot_get_binary_changes($1, pg_current_wal_lsn(), NULL, \
+                       'proto_version', '1', 'publication_names', $2) \
+                     WHERE get_byte(data, 0) IN (73, 85, 68, 84)",
+                    &[slot, &quote_ident(&replication.publication)],
                 )
                 .await
                 .map_err(text)?;
@@ -208,7 +219,7 @@ c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relpersistence = 'p'
 /// Creates the publication if need be, adds the tables that qualify and
 /// drops those that stopped qualifying (an UPDATE on a published table
 /// without a replica identity fails).
-async fn sync_publication(client: &Client, publication: &str) -> Result<(), String> {
+async fn sync_publication(client: &Client, publication: &str, refused: &mut HashSet<String>) -> Result<(), String> {
     let name = quote_ident(publication);
     let exists = client
         .query_opt("SELECT 1 FROM pg_publication WHERE pubname = $1", &[&publication])
@@ -236,13 +247,14 @@ async fn sync_publication(client: &Client, publication: &str) -> Result<(), Stri
         };
         let (table, published, qualifies): (String, bool, bool) = (table, published, qualifies);
         let verb = match (published, qualifies) {
-            (false, true) => "ADD",
+            (false, true) if !refused.contains(&table) => "ADD",
             (true, false) => "DROP",
             _ => continue,
         };
         // Not the owner of a table: it stays out, and reads of it are not cached.
         if let Err(e) = client.batch_execute(&format!("ALTER PUBLICATION {name} {verb} TABLE {table}")).await {
-            tracing::debug!(%table, error = %text(e), "cannot change the cache publication");
+            tracing::info!(%table, error = %text(e), "the cache publication cannot take this table; reads of it are not cached");
+            refused.insert(table);
         }
     }
     Ok(())

@@ -153,7 +153,70 @@ pub struct Watch {
 
 /// Told what writes touched, here or on another host; see
 /// [`Service::on_invalidate`].
-pub type InvalidationHook = Arc<dyn Fn(Touched) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+pub type InvalidationHook = Arc<dyn Fn(Touched, Origin) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
+/// Where an invalidation comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A write through this attache.
+    Here,
+    /// A write made outside attache, read from the replication stream by
+    /// this attache (the database's consumer), or everything when a new
+    /// stream begins.
+    Stream,
+    /// Another attache's message on the channel (it told its own hooks).
+    Peer,
+    /// This attache's channel or stream dropped or came back: what it
+    /// cached may have missed a message.
+    Flush,
+}
+
+/// What a write owes the cache: the statements that may have written, or
+/// everything (too many to analyse).
+pub(crate) enum Owing {
+    Statements(Vec<(String, usize)>),
+    Everything,
+}
+
+/// The invalidation owed for a write, paid by [`settle`](Self::settle) or,
+/// if the caller's future is dropped first (its deadline, its client
+/// gone), by a task spawned on drop: the write may have committed anyway.
+pub(crate) struct Owed {
+    inner: Arc<Inner>,
+    owing: Option<Owing>,
+}
+
+impl Owed {
+    pub fn new(inner: &Arc<Inner>, owing: Owing) -> Self {
+        Self { inner: inner.clone(), owing: Some(owing) }
+    }
+
+    /// Pays on a task of its own and waits for it, so a caller leaving now
+    /// does not stop it; `error` is how the write ended.
+    pub async fn settle(mut self, error: Option<Error>) {
+        if let Some(owing) = self.owing.take() {
+            let _ = tokio::spawn(pay(self.inner.clone(), owing, error)).await;
+        }
+    }
+}
+
+impl Drop for Owed {
+    fn drop(&mut self) {
+        if let Some(owing) = self.owing.take() {
+            tokio::spawn(pay(self.inner.clone(), owing, None));
+        }
+    }
+}
+
+async fn pay(inner: Arc<Inner>, owing: Owing, error: Option<Error>) {
+    match owing {
+        Owing::Statements(list) => {
+            let statements: Vec<(&str, usize)> = list.iter().map(|(sql, n)| (sql.as_str(), *n)).collect();
+            inner.after_writes(statements, error.as_ref()).await;
+        }
+        Owing::Everything => inner.after_unknown_writes(),
+    }
+}
 
 /// A statement of an Execute call.
 #[derive(Debug, Clone, PartialEq)]
@@ -293,8 +356,9 @@ impl Service {
             Ok(user_function) => user_function,
             Err(why) => {
                 // Not a plain read: it may write.
+                let owed = Owed::new(inner, Owing::Statements(vec![(sql.to_owned(), params.len())]));
                 let ran = inner.run_pooled(sql, params, options, deadline).await;
-                inner.after_writes([(sql, params.len())], ran.as_ref().err()).await;
+                owed.settle(ran.as_ref().err().cloned()).await;
                 return Ok(Queried::bypass(ran?, why));
             }
         };
@@ -407,6 +471,13 @@ impl Service {
             }
         }
         self.inner.metrics.statements.inc_by(statements.len() as u64);
+        if self.inner.config.cache.enabled() {
+            self.inner.bus.start(&self.inner);
+        }
+        let owed = Owed::new(
+            &self.inner,
+            Owing::Statements(statements.iter().map(|s| (s.sql.clone(), s.params.len())).collect()),
+        );
         let mut lease = self.inner.pool.lease(deadline).await?;
         let inner = &self.inner;
         let work = async {
@@ -441,15 +512,10 @@ impl Service {
         };
         let ran = tokio::time::timeout_at(deadline, work).await;
         let ran = finish(lease, ran, &self.inner.metrics.cancelled);
-        let error = ran.as_ref().err();
         // A transaction that failed with the database's error was rolled
         // back; without one, the statements before the failed one were
         // committed, so their writes count whatever the error.
-        let rolled_back = transactional && matches!(error, Some(Error::Database(_)));
-        if !rolled_back {
-            let run: Vec<(&str, usize)> = statements.iter().map(|s| (s.sql.as_str(), s.params.len())).collect();
-            self.inner.after_writes(run, error.filter(|_| transactional)).await;
-        }
+        owed.settle(ran.as_ref().err().filter(|_| transactional).cloned()).await;
         ran
     }
 
@@ -528,6 +594,9 @@ impl Service {
         owner: &str,
         deadline: Option<std::time::Instant>,
     ) -> Result<String, Error> {
+        if self.inner.config.cache.enabled() {
+            self.inner.bus.start(&self.inner);
+        }
         let id = self.inner.transactions.begin(&self.inner, options, owner, deadline_of(deadline)).await?;
         self.inner.metrics.open_transactions.set(self.inner.transactions.open() as i64);
         Ok(id)
@@ -637,9 +706,15 @@ impl Inner {
                 elements: unknown.iter().map(|f| Value::Text(f.clone())).collect(),
                 element_oid: 0,
             });
+            // User-defined: outside the system schemas, except the C
+            // functions an extension brings (PostGIS, uuid-ossp), which do
+            // not touch the app's tables.
             let sql = "SELECT p.proname::text, bool_or(p.provolatile = 'v'), \
-                       bool_or(n.nspname NOT IN ('pg_catalog', 'information_schema')) \
+                       bool_or(n.nspname NOT IN ('pg_catalog', 'information_schema') \
+                               AND NOT (l.lanname IN ('c', 'internal') AND EXISTS (SELECT 1 FROM pg_depend d \
+                                 WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'))) \
                        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+                       JOIN pg_language l ON l.oid = p.prolang \
                        WHERE p.proname = ANY($1::name[]) GROUP BY 1";
             let params = [Param { value: names, type_name: None }];
             let rows = self.run_pooled(sql, &params, QueryOptions::default(), deadline).await?.rows;
@@ -701,7 +776,7 @@ impl Inner {
             self.cache.invalidate(&touched);
             self.bus.publish(&touched);
             for hook in self.hooks() {
-                hook(touched.clone()).await;
+                hook(touched.clone(), Origin::Here).await;
             }
         }
     }
@@ -715,7 +790,7 @@ impl Inner {
         self.writes.fetch_add(1, Ordering::AcqRel);
         if self.config.cache.enabled() {
             self.bus.publish(&Touched::Everything);
-            self.invalidate_here(Touched::Everything);
+            self.invalidate_here(Touched::Everything, Origin::Here);
         }
     }
 
@@ -747,10 +822,12 @@ impl Inner {
     /// Drops what `touched` made stale on this host, without telling the
     /// others (another host's write, or the channel dropping); hooks run
     /// on their own task.
-    pub(crate) fn invalidate_here(&self, touched: Touched) {
+    pub(crate) fn invalidate_here(&self, touched: Touched, origin: Origin) {
+        // Reads from now on start new flights (see `Flight`).
+        self.writes.fetch_add(1, Ordering::AcqRel);
         self.cache.invalidate(&touched);
         for hook in self.hooks() {
-            tokio::spawn(hook(touched.clone()));
+            tokio::spawn(hook(touched.clone(), origin));
         }
     }
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
 use crate::pool::{Canceller, Lease};
-use crate::service::{Inner, Param, QueryOptions, QueryResult};
+use crate::service::{Inner, Owed, Owing, Param, QueryOptions, QueryResult};
 use crate::sql::{self, Effect};
 use crate::{Config, Error};
 
@@ -195,7 +195,7 @@ impl Transactions {
     /// connection to the pool. Rolling back an unknown id is not an error.
     pub async fn end(
         &self,
-        inner: &Inner,
+        inner: &Arc<Inner>,
         id: &str,
         owner: &str,
         commit: bool,
@@ -225,16 +225,14 @@ impl Transactions {
             _ => "ROLLBACK",
         };
         let cancelled = transaction.cancel_sent.load(Ordering::Relaxed);
-        let ended = close(lease, verb, transaction.dirty.load(Ordering::Relaxed), cancelled, deadline).await;
-        if verb == "COMMIT" {
+        // Owed from before COMMIT is sent: paid even if this caller leaves.
+        let owed = (verb == "COMMIT").then(|| {
             let written = transaction.written.lock().expect("transaction lock").take();
-            match written {
-                Some(list) => {
-                    let statements: Vec<(&str, usize)> = list.iter().map(|(sql, n)| (sql.as_str(), *n)).collect();
-                    inner.after_writes(statements, ended.as_ref().err()).await
-                }
-                None => inner.after_unknown_writes(),
-            }
+            Owed::new(inner, written.map_or(Owing::Everything, Owing::Statements))
+        });
+        let ended = close(lease, verb, transaction.dirty.load(Ordering::Relaxed), cancelled, deadline).await;
+        if let Some(owed) = owed {
+            owed.settle(ended.as_ref().err().cloned()).await;
         }
         match (commit, failed) {
             (true, Some(why)) => Err(Error::Refused(format!(

@@ -596,9 +596,12 @@ pub trait PostgresService: Send + Sync + 'static {
     /// GetOrLoad is cache-aside in one call, with the Redis module: the
     /// result stored at `key` in Redis (read through attache's client-side
     /// cache) if there is one, else `sql` run once for every concurrent caller
-    /// on the host, stored at `key` for `ttl_ms`, and returned. A write
-    /// through any attache on the database to a table the query reads deletes
-    /// `key`. The stored value is a QueryResponse message (protobuf).
+    /// on the host, stored at `key` for `ttl_ms` (at most
+    /// `postgres.cache.max_ttl`), and returned. A write through any attache on
+    /// the database to a table the query reads moves that table's generation
+    /// (`attache:gen:<table oid>` in Redis) before its reply, and a stored
+    /// result read at an older generation is no longer a hit. The stored value
+    /// is attache's own encoding (the generations, then a GetOrLoadResponse).
     ///
     /// `'a` lets the response body borrow from `&self` (e.g. server-resident state).
     ///
