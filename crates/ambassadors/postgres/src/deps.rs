@@ -300,13 +300,9 @@ mod tests {
         let mut plan = Plan::default();
         walk(&serde_json::json!({"Output": ["u.id", "app.balance(u.id)", "nextval('s'::regclass)"]}), &mut plan);
         assert_eq!(plan.functions, vec!["balance".to_owned(), "nextval".to_owned()]);
-        for (node, doubt) in
-            [(serde_json::json!({"Node Type": "Function Scan", "Function Name": "f", "Schema": "app"}), "f()")]
-        {
-            let mut plan = Plan::default();
-            walk(&node, &mut plan);
-            assert!(plan.opaque.unwrap().contains(doubt));
-        }
+        let mut plan = Plan::default();
+        walk(&serde_json::json!({"Node Type": "Function Scan", "Function Name": "f", "Schema": "app"}), &mut plan);
+        assert!(plan.opaque.unwrap().contains("f()"));
         let mut plan = Plan::default();
         walk(&serde_json::json!({"Node Type": "Function Scan", "Schema": "pg_catalog"}), &mut plan);
         assert_eq!(plan.opaque, None);
