@@ -615,6 +615,19 @@ async fn cached_reads_are_answered_until_a_write_through_attache_touches_what_th
     let (reply, status, _) = cached(&client, &by_id, vec![int(2)], 400).await;
     assert_eq!((first(&reply).as_str(), status), ("robert", MISS));
 
+    // A transaction that moves search_path writes where its statements'
+    // text does not say: its commit drops everything.
+    pg.psql(&format!("create schema {s}_t; create table {s}_t.users (id int primary key, name text); insert into {s}_t.users values (1, 'x')"));
+    let tenant = format!("select name from {s}_t.users where id = 1");
+    assert_eq!(cached(&client, &tenant, vec![], 60_000).await.1, MISS);
+    assert_eq!(cached(&client, &tenant, vec![], 60_000).await.1, HIT);
+    let tx = client.begin(BeginRequest::default()).await.unwrap().into_owned().transaction_id;
+    in_tx(&client, &tx, &format!("set local search_path = {s}_t")).await.unwrap();
+    in_tx(&client, &tx, "update users set name = 'y' where id = 1").await.unwrap();
+    client.commit(CommitRequest { transaction_id: tx, ..Default::default() }).await.unwrap();
+    let (reply, status, _) = cached(&client, &tenant, vec![], 60_000).await;
+    assert_eq!((first(&reply).as_str(), status), ("y", MISS));
+
     let metrics = attache_test::admin_get(&sidecar, "/metrics").await;
     let metric = |name: &str| {
         let line = metrics.lines().find(|l| l.starts_with(&format!("{name}{{module=\"postgres\"}} ")));

@@ -43,7 +43,12 @@ pub(crate) struct Bus {
     wake: Notify,
     stop: CancellationToken,
     task: Mutex<Option<JoinHandle<()>>>,
+    started_at: Mutex<Option<Instant>>,
 }
+
+/// How long after start cached reads wait for the channel's first
+/// connection.
+const STARTING: Duration = Duration::from_secs(5);
 
 impl Bus {
     pub fn new(channel: String) -> Self {
@@ -57,6 +62,7 @@ impl Bus {
             wake: Notify::new(),
             stop: CancellationToken::new(),
             task: Mutex::new(None),
+            started_at: Mutex::new(None),
         }
     }
 
@@ -76,6 +82,11 @@ impl Bus {
         if self.is_healthy() || self.ever_up.load(Ordering::Acquire) {
             return;
         }
+        // Only while it starts: a channel that never came up is down.
+        let started = *self.started_at.lock().expect("bus lock");
+        if started.is_none_or(|t| t.elapsed() > STARTING) {
+            return;
+        }
         let up = self.up.notified();
         if !self.is_healthy() {
             let _ = tokio::time::timeout_at(deadline, up).await;
@@ -85,6 +96,7 @@ impl Bus {
     /// Starts listening (once, on first use).
     pub fn start(&self, inner: &Arc<Inner>) {
         if self.enabled() && !self.started.swap(true, Ordering::AcqRel) {
+            *self.started_at.lock().expect("bus lock") = Some(Instant::now());
             *self.task.lock().expect("bus lock") = Some(tokio::spawn(listen(Arc::downgrade(inner))));
         }
     }
@@ -186,7 +198,8 @@ async fn session(inner: &Arc<Inner>) -> Result<(), String> {
         let notify = &notify;
         async move {
             let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&bus.channel, &payload];
-            match tokio::time::timeout(inner.config.statement_timeout, client.execute(notify, &params)).await {
+            // Short: while this waits, nothing is heard from the others.
+            match tokio::time::timeout(PING_EVERY, client.execute(notify, &params)).await {
                 Ok(Ok(_)) => Ok(()),
                 _ => Err("sending on the channel failed".to_owned()),
             }
@@ -203,8 +216,11 @@ async fn session(inner: &Arc<Inner>) -> Result<(), String> {
             }
             message = notifications.recv() => match message {
                 Some(n) if n.process_id() == own => {}
+                // A heartbeat counts only from the elected consumer's session.
                 Some(n) if n.payload() == replication::HEARTBEAT => {
-                    if let Some(replication) = &inner.replication {
+                    if let (Some(replication), Some(consumer)) = (&inner.replication, &consumer)
+                        && consumer.is_consumer(n.process_id())
+                    {
                         replication.beat();
                     }
                 }

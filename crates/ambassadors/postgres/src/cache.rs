@@ -188,6 +188,13 @@ impl<K: Hash + Eq> Cache<K> {
         let before = state.entries.len();
         match touched {
             Touched::Everything => state.flush(),
+            // Generations are kept per table ever invalidated; past this
+            // many (tables churned, or messages naming made-up OIDs) they
+            // start over, with a flush so no ticket outlives them.
+            Touched::Tables(tables) if state.generations.len() + tables.len() > MAX_GENERATIONS => {
+                state.flush();
+                state.generations.clear();
+            }
             Touched::Tables(tables) => {
                 for t in tables {
                     *state.generations.entry(*t).or_insert(0) += 1;
@@ -236,6 +243,9 @@ impl<K: Hash + Eq> State<K> {
         self.epoch += 1;
     }
 }
+
+/// Tables whose generation is kept.
+const MAX_GENERATIONS: usize = 100_000;
 
 /// Memory an entry takes besides its result and key: its LRU node, the
 /// entry itself and the Arc around the result.

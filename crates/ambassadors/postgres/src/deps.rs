@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_postgres::SimpleQueryMessage;
@@ -31,10 +32,13 @@ pub(crate) enum Reads {
 /// Answers kept per statement text.
 const MAX_REMEMBERED: usize = 4096;
 
+/// Answers by statement text, each with when it was found: a schema
+/// changed outside attache (a view redefined, a foreign key or trigger
+/// added) is seen once an answer is older than `postgres.cache.max_ttl`.
 #[derive(Default)]
 pub(crate) struct Memo {
-    reads: Mutex<HashMap<String, Reads>>,
-    writes: Mutex<HashMap<String, Touched>>,
+    reads: Mutex<HashMap<String, (Instant, Reads)>>,
+    writes: Mutex<HashMap<String, (Instant, Touched)>>,
 }
 
 impl Memo {
@@ -45,12 +49,17 @@ impl Memo {
     }
 }
 
-fn remember<V: Clone>(map: &Mutex<HashMap<String, V>>, sql: &str, value: &V) {
+fn remember<V: Clone>(map: &Mutex<HashMap<String, (Instant, V)>>, sql: &str, value: &V) {
     let mut map = map.lock().expect("memo lock");
     if map.len() >= MAX_REMEMBERED {
         map.clear();
     }
-    map.insert(sql.to_owned(), value.clone());
+    map.insert(sql.to_owned(), (Instant::now(), value.clone()));
+}
+
+fn recall<V: Clone>(map: &Mutex<HashMap<String, (Instant, V)>>, sql: &str, max_age: Duration) -> Option<V> {
+    let map = map.lock().expect("memo lock");
+    map.get(sql).filter(|(at, _)| at.elapsed() < max_age).map(|(_, value)| value.clone())
 }
 
 /// Relations, functions and doubts found in a plan.
@@ -129,8 +138,8 @@ fn text_array(items: impl Iterator<Item = String>) -> Value {
 impl Inner {
     /// The tables a read depends on, or why it cannot be cached.
     pub(crate) async fn reads_of(&self, sql: &str, params: usize, deadline: Instant) -> Result<Reads, Error> {
-        if let Some(known) = self.memo.reads.lock().expect("memo lock").get(sql) {
-            return Ok(known.clone());
+        if let Some(known) = recall(&self.memo.reads, sql, self.config.cache.max_ttl) {
+            return Ok(known);
         }
         let reads = match self.explain(sql, params, deadline).await? {
             Err(why) => Reads::Opaque(why),
@@ -155,8 +164,8 @@ impl Inner {
     /// cannot explain (DDL, COPY, CALL, DO), user functions and triggers
     /// make it everything.
     pub(crate) async fn writes_of(&self, sql: &str, params: usize, deadline: Instant) -> Result<Touched, Error> {
-        if let Some(known) = self.memo.writes.lock().expect("memo lock").get(sql) {
-            return Ok(known.clone());
+        if let Some(known) = recall(&self.memo.writes, sql, self.config.cache.max_ttl) {
+            return Ok(known);
         }
         let user_function = match sql::called_functions(sql) {
             Ok(functions) => self.function_facts(&functions, deadline).await?.user_defined,

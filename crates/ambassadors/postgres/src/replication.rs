@@ -95,6 +95,8 @@ pub(crate) struct Consumer {
     /// Tables the publication could not take (not owned by this role):
     /// not tried again by this consumer.
     refused: HashSet<String>,
+    /// The backend pid holding the election lock (whose heartbeats count).
+    elected_pid: Option<i32>,
     next_try: Instant,
     next_sync: Instant,
     next_beat: Instant,
@@ -103,7 +105,12 @@ pub(crate) struct Consumer {
 impl Consumer {
     pub fn new() -> Self {
         let now = Instant::now();
-        Self { slot: None, refused: HashSet::new(), next_try: now, next_sync: now, next_beat: now }
+        Self { slot: None, refused: HashSet::new(), elected_pid: None, next_try: now, next_sync: now, next_beat: now }
+    }
+
+    /// Whether `pid` is the consumer's session.
+    pub fn is_consumer(&self, pid: i32) -> bool {
+        self.elected_pid == Some(pid)
     }
 
     /// One tick on the channel connection: elect, sync the publication,
@@ -124,6 +131,16 @@ impl Consumer {
         if self.slot.is_none() && now >= self.next_try {
             self.next_try = now + ELECT_EVERY;
             let channel = &inner.config.cache.channel;
+            // Who holds the lock now (a heartbeat from anyone else is ignored).
+            self.elected_pid = client
+                .query_opt(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                     AND classid = $1::int4::oid AND objid = hashtext($2)::oid AND objsubid = 2",
+                    &[&LOCK, channel],
+                )
+                .await
+                .map_err(text)?
+                .and_then(|row| row.try_get(0).ok());
             let elected: bool = client
                 .query_one("SELECT pg_try_advisory_lock($1, hashtext($2))", &[&LOCK, channel])
                 .await

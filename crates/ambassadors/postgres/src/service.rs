@@ -751,7 +751,13 @@ impl Inner {
         error: Option<&Error>,
     ) {
         self.writes.fetch_add(1, Ordering::AcqRel);
-        if !self.config.cache.enabled() || matches!(error, Some(Error::Database(_) | Error::InvalidArgument(_))) {
+        // Refused by the database, refused before it, or never sent: nothing
+        // was written.
+        let unsent = matches!(
+            error,
+            Some(Error::Database(_) | Error::InvalidArgument(_) | Error::Refused(_) | Error::PoolExhausted(_))
+        );
+        if !self.config.cache.enabled() || unsent {
             return;
         }
         // Bounded by its own time: the caller's deadline may have passed.

@@ -222,6 +222,18 @@ pub(crate) fn shareable(sql: &str) -> Result<Vec<String>, &'static str> {
     called_functions(sql)
 }
 
+/// Whether `sql` may change a setting (search_path above all) that the
+/// statements after it in a transaction are resolved under: any SET, or a
+/// call of set_config.
+pub(crate) fn changes_settings(sql: &str) -> bool {
+    let first = words(sql).find(|w| *w != "(").unwrap_or("");
+    let set_config = match called_functions(sql) {
+        Ok(functions) => functions.iter().any(|f| f == "set_config"),
+        Err(_) => true,
+    };
+    first.eq_ignore_ascii_case("set") || set_config
+}
+
 /// The functions `sql` calls, lowercased and deduplicated; an error if it
 /// calls one by a quoted name (which would hide it from a catalog check).
 pub(crate) fn called_functions(sql: &str) -> Result<Vec<String>, &'static str> {
@@ -316,6 +328,9 @@ mod tests {
         assert!(shareable("select * into t2 from t").is_err());
         assert!(shareable("update t set a = 1").is_err());
         assert_eq!(shareable("select nextval('s')"), Ok(vec!["nextval".into()]));
+        assert!(changes_settings("SET LOCAL search_path = app"));
+        assert!(changes_settings("select set_config('search_path', 'app', true)"));
+        assert!(!changes_settings("update t set a = 1"));
         assert!(shareable(r#"select "nextval"('s')"#).is_err());
     }
 

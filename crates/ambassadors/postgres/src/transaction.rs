@@ -155,7 +155,11 @@ impl Transactions {
             Effect::Session(_) => transaction.dirty.store(true, Ordering::Relaxed),
             Effect::Refused(why) => return Err(Error::Refused(why.to_owned())),
         }
-        if sql::shareable(sql_text).is_err() || sql::called_functions(sql_text).is_ok_and(|f| !f.is_empty()) {
+        if sql::changes_settings(sql_text) {
+            // Later statements may resolve to other tables than attache
+            // would find under the default settings: everything goes.
+            *transaction.written.lock().expect("transaction lock") = None;
+        } else if sql::shareable(sql_text).is_err() || sql::called_functions(sql_text).is_ok_and(|f| !f.is_empty()) {
             let mut written = transaction.written.lock().expect("transaction lock");
             if let Some(list) = written.as_mut()
                 && !list.iter().any(|(sql, _)| sql == sql_text)
