@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use attache_core::{Kind, Limits};
@@ -12,6 +12,9 @@ use attache_proto::attache::redis::v1::REDIS_SERVICE_BATCH_SPEC;
 use connectrpc::interceptor::{UnaryRequest, UnaryResponse};
 use connectrpc::{ConnectError, ErrorCode, Interceptor, Next, RequestContext};
 use futures::FutureExt;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use tracing::Instrument;
 
 use crate::admission::Admission;
@@ -22,6 +25,40 @@ use crate::trace_context::{TraceParent, new_span_id, new_trace_id};
 pub(crate) struct Edge {
     admissions: HashMap<&'static str, Arc<Admission>>,
     metrics: Metrics,
+    /// Each procedure's names and metric handles, made on its first call, so
+    /// a call builds and hashes no label set (measured below).
+    handles: RwLock<HashMap<String, Arc<Handles>>>,
+}
+
+/// Status codes as the `code` label spells them ("ok" first).
+const CODES: [&str; 17] = [
+    "ok",
+    "canceled",
+    "unknown",
+    "invalid_argument",
+    "deadline_exceeded",
+    "not_found",
+    "already_exists",
+    "permission_denied",
+    "resource_exhausted",
+    "failed_precondition",
+    "aborted",
+    "out_of_range",
+    "unimplemented",
+    "internal",
+    "unavailable",
+    "data_loss",
+    "unauthenticated",
+];
+
+/// One procedure's module and method names and its metric handles.
+struct Handles {
+    module: String,
+    method: String,
+    in_flight: Gauge,
+    duration: Histogram,
+    /// By index in [`CODES`], made on first use.
+    requests: [OnceLock<Counter>; CODES.len()],
 }
 
 /// Procedures that take their own admission, a slot per call they carry
@@ -45,10 +82,30 @@ pub(crate) fn admissions(
 
 impl Edge {
     pub fn new(admissions: HashMap<&'static str, Arc<Admission>>, metrics: Metrics) -> Self {
-        Self { admissions, metrics }
+        Self { admissions, metrics, handles: RwLock::new(HashMap::new()) }
     }
 
-    async fn run(&self, module: &str, req: UnaryRequest, next: Next<'_>) -> Result<UnaryResponse, ConnectError> {
+    fn handles(&self, path: &str) -> Arc<Handles> {
+        if let Some(handles) = self.handles.read().expect("handles lock").get(path) {
+            return handles.clone();
+        }
+        let (module, method) = names(path);
+        let handles = Arc::new(Handles {
+            in_flight: self.metrics.in_flight.get_or_create(&metrics::Module { module: module.clone() }).clone(),
+            duration: self
+                .metrics
+                .duration
+                .get_or_create(&metrics::Method { module: module.clone(), method: method.clone() })
+                .clone(),
+            requests: Default::default(),
+            module,
+            method,
+        });
+        self.handles.write().expect("handles lock").entry(path.to_owned()).or_insert(handles).clone()
+    }
+
+    async fn run(&self, handles: &Handles, req: UnaryRequest, next: Next<'_>) -> Result<UnaryResponse, ConnectError> {
+        let module = handles.module.as_str();
         if req.ctx.deadline().is_some_and(|d| Instant::now() >= d) {
             return Err(refuse(Kind::DeadlineExceeded, "the deadline passed before the request started"));
         }
@@ -57,10 +114,9 @@ impl Edge {
             Some(admission) => Some(admission.admit().await.map_err(|_| at_limit(module, admission))?),
             None => None,
         };
-        let in_flight = self.metrics.in_flight.get_or_create(&metrics::Module { module: module.into() }).clone();
-        in_flight.inc();
+        handles.in_flight.inc();
         let outcome = AssertUnwindSafe(next.run(req)).catch_unwind().await;
-        in_flight.dec();
+        handles.in_flight.dec();
         outcome.unwrap_or_else(|panic| {
             let what = panic
                 .downcast_ref::<&str>()
@@ -88,18 +144,17 @@ pub(crate) fn at_limit(module: &str, admission: &Admission) -> ConnectError {
 #[connectrpc::async_trait]
 impl Interceptor for Edge {
     async fn intercept_unary(&self, req: UnaryRequest, next: Next<'_>) -> Result<UnaryResponse, ConnectError> {
-        let (module, method) = names(req.ctx.path().unwrap_or_default());
-        let span = request_span(&req.ctx, &module, &method);
+        let handles = self.handles(req.ctx.path().unwrap_or_default());
+        let span = request_span(&req.ctx, &handles.module, &handles.method);
         let mut record = Record {
             metrics: &self.metrics,
-            module,
-            method,
+            handles: handles.clone(),
             deadline: req.ctx.deadline(),
             started: Instant::now(),
             span: span.clone(),
             code: None,
         };
-        let result = self.run(&record.module, req, next).instrument(span).await;
+        let result = self.run(&handles, req, next).instrument(span).await;
         record.code = Some(match &result {
             Ok(_) => Ok(()),
             Err(e) => Err((e.code, e.message.clone().unwrap_or_default())),
@@ -112,8 +167,7 @@ impl Interceptor for Edge {
 /// deadline (the protocol layer drops the future) is counted too.
 struct Record<'a> {
     metrics: &'a Metrics,
-    module: String,
-    method: String,
+    handles: Arc<Handles>,
     deadline: Option<Instant>,
     started: Instant,
     span: tracing::Span,
@@ -137,15 +191,26 @@ impl Drop for Record<'_> {
             Ok(()) => "ok",
             Err((code, _)) => code.as_str(),
         };
-        let labels =
-            metrics::Method { module: std::mem::take(&mut self.module), method: std::mem::take(&mut self.method) };
-        self.metrics.duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
-        let rpc = metrics::Rpc { module: labels.module, method: labels.method, code: code.to_owned() };
-        self.metrics.requests.get_or_create(&rpc).inc();
+        let handles = &self.handles;
+        handles.duration.observe(elapsed.as_secs_f64());
+        let index = CODES.iter().position(|c| *c == code).unwrap_or(2);
+        let counter = handles.requests[index].get_or_init(|| {
+            let rpc = metrics::Rpc {
+                module: handles.module.clone(),
+                method: handles.method.clone(),
+                code: CODES[index].to_owned(),
+            };
+            self.metrics.requests.get_or_create(&rpc).clone()
+        });
+        counter.inc();
         let elapsed_us = elapsed.as_micros() as u64;
+        let (module, method) = (handles.module.as_str(), handles.method.as_str());
         self.span.in_scope(|| match &outcome {
             Ok(()) => tracing::debug!(code, elapsed_us, "rpc done"),
-            Err((ErrorCode::Internal, message)) => tracing::error!(code, elapsed_us, message, "rpc failed"),
+            // Named here too: the rpc span is a debug span.
+            Err((ErrorCode::Internal, message)) => {
+                tracing::error!(module, method, code, elapsed_us, message, "rpc failed")
+            }
             Err((_, message)) => tracing::debug!(code, elapsed_us, message, "rpc failed"),
         });
     }
@@ -168,12 +233,17 @@ fn names(path: &str) -> (String, String) {
 }
 
 fn request_span(ctx: &RequestContext, module: &str, method: &str) -> tracing::Span {
+    // A debug span: at the default level nothing listens, and neither its
+    // ids nor its fields are made or formatted on every call.
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return tracing::Span::none();
+    }
     let parent = ctx.header("traceparent").and_then(|v| v.to_str().ok()).and_then(TraceParent::parse);
     let (trace_id, parent_id) = match parent {
         Some(p) => (p.trace_id, p.parent_id),
         None => (new_trace_id(), String::new()),
     };
-    tracing::info_span!("rpc", module, method, trace_id, parent_id, span_id = new_span_id())
+    tracing::debug_span!("rpc", module, method, trace_id, parent_id, span_id = new_span_id())
 }
 
 #[cfg(test)]
