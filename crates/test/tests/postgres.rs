@@ -839,13 +839,13 @@ async fn concurrent_inserts_merge_and_a_bad_row_fails_its_caller_alone() {
     // only that caller hears it was not inserted.
     pg.psql(&format!(
         "create table {s}.places (code char(2), name text);
-         create function {s}.skip() returns trigger language plpgsql as
-           $$ begin if new.name = 'skip' then return null; end if; return new; end $$;
-         create trigger skip before insert on {s}.places for each row execute function {s}.skip()"
+         create function {s}.swallow() returns trigger language plpgsql as
+           $$ begin if new.name = 'swallowed' then return null; end if; return new; end $$;
+         create trigger swallow before insert on {s}.places for each row execute function {s}.swallow()"
     ));
     let places = format!("{s}.places");
     let calls = ["US", "FR", "DE", "NL"].map(|code| {
-        let name = if code == "DE" { "skip" } else { code };
+        let name = if code == "DE" { "swallowed" } else { code };
         client.insert(insert_request(&places, &["code", "name"], vec![text(code), text(name)], &["code"]))
     });
     let replies: Vec<_> = futures::future::join_all(calls).await.into_iter().map(|r| r.unwrap().into_owned()).collect();
