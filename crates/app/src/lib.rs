@@ -38,7 +38,7 @@ impl App {
         config.validate()?;
         // Exhaustive on purpose: a new config section that is not wired
         // here does not compile.
-        let Config { server, admin, log: _, password, redis, image, postgres } = config;
+        let Config { server, admin, log: _, password, redis, image, postgres, kafka } = config;
         let modules = Modules {
             password: match password.enabled {
                 true => Some(
@@ -64,6 +64,15 @@ impl App {
                 true => Some(attache_postgres::Service::new(postgres).map_err(attache_config::Error::Invalid)?),
                 false => None,
             },
+            // Opens (and recovers) the spool now; delivers in the background
+            // once brokers are set.
+            kafka: match kafka.enabled {
+                true => Some(
+                    attache_kafka::Service::new(kafka)
+                        .map_err(|e| Error::Module { module: "kafka", source: std::io::Error::other(e) })?,
+                ),
+                false => None,
+            },
         };
         let mut registry = Registry::with_prefix("attache");
         for module in modules.enabled() {
@@ -71,6 +80,11 @@ impl App {
         }
         let server = Server::bind(&server, &admin).await?;
         Ok(Self { server, modules, registry })
+    }
+
+    /// The modules this sidecar runs.
+    pub fn modules(&self) -> &Modules {
+        &self.modules
     }
 
     pub fn socket_path(&self) -> &Path {

@@ -38,6 +38,8 @@ pub struct Config {
     pub image: attache_image::Config,
     /// The PostgreSQL ambassador.
     pub postgres: attache_postgres::Config,
+    /// The Kafka ambassador.
+    pub kafka: attache_kafka::Config,
 }
 
 /// Log output.
@@ -71,13 +73,14 @@ impl Config {
     /// Checks the constraints serde cannot express.
     pub fn validate(&self) -> Result<(), Error> {
         // Exhaustive: a new section without its check does not compile.
-        let Self { server, admin, log: _, password, redis, image, postgres } = self;
+        let Self { server, admin, log: _, password, redis, image, postgres, kafka } = self;
         server.validate().map_err(Error::Invalid)?;
         admin.parse().map_err(Error::Invalid)?;
         password.validate().map_err(Error::Invalid)?;
         redis.validate().map_err(Error::Invalid)?;
         image.validate().map_err(Error::Invalid)?;
         postgres.validate().map_err(Error::Invalid)?;
+        kafka.validate().map_err(Error::Invalid)?;
         Ok(())
     }
 }

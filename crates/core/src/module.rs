@@ -29,6 +29,12 @@ pub trait Module: Send + Sync + 'static {
         true
     }
 
+    /// A line for the status page and `/readyz` about what the module is
+    /// doing or not doing (Kafka: "spool only: no brokers configured").
+    fn note(&self) -> Option<String> {
+        None
+    }
+
     /// Draining has begun: end what never ends by itself (subscription
     /// streams), so the drain is not held up by it. New calls may still
     /// arrive until the listeners close.

@@ -40,6 +40,12 @@ pub mod attache {
             include!("gen/connect/attache.postgres.v1.mod.rs");
         }
     }
+    pub mod kafka {
+        pub mod v1 {
+            include!("gen/buffa/attache.kafka.v1.mod.rs");
+            include!("gen/connect/attache.kafka.v1.mod.rs");
+        }
+    }
     pub mod password {
         pub mod v1 {
             include!("gen/buffa/attache.password.v1.mod.rs");

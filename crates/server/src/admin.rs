@@ -27,6 +27,11 @@ impl AdminState {
     }
 }
 
+/// The modules' notes, one line each ("kafka: spool only: …").
+fn notes(state: &AdminState) -> String {
+    state.modules.iter().filter_map(|m| Some(format!("{}: {}\n", m.name(), m.note()?))).collect()
+}
+
 pub(crate) async fn handle(
     state: Arc<AdminState>,
     req: Request<hyper::body::Incoming>,
@@ -41,7 +46,7 @@ pub(crate) async fn handle(
     let text = "text/plain; charset=utf-8";
     Ok(match req.uri().path() {
         "/healthz" => reply(StatusCode::OK, text, "ok\n".into()),
-        "/readyz" if state.is_ready() => reply(StatusCode::OK, text, "ready\n".into()),
+        "/readyz" if state.is_ready() => reply(StatusCode::OK, text, format!("ready\n{}", notes(&state))),
         "/readyz" => reply(
             StatusCode::SERVICE_UNAVAILABLE,
             text,
@@ -58,7 +63,13 @@ pub(crate) async fn handle(
             let modules: Vec<String> = state
                 .modules
                 .iter()
-                .map(|m| format!("  {}: {}", m.name(), if m.is_ready() { "ready" } else { "not ready" }))
+                .map(|m| {
+                    let ready = if m.is_ready() { "ready" } else { "not ready" };
+                    match m.note() {
+                        Some(note) => format!("  {}: {ready} ({note})", m.name()),
+                        None => format!("  {}: {ready}", m.name()),
+                    }
+                })
                 .collect();
             let body = format!(
                 "attache {}\nsocket: {}\nuptime: {}s\nready: {}\nmodules:\n{}\nendpoints: /healthz /readyz /metrics\n",

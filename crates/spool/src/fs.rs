@@ -27,6 +27,9 @@ pub trait Fs: Send + Sync + 'static {
     /// and synced, renamed over it, and the directory synced.
     fn replace(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Takes `dir` for this process alone, until the returned guard drops;
+    /// fails if another process holds it.
+    fn lock(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>>;
 }
 
 pub trait AppendFile: Send {
@@ -114,6 +117,17 @@ impl Fs for OsFs {
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()
+    }
+    fn lock(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>> {
+        let file = OpenOptions::new().write(true).create(true).truncate(false).open(dir.join("lock"))?;
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(Box::new(file)),
+            Err(rustix::io::Errno::WOULDBLOCK) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("another process holds the spool in {}", dir.display()),
+            )),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

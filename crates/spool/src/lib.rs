@@ -188,6 +188,7 @@ struct Inner {
     changed: Condvar,
     counters: Counters,
     to_writer: crossbeam_channel::Sender<writer::Msg>,
+    _lock: Box<dyn Send + Sync>,
 }
 
 impl Inner {

@@ -49,6 +49,7 @@ pub(crate) fn open(fs: Arc<dyn Fs>, mut config: Config, budget: Arc<Budget>) -> 
     // A record never spans segments, and one must fit a segment.
     config.segment_bytes = config.segment_bytes.max(config.max_record_bytes as u64 + frame::OVERHEAD);
     fs.create_dir_all(&dir).map_err(Error::io("creating the spool directory"))?;
+    let lock = fs.lock(&dir).map_err(Error::io("locking the spool directory"))?;
     let names = fs.list(&dir).map_err(Error::io("listing the spool directory"))?;
     let ledger = match fs.read_all(&dir.join(LEDGER)) {
         Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
@@ -157,6 +158,7 @@ pub(crate) fn open(fs: Arc<dyn Fs>, mut config: Config, budget: Arc<Budget>) -> 
         changed: Condvar::new(),
         counters,
         to_writer,
+        _lock: lock,
     });
     writer::start(&inner, from_callers, next_seq)?;
     Ok((Spool { inner }, found))

@@ -51,6 +51,8 @@ struct State {
     faults: Vec<(Op, u64, Fault)>,
     /// Total bytes the "disk" holds; writes past it fail with ENOSPC.
     capacity: Option<usize>,
+    /// Directories held by a spool; a crash lets them go.
+    locked: std::collections::HashSet<PathBuf>,
 }
 
 /// A view of the in-memory disk. After [`MemFs::crash`], this view and
@@ -92,6 +94,7 @@ impl MemFs {
     pub fn crash(&self, crash: Crash) -> MemFs {
         let mut state = self.lock();
         state.epoch += 1;
+        state.locked.clear();
         let epoch = state.epoch;
         state.faults.clear();
         if let Crash::Power { torn } = crash {
@@ -267,5 +270,24 @@ impl Fs for MemFs {
 
     fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
         Ok(())
+    }
+
+    fn lock(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>> {
+        let mut state = self.live()?;
+        if !state.locked.insert(dir.to_owned()) {
+            return Err(io::Error::new(io::ErrorKind::WouldBlock, "the spool is held"));
+        }
+        Ok(Box::new(Lock { fs: self.clone(), dir: dir.to_owned() }))
+    }
+}
+
+struct Lock {
+    fs: MemFs,
+    dir: PathBuf,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        self.fs.lock().locked.remove(&self.dir);
     }
 }

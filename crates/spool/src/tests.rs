@@ -334,3 +334,15 @@ proptest! {
         prop_assert!(firsts.windows(2).all(|w| w[0] < w[1]), "first deliveries out of order");
     }
 }
+
+#[test]
+fn one_process_holds_a_spool_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = Spool::open(Arc::new(OsFs), config(dir.path(), Fsync::Never), Budget::new(1 << 20)).unwrap();
+    let again = Spool::open(Arc::new(OsFs), config(dir.path(), Fsync::Never), Budget::new(1 << 20));
+    let error = again.err().expect("a second spool on the same directory is refused").to_string();
+    assert!(error.contains("another process holds the spool"), "{error}");
+    spool.close();
+    drop(spool);
+    Spool::open(Arc::new(OsFs), config(dir.path(), Fsync::Never), Budget::new(1 << 20)).unwrap();
+}

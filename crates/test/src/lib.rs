@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod certs;
+mod kafka;
 mod postgres;
 
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use attache_config::Config;
 use attache_proto::attache::image::v1::ImageServiceClient;
+use attache_proto::attache::kafka::v1::KafkaServiceClient;
 use attache_proto::attache::password::v1::PasswordServiceClient;
 use attache_proto::attache::postgres::v1::PostgresServiceClient;
 use attache_proto::attache::redis::v1::RedisServiceClient;
@@ -25,6 +27,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::certs::Ca;
+pub use crate::kafka::{KafkaBroker, Read as KafkaRead};
 pub use crate::postgres::PostgresServer;
 
 /// A running sidecar; stopped (drained) by [`Sidecar::stop`] or on drop.
@@ -32,6 +35,7 @@ pub struct Sidecar {
     socket: PathBuf,
     admin: Option<SocketAddr>,
     tcp: Option<SocketAddr>,
+    modules: attache_server::Modules,
     shutdown: CancellationToken,
     task: Option<JoinHandle<Result<(), attache_app::Error>>>,
     _dir: tempfile::TempDir,
@@ -54,19 +58,26 @@ impl Sidecar {
         let mut config = Config::default();
         config.server.socket = dir.path().join("attache.sock");
         config.admin.listen = "127.0.0.1:0".into();
+        config.kafka.spool.dir = dir.path().join("kafka-spool");
         cheap_password(&mut config);
         configure(&mut config);
         let app = attache_app::App::build(config).await.expect("sidecar starts");
         let socket = app.socket_path().to_owned();
         let admin = app.admin_addr();
         let tcp = app.tcp_addr();
+        let modules = app.modules().clone();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.run(shutdown.clone()));
-        Self { socket, admin, tcp, shutdown, task: Some(task), _dir: dir }
+        Self { socket, admin, tcp, modules, shutdown, task: Some(task), _dir: dir }
     }
 
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
+    }
+
+    /// The running modules, for tests that reach past the API.
+    pub fn modules(&self) -> &attache_server::Modules {
+        &self.modules
     }
 
     pub fn socket(&self) -> &Path {
@@ -104,6 +115,13 @@ impl Sidecar {
         let uri: http::Uri = "http://localhost".parse().unwrap();
         let conn = Http2Connection::connect_unix(&self.socket, uri.clone()).await.expect("connect to the socket");
         PostgresServiceClient::new(conn.shared(1024), ClientConfig::new(uri).with_protocol(protocol))
+    }
+
+    /// A generated Kafka client over h2c on the socket, speaking `protocol`.
+    pub async fn kafka(&self, protocol: Protocol) -> KafkaServiceClient<SharedHttp2Connection> {
+        let uri: http::Uri = "http://localhost".parse().expect("static uri");
+        let conn = Http2Connection::connect_unix(&self.socket, uri.clone()).await.expect("connect to the socket");
+        KafkaServiceClient::new(conn.shared(1024), ClientConfig::new(uri).with_protocol(protocol))
     }
 
     pub async fn image(&self, protocol: Protocol) -> ImageServiceClient<SharedHttp2Connection> {

@@ -9,6 +9,7 @@
 
 mod cache_aside;
 mod image;
+mod kafka;
 mod password;
 mod postgres;
 mod redis;
@@ -30,24 +31,27 @@ pub struct Modules {
     pub redis: Option<attache_redis::Service>,
     pub image: Option<attache_image::Service>,
     pub postgres: Option<attache_postgres::Service>,
+    pub kafka: Option<attache_kafka::Service>,
 }
 
 impl Modules {
     /// Every enabled module: the list admission, `/readyz`, the status
     /// page, `GetInfo` and shutdown are derived from.
     pub fn enabled(&self) -> Vec<Arc<dyn Module>> {
-        let Self { password, redis, image, postgres } = self;
+        let Self { password, redis, image, postgres, kafka } = self;
         let mut all: Vec<Arc<dyn Module>> = Vec::new();
         all.extend(password.clone().map(|m| Arc::new(m) as Arc<dyn Module>));
         all.extend(redis.clone().map(|m| Arc::new(m) as Arc<dyn Module>));
         all.extend(image.clone().map(|m| Arc::new(m) as Arc<dyn Module>));
         all.extend(postgres.clone().map(|m| Arc::new(m) as Arc<dyn Module>));
+        all.extend(kafka.clone().map(|m| Arc::new(m) as Arc<dyn Module>));
         all
     }
 }
 
 /// Every service the router answers, for the health service.
-pub(crate) const SERVICES: &[&str] = &[sidecar::NAME, password::NAME, redis::NAME, image::NAME, postgres::NAME];
+pub(crate) const SERVICES: &[&str] =
+    &[sidecar::NAME, password::NAME, redis::NAME, image::NAME, postgres::NAME, kafka::NAME];
 
 /// What a module's routes may need besides its service.
 pub(crate) struct Context<'a> {
@@ -62,5 +66,6 @@ pub(crate) fn register(router: Router, modules: &Modules, context: &Context<'_>)
     let router = password::register(router, modules.password.clone());
     let router = redis::register(router, modules.redis.clone(), context);
     let router = image::register(router, modules.image.clone(), context);
-    postgres::register(router, modules.postgres.clone(), modules.redis.clone())
+    let router = postgres::register(router, modules.postgres.clone(), modules.redis.clone());
+    kafka::register(router, modules.kafka.clone())
 }

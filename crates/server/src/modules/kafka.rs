@@ -1,0 +1,142 @@
+//! `attache.kafka.v1.KafkaService`: protobuf in, domain calls, protobuf out.
+
+use std::sync::Arc;
+
+use attache_core::Kind;
+use attache_kafka::{Ack, Produced, Record, Service};
+use attache_proto::attache::kafka::v1 as pb;
+use buffa::EnumValue;
+use connectrpc::{ConnectError, RequestContext, Response, Router, ServiceRegister, ServiceRequest, ServiceResult};
+use futures::StreamExt;
+
+use crate::status::{refuse, reject};
+
+pub(super) const NAME: &str = pb::KAFKA_SERVICE_SERVICE_NAME;
+const DISABLED: &str = "the kafka module is disabled; set kafka.enabled = true (and ATTACHE_KAFKA_BROKERS) to use it";
+/// ProduceStream messages being spooled or awaiting their acks at once.
+const STREAM_WINDOW: usize = 64;
+
+pub(super) fn register(router: Router, service: Option<Service>) -> Router {
+    Arc::new(Kafka(service)).register_service(router)
+}
+
+/// The Kafka RPCs; `None` when `kafka.enabled = false`.
+struct Kafka(Option<Service>);
+
+impl Kafka {
+    fn service(&self) -> Result<&Service, ConnectError> {
+        self.0.as_ref().ok_or_else(|| refuse(Kind::FailedPrecondition, DISABLED))
+    }
+}
+
+fn ack(value: EnumValue<pb::Ack>) -> Result<Ack, ConnectError> {
+    match value.as_known() {
+        Some(pb::Ack::ACK_UNSPECIFIED | pb::Ack::ACK_SPOOLED) => Ok(Ack::Spooled),
+        Some(pb::Ack::ACK_DELIVERED) => Ok(Ack::Delivered),
+        None => Err(refuse(
+            Kind::InvalidArgument,
+            format!("ack: unknown value {}; use ACK_SPOOLED or ACK_DELIVERED", value.to_i32()),
+        )),
+    }
+}
+
+fn records(records: Vec<pb::Record>) -> Vec<Record> {
+    records
+        .into_iter()
+        .map(|r| Record {
+            topic: r.topic,
+            key: r.key,
+            value: r.value,
+            headers: r.headers.into_iter().map(|h| (h.key, h.value)).collect(),
+            partition: r.partition,
+            timestamp_ms: r.timestamp_ms,
+        })
+        .collect()
+}
+
+fn results(produced: Vec<Produced>) -> Vec<pb::RecordResult> {
+    produced
+        .into_iter()
+        .map(|p| pb::RecordResult {
+            id: p.id,
+            partition: p.partition,
+            offset: p.offset,
+            error: p
+                .error
+                .map(|(kind, message)| pb::RecordError { code: code_name(kind).into(), message, ..Default::default() })
+                .into(),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// The google.rpc code name of a kind, as RecordError carries it.
+fn code_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::InvalidArgument => "INVALID_ARGUMENT",
+        Kind::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Kind::Unavailable => "UNAVAILABLE",
+        Kind::FailedPrecondition => "FAILED_PRECONDITION",
+        Kind::PermissionDenied => "PERMISSION_DENIED",
+        Kind::NotFound => "NOT_FOUND",
+        Kind::AlreadyExists => "ALREADY_EXISTS",
+        Kind::Aborted => "ABORTED",
+        Kind::OutOfRange => "OUT_OF_RANGE",
+        Kind::Unimplemented => "UNIMPLEMENTED",
+        Kind::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Kind::Cancelled => "CANCELLED",
+        Kind::Internal => "INTERNAL",
+    }
+}
+
+#[allow(refining_impl_trait)]
+impl pb::KafkaService for Kafka {
+    async fn produce(
+        &self,
+        _ctx: RequestContext,
+        request: ServiceRequest<'_, pb::ProduceRequest>,
+    ) -> ServiceResult<pb::ProduceResponse> {
+        let service = self.service()?;
+        let request = request.to_owned_message();
+        let ack = ack(request.ack)?;
+        let produced = service.produce(records(request.records), ack).await.map_err(reject)?;
+        Response::ok(pb::ProduceResponse { results: results(produced), ..Default::default() })
+    }
+
+    async fn produce_stream(
+        &self,
+        _ctx: RequestContext,
+        requests: connectrpc::InboundStream<pb::ProduceStreamRequest>,
+    ) -> ServiceResult<connectrpc::ServiceStream<pb::ProduceStreamResponse>> {
+        let service = self.service()?.clone();
+        // Each message is checked and queued for the spool as it arrives, in
+        // order; up to STREAM_WINDOW of them wait for their acks at once.
+        let answers = requests
+            .map(move |request| {
+                let queued = request.and_then(|request| {
+                    let request = request.to_owned_message();
+                    let sequence = request.sequence;
+                    let ack = ack(request.ack)?;
+                    let pending = service.submit(records(request.records), ack).map_err(reject)?;
+                    Ok((sequence, pending))
+                });
+                async move {
+                    let (sequence, pending) = queued?;
+                    let produced = pending.wait().await.map_err(reject)?;
+                    Ok(pb::ProduceStreamResponse { results: results(produced), sequence, ..Default::default() })
+                }
+            })
+            .buffered(STREAM_WINDOW);
+        // The first error ends the stream.
+        let answers = futures::stream::unfold((answers, false), |(mut answers, over)| async move {
+            if over {
+                return None;
+            }
+            match answers.next().await? {
+                Ok(answer) => Some((Ok(answer), (answers, false))),
+                Err(error) => Some((Err(error), (answers, true))),
+            }
+        });
+        Response::stream_ok(answers)
+    }
+}
