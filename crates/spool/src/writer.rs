@@ -303,6 +303,7 @@ impl Writer {
             }
             self.persisted = watermark;
         }
+        let mut deleted = false;
         loop {
             let doomed = {
                 let state = inner.lock();
@@ -320,9 +321,13 @@ impl Writer {
                 _ => {}
             }
             inner.lock().segments.pop_front();
+            deleted = true;
             if !doomed.dropped {
                 inner.budget.give_back(doomed.bytes);
             }
+        }
+        if !deleted {
+            return;
         }
         if let Err(error) = inner.fs.sync_dir(&inner.config.dir) {
             inner.counters.io_errors.fetch_add(1, Ordering::Relaxed);

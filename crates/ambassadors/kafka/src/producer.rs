@@ -41,8 +41,10 @@ impl ClientContext for Context {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) || reason.contains("Fatal") {
             tracing::error!(%error, reason, "kafka: fatal producer error; replacing the producer");
             self.fatal.store(true, Ordering::Release);
-        } else {
-            tracing::warn!(%error, reason, "kafka: producer error");
+        } else if self.shared.note_error(format!("{error}: {reason}")) {
+            // Brokers that stay down repeat this every second: say it once
+            // a minute; the status page has the latest.
+            tracing::warn!(%error, reason, "kafka: producer error (records stay spooled)");
         }
     }
 }
@@ -54,6 +56,7 @@ impl ProducerContext for Context {
         let shared = &self.shared;
         match result {
             Ok(message) => {
+                shared.clear_error();
                 shared.lanes[delivery.lane].release(delivery.seq);
                 shared.metrics.delivered.inc();
                 shared.complete(delivery.ticket, Ok((message.partition(), message.offset())));

@@ -58,9 +58,39 @@ pub(crate) struct Shared {
     pub replay: AtomicBool,
     rejected: Mutex<Option<std::fs::File>>,
     rejected_path: PathBuf,
+    /// The producer's latest error since its last delivery, and when it
+    /// was last logged.
+    last_error: Mutex<Option<(String, std::time::Instant)>>,
 }
 
+/// How often a repeating producer error is logged.
+const ERROR_LOG_EVERY: Duration = Duration::from_secs(60);
+
 impl Shared {
+    /// Records a producer error; true if it should be logged now.
+    pub(crate) fn note_error(&self, error: String) -> bool {
+        let mut last = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        let log = last.as_ref().is_none_or(|(_, at)| now.duration_since(*at) >= ERROR_LOG_EVERY);
+        let at = match (&*last, log) {
+            (Some((_, at)), false) => *at,
+            _ => now,
+        };
+        *last = Some((error, at));
+        log
+    }
+
+    pub(crate) fn clear_error(&self) {
+        let mut last = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some() {
+            *last = None;
+        }
+    }
+
+    fn last_error(&self) -> Option<String> {
+        self.last_error.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|(e, _)| e.clone())
+    }
+
     pub(crate) fn complete(&self, ticket: u64, result: Delivered) {
         if ticket == 0 {
             return;
@@ -287,7 +317,12 @@ impl Service {
             None => Some(format!(
                 "spool only: no brokers configured (kafka.brokers, ATTACHE_KAFKA_BROKERS); {pending} records spooled, nothing is being delivered"
             )),
-            Some(_) => Some(format!("{pending} records spooled and not yet acknowledged by Kafka")),
+            Some(_) => match inner.shared.as_ref()?.last_error() {
+                Some(error) => {
+                    Some(format!("{pending} records spooled and not yet acknowledged by Kafka; latest error: {error}"))
+                }
+                None => Some(format!("{pending} records spooled and not yet acknowledged by Kafka")),
+            },
         }
     }
 
@@ -468,6 +503,7 @@ fn open_lanes(config: &Config, dir: &std::path::Path) -> Result<(Arc<Shared>, Op
         replay: AtomicBool::new(false),
         rejected: Mutex::new(None),
         rejected_path: dir.join("rejected.jsonl"),
+        last_error: Mutex::new(None),
     };
     Ok((Arc::new(shared), drop_lane))
 }
