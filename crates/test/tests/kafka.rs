@@ -340,3 +340,271 @@ async fn produce_stream_answers_every_message_in_order() {
     assert_eq!(error.code, ErrorCode::InvalidArgument);
     assert!(error.message.as_deref().unwrap_or("").contains("records[0].topic"), "{error:?}");
 }
+
+mod consuming {
+    use super::*;
+    use attache_proto::attache::kafka::v1::__buffa::oneof::consume_request::Step;
+    use attache_proto::attache::kafka::v1::__buffa::oneof::consume_response::Event;
+    use attache_proto::attache::kafka::v1::{
+        Acks, CommitRequest, ConsumeRequest, ConsumedRecord, FetchRequest, Position, Subscribe,
+    };
+
+    type Stream = connectrpc::client::BidiStream<
+        <SharedHttp2Connection as connectrpc::client::ClientTransport>::ResponseBody,
+        ConsumeRequest,
+        attache_proto::attache::kafka::v1::__buffa::view::ConsumeResponseView<'static>,
+    >;
+
+    async fn subscribe(client: &Client, group: &str, topic: &str, max_unacked: u32) -> Stream {
+        let mut stream = client.consume().await.unwrap();
+        let subscribe =
+            Subscribe { group: group.into(), topics: vec![topic.into()], max_unacked, ..Default::default() };
+        stream
+            .send(ConsumeRequest { step: Some(Step::Subscribe(Box::new(subscribe))), ..Default::default() })
+            .await
+            .unwrap();
+        stream
+    }
+
+    async fn ack(stream: &mut Stream, records: &[ConsumedRecord]) {
+        let positions = records
+            .iter()
+            .map(|r| Position {
+                topic: r.topic.clone(),
+                partition: r.partition,
+                offset: r.offset,
+                ..Default::default()
+            })
+            .collect();
+        let acks = Acks { positions, ..Default::default() };
+        stream.send(ConsumeRequest { step: Some(Step::Ack(Box::new(acks))), ..Default::default() }).await.unwrap();
+    }
+
+    /// Records from the stream until `count` came or `timeout` passed
+    /// (assignment changes are skipped).
+    async fn receive(stream: &mut Stream, count: usize, timeout: Duration) -> Vec<ConsumedRecord> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + timeout;
+        while out.len() < count {
+            match tokio::time::timeout_at(deadline, stream.message()).await {
+                Ok(Ok(Some(message))) => {
+                    if let Some(Event::Records(records)) = message.to_owned_message().event {
+                        out.extend(records.records);
+                    }
+                }
+                Ok(other) => panic!("the stream ended: {:?}", other.map(|m| m.is_some())),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+
+    fn value(record: &ConsumedRecord) -> String {
+        String::from_utf8(record.value.clone().unwrap_or_default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn consume_commits_only_what_was_acknowledged_and_bounds_what_is_outstanding() {
+        let broker = KafkaBroker::shared();
+        let topic = KafkaBroker::topic("consume");
+        broker.create_topic(&topic, 3).await;
+        let lines: Vec<String> = (0..90).map(|i| format!("line-{i}")).collect();
+        broker.kcat_produce(&topic, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+        let (_sidecar, client) = start(Some(broker), |_| {}).await;
+        let group = KafkaBroker::topic("group");
+        let mut stream = subscribe(&client, &group, &topic, 10).await;
+        // Flow control: without acknowledgements, no more than 10 come.
+        let first = receive(&mut stream, 11, Duration::from_secs(15)).await;
+        assert_eq!(first.len(), 10, "max_unacked is 10");
+        let mut all = first.clone();
+        ack(&mut stream, &first).await;
+        // Acknowledge everything of partitions 0 and 1 and the first 10 of
+        // partition 2 (in offset order); the rest of partition 2 is not.
+        let mut kept_back = Vec::new();
+        let mut acked_in_2 = first.iter().filter(|r| r.partition == 2).count();
+        while all.len() < 90 {
+            let batch = receive(&mut stream, 1, Duration::from_secs(15)).await;
+            assert!(!batch.is_empty(), "only {} of 90 records came", all.len());
+            let mut to_ack = Vec::new();
+            for record in batch {
+                if record.partition == 2 && acked_in_2 >= 10 {
+                    kept_back.push(record.clone());
+                } else {
+                    acked_in_2 += usize::from(record.partition == 2);
+                    to_ack.push(record.clone());
+                }
+                all.push(record);
+            }
+            ack(&mut stream, &to_ack).await;
+            // Unacknowledged records count against the bound: let them go
+            // once the rest is done, so the stream can go on.
+            if kept_back.len() >= 9 {
+                break;
+            }
+        }
+        let mut values: Vec<String> = all.iter().map(value).collect();
+        values.sort();
+        values.dedup();
+        assert!(values.len() >= all.len(), "a record came twice on one stream");
+        drop(stream);
+        // The group's next member starts at the oldest unacknowledged
+        // record of each partition: partition 2's kept-back records first.
+        let mut next = subscribe(&client, &group, &topic, 100).await;
+        let again = receive(&mut next, kept_back.len(), Duration::from_secs(30)).await;
+        let first_again: Vec<i64> = again.iter().filter(|r| r.partition == 2).map(|r| r.offset).collect();
+        let kept: Vec<i64> = kept_back.iter().map(|r| r.offset).collect();
+        assert!(first_again.starts_with(&kept), "redelivered {first_again:?}, kept back {kept:?}");
+        assert!(again.iter().all(|r| r.partition == 2), "acknowledged partitions came again: {again:?}");
+    }
+
+    #[tokio::test]
+    async fn two_members_split_the_partitions_and_a_dead_ones_records_go_to_the_other() {
+        let broker = KafkaBroker::shared();
+        let topic = KafkaBroker::topic("split");
+        broker.create_topic(&topic, 4).await;
+        let lines: Vec<String> = (0..200).map(|i| format!("v{i}")).collect();
+        broker.kcat_produce(&topic, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+        let (_sidecar, client) = start(Some(broker), |_| {}).await;
+        let group = KafkaBroker::topic("group");
+        let mut a = subscribe(&client, &group, &topic, 1000).await;
+        let got_a = receive(&mut a, 1, Duration::from_secs(20)).await;
+        assert!(!got_a.is_empty());
+        // A second member joins: the first is told what it lost.
+        let mut b = subscribe(&client, &group, &topic, 1000).await;
+        let mut revoked = false;
+        let mut assigned_a = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while assigned_a.is_empty() || !revoked {
+            let message = tokio::time::timeout_at(deadline, a.message()).await.expect("a rebalance").unwrap().unwrap();
+            match message.to_owned_message().event {
+                Some(Event::Revoked(_)) => revoked = true,
+                Some(Event::Assigned(assignment)) if revoked => {
+                    assigned_a = assignment.partitions.iter().map(|p| p.partition).collect();
+                }
+                _ => {}
+            }
+        }
+        let got_b = receive(&mut b, 1, Duration::from_secs(20)).await;
+        assert!(!got_b.is_empty(), "the second member got nothing");
+        let partitions_b: HashSet<i32> = got_b.iter().map(|r| r.partition).collect();
+        assert!(partitions_b.iter().all(|p| !assigned_a.contains(p)), "a: {assigned_a:?}, b: {partitions_b:?}");
+        assert_eq!(assigned_a.len(), 2, "4 partitions, 2 members: {assigned_a:?}");
+        // b dies without acknowledging: a gets b's partitions, from their
+        // start, once b has left.
+        drop(b);
+        let mut seen_from_b = HashSet::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !partitions_b.iter().all(|p| seen_from_b.contains(p)) {
+            assert!(Instant::now() < deadline, "b's partitions never came to a");
+            for record in receive(&mut a, 1, Duration::from_secs(5)).await {
+                if partitions_b.contains(&record.partition) {
+                    assert!(got_b.iter().any(|r| r.partition == record.partition) || record.offset == 0);
+                    seen_from_b.insert(record.partition);
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn fetch_leases_records_and_what_is_not_committed_comes_again() {
+        let broker = KafkaBroker::shared();
+        let topic = KafkaBroker::topic("fetch");
+        broker.create_topic(&topic, 1).await;
+        let lines: Vec<String> = (0..30).map(|i| format!("f{i}")).collect();
+        broker.kcat_produce(&topic, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+        let (_sidecar, client) = start(Some(broker), |_| {}).await;
+        let group = KafkaBroker::topic("group");
+        let fetch = |max: u32, lease_ms: u32| FetchRequest {
+            group: group.clone(),
+            topics: vec![topic.clone()],
+            max_records: max,
+            max_wait_ms: 15_000,
+            lease_ms,
+            ..Default::default()
+        };
+        let first = client.fetch(fetch(10, 0)).await.unwrap().into_owned();
+        assert_eq!(first.records.iter().map(value).collect::<Vec<_>>(), lines[..10]);
+        // Commit half: the other half is delivered again.
+        let half: Vec<Position> = first.records[..5]
+            .iter()
+            .map(|r| Position {
+                topic: r.topic.clone(),
+                partition: r.partition,
+                offset: r.offset,
+                ..Default::default()
+            })
+            .collect();
+        let committed = client
+            .commit(CommitRequest { lease_id: first.lease_id.clone(), acked: half, ..Default::default() })
+            .await
+            .unwrap()
+            .into_owned();
+        assert_eq!((committed.acked, committed.redelivered), (5, 5));
+        let second = client.fetch(fetch(5, 300)).await.unwrap().into_owned();
+        assert_eq!(second.records.iter().map(value).collect::<Vec<_>>(), lines[5..10]);
+        // Not committed within its lease: delivered again, and the late
+        // Commit is refused.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let third = client.fetch(fetch(5, 0)).await.unwrap().into_owned();
+        assert_eq!(third.records.iter().map(value).collect::<Vec<_>>(), lines[5..10]);
+        let late = client
+            .commit(CommitRequest { lease_id: second.lease_id, all: true, ..Default::default() })
+            .await
+            .unwrap_err();
+        assert_eq!(late.code, ErrorCode::NotFound, "{late:?}");
+        let done = client
+            .commit(CommitRequest { lease_id: third.lease_id, all: true, ..Default::default() })
+            .await
+            .unwrap()
+            .into_owned();
+        assert_eq!((done.acked, done.redelivered), (5, 0));
+        let rest = client.fetch(fetch(100, 0)).await.unwrap().into_owned();
+        assert_eq!(rest.records.iter().map(value).collect::<Vec<_>>(), lines[10..]);
+        // Nothing there: an empty answer after max_wait, no lease.
+        let mut empty = fetch(10, 0);
+        empty.max_wait_ms = 200;
+        client.commit(CommitRequest { lease_id: rest.lease_id, all: true, ..Default::default() }).await.unwrap();
+        let none = client.fetch(empty).await.unwrap().into_owned();
+        assert!(none.records.is_empty() && none.lease_id.is_empty());
+    }
+
+    #[tokio::test]
+    async fn bad_consumer_requests_are_refused() {
+        let (_sidecar, offline) = start(None, |_| {}).await;
+        let mut stream = subscribe(&offline, "g", "t", 0).await;
+        let error = stream.message().await.unwrap_err();
+        assert_eq!(error.code, ErrorCode::FailedPrecondition, "{error:?}");
+        assert!(error.message.as_deref().unwrap_or("").contains("ATTACHE_KAFKA_BROKERS"));
+        let broker = KafkaBroker::shared();
+        let topic = KafkaBroker::topic("bad");
+        broker.create_topic(&topic, 1).await;
+        broker.kcat_produce(&topic, &["one"]);
+        let (_sidecar, client) = start(Some(broker), |_| {}).await;
+        for (group, topic, field) in [("", topic.as_str(), "group"), ("g", "no such/topic", "topics[0]")] {
+            let mut stream = subscribe(&client, group, topic, 0).await;
+            let error = stream.message().await.unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidArgument, "{error:?}");
+            assert!(error.message.as_deref().unwrap_or("").starts_with(field), "{error:?}");
+        }
+        let mut stream = client.consume().await.unwrap();
+        let acks = Acks::default();
+        stream.send(ConsumeRequest { step: Some(Step::Ack(Box::new(acks))), ..Default::default() }).await.unwrap();
+        let error = stream.message().await.unwrap_err();
+        assert!(error.message.as_deref().unwrap_or("").contains("must be subscribe"), "{error:?}");
+        // Acknowledging a record never delivered ends the stream.
+        let mut stream = subscribe(&client, &KafkaBroker::topic("group"), &topic, 0).await;
+        let got = receive(&mut stream, 1, Duration::from_secs(15)).await;
+        let mut bogus = got[0].clone();
+        bogus.offset += 1000;
+        ack(&mut stream, &[bogus]).await;
+        let error = loop {
+            match stream.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the stream ended without an error"),
+                Err(error) => break error,
+            }
+        };
+        assert_eq!(error.code, ErrorCode::InvalidArgument);
+        assert!(error.message.as_deref().unwrap_or("").contains("was never delivered"), "{error:?}");
+    }
+}

@@ -30,6 +30,7 @@ pub struct Config {
     pub spool: SpoolConfig,
     pub producer: ProducerConfig,
     pub security: SecurityConfig,
+    pub consumer: ConsumerConfig,
     /// Per-topic settings, by exact topic name.
     pub topics: BTreeMap<String, TopicConfig>,
     /// Admission: requests in flight and requests queued behind them.
@@ -113,6 +114,39 @@ pub struct ProducerConfig {
     pub unknown_topic_timeout: Duration,
 }
 
+/// Consuming: Consume streams and Fetch leases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsumerConfig {
+    /// Records received and not yet acknowledged, per Consume stream and
+    /// per Fetch group, at most.
+    pub max_unacked: usize,
+    /// A member not heard from for this long leaves its group (Kafka's
+    /// `session.timeout.ms`); with static membership, how long a
+    /// reconnecting app keeps its partitions.
+    #[serde(with = "humantime_serde")]
+    pub session_timeout: Duration,
+    /// How long a Fetch caller has to Commit before its records go to
+    /// another caller, unless it asks for another time.
+    #[serde(with = "humantime_serde")]
+    pub lease_timeout: Duration,
+    /// A group's shared Fetch consumer leaves the group after this long
+    /// without a Fetch.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            max_unacked: 1000,
+            session_timeout: Duration::from_secs(45),
+            lease_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
@@ -189,6 +223,7 @@ impl Default for Config {
             spool: SpoolConfig::default(),
             producer: ProducerConfig::default(),
             security: SecurityConfig::default(),
+            consumer: ConsumerConfig::default(),
             topics: BTreeMap::new(),
             limits: Limits { max_in_flight: 256, max_queued: 1024 },
         }
@@ -254,6 +289,12 @@ impl Config {
         }
         if self.producer.queue_bytes.as_u64() < max_record {
             return Err("kafka.producer.queue_bytes must hold at least one record".into());
+        }
+        if self.consumer.max_unacked == 0 {
+            return Err("kafka.consumer.max_unacked must be at least 1".into());
+        }
+        if self.consumer.session_timeout < Duration::from_secs(1) || self.consumer.lease_timeout.is_zero() {
+            return Err("kafka.consumer.session_timeout must be at least 1s and lease_timeout above zero".into());
         }
         if let Some(topic) = self.topics.keys().find(|t| crate::record::check_topic(t).is_err()) {
             return Err(format!("kafka.topics: {topic:?} is not a valid topic name"));

@@ -15,6 +15,10 @@ pub enum Error {
     Spool(String),
     #[error("the Kafka module is not available: {0}")]
     Unavailable(String),
+    #[error("{0}")]
+    Precondition(String),
+    #[error("{0}")]
+    NotFound(String),
     /// Kafka refused the record for good (ACK_DELIVERED only).
     #[error("{message}")]
     Rejected { kind: Kind, message: String },
@@ -32,6 +36,8 @@ impl Error {
             Self::Invalid { .. } => Kind::InvalidArgument,
             Self::SpoolFull { .. } | Self::DiskFull(_) => Kind::ResourceExhausted,
             Self::Spool(_) | Self::Unavailable(_) | Self::ShuttingDown => Kind::Unavailable,
+            Self::Precondition(_) => Kind::FailedPrecondition,
+            Self::NotFound(_) => Kind::NotFound,
             Self::Rejected { kind, .. } => *kind,
         }
     }

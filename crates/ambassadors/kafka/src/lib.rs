@@ -12,15 +12,20 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod consume;
 mod error;
+mod member;
 mod metrics;
 mod producer;
 mod record;
 mod service;
 
 pub use config::{
-    Compression, Config, FsyncMode, OnFull, ProducerConfig, Protocol, SecurityConfig, SpoolConfig, TopicConfig,
+    Compression, Config, ConsumerConfig, FsyncMode, OnFull, ProducerConfig, Protocol, SecurityConfig, SpoolConfig,
+    TopicConfig,
 };
+pub use consume::{Committed, Event, FetchRequest, Lease, Position, Subscription};
 pub use error::Error;
+pub use member::{Change, Consumed, Start};
 pub use record::{ID_HEADER, Record};
 pub use service::{Ack, Pending, Produced, Service};

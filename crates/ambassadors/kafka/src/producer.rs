@@ -274,6 +274,12 @@ fn client_config(config: &Config) -> ClientConfig {
         .set("queue.buffering.max.messages", "100000")
         .set("topic.metadata.propagation.max.ms", p.unknown_topic_timeout.as_millis().to_string())
         .set("message.max.bytes", (config.max_record_bytes.as_u64() + (64 << 10)).to_string());
+    security(config, &mut client);
+    client
+}
+
+/// TLS and SASL settings, the same for producers and consumers.
+pub(crate) fn security(config: &Config, client: &mut ClientConfig) {
     let s = &config.security;
     client.set("security.protocol", s.protocol.name());
     if let Some(ca) = &s.ca_file {
@@ -292,5 +298,4 @@ fn client_config(config: &Config) -> ClientConfig {
     if let Some(password) = &s.sasl_password {
         client.set("sasl.password", password);
     }
-    client
 }

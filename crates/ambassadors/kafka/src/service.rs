@@ -16,9 +16,11 @@ use tokio::sync::oneshot;
 
 use crate::Error;
 use crate::config::{Config, FsyncMode, OnFull};
+use crate::consume::{Committed, Event, FetchRequest, Lease, Position, Subscription};
 use crate::metrics::{Metrics, SpoolCollector};
 use crate::producer::Producer;
 use crate::record::Record;
+use futures::stream::BoxStream;
 
 /// When a produced record counts as acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -172,6 +174,7 @@ struct Inner {
     next_ticket: AtomicU64,
     stopping: AtomicBool,
     dir: PathBuf,
+    leases: crate::consume::Leases,
 }
 
 impl Service {
@@ -214,6 +217,7 @@ impl Service {
             next_ticket: AtomicU64::new(rand::random::<u64>() >> 1 | 1),
             stopping: AtomicBool::new(false),
             dir,
+            leases: Default::default(),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -229,6 +233,7 @@ impl Service {
             next_ticket: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
             dir,
+            leases: Default::default(),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -306,6 +311,35 @@ impl Service {
         }
         Ok(Pending { count: records.len(), appends, receivers, waiting })
     }
+    /// Joins `subscription.group` for the life of the returned stream,
+    /// which carries the group's records and assignment changes; `acks`
+    /// acknowledges records (offsets are committed below the oldest
+    /// unacknowledged one). The member leaves when either stream ends.
+    pub fn consume(
+        &self,
+        subscription: Subscription,
+        acks: BoxStream<'static, Result<Vec<Position>, Error>>,
+    ) -> Result<BoxStream<'static, Result<Event, Error>>, Error> {
+        if self.inner.stopping.load(Ordering::Acquire) {
+            return Err(Error::ShuttingDown);
+        }
+        crate::consume::consume(&self.inner.config, subscription, acks)
+    }
+
+    /// Leases up to `max_records` of the group's records to the caller.
+    pub async fn fetch(&self, request: FetchRequest) -> Result<Lease, Error> {
+        if self.inner.stopping.load(Ordering::Acquire) {
+            return Err(Error::ShuttingDown);
+        }
+        self.inner.leases.fetch(&self.inner.config, request).await
+    }
+
+    /// Acknowledges `acked` (or `all`) of a lease and ends it; the lease's
+    /// other records are delivered again.
+    pub fn commit(&self, lease: &str, acked: &[Position], all: bool) -> Result<Committed, Error> {
+        self.inner.leases.commit(&self.inner.config, lease, acked, all)
+    }
+
     /// What the status page says: spool-only, or how much is waiting.
     pub fn note(&self) -> Option<String> {
         let inner = &self.inner;
@@ -357,6 +391,8 @@ impl Service {
 
     async fn stop(inner: Arc<Inner>) {
         inner.stopping.store(true, Ordering::Release);
+        // Shared Fetch consumers commit what was acknowledged and leave.
+        inner.leases.clear();
         let Some(shared) = inner.shared.clone() else { return };
         if let Some(producer) = inner.producer.clone() {
             // Keep delivering until the spool is empty or the drain time is up.

@@ -19,6 +19,16 @@ pub mod __buffa {
         #[allow(unused_imports)]
         use super::*;
         include!("attache.kafka.v1.kafka.__view.rs");
+        pub mod oneof {
+            #[allow(unused_imports)]
+            use super::*;
+            include!("attache.kafka.v1.kafka.__view_oneof.rs");
+        }
+    }
+    pub mod oneof {
+        #[allow(unused_imports)]
+        use super::*;
+        include!("attache.kafka.v1.kafka.__oneof.rs");
     }
     /// Register this package's `Any` type entries and extension entries.
     pub fn register_types(reg: &mut ::buffa::type_registry::TypeRegistry) {
@@ -30,6 +40,19 @@ pub mod __buffa {
         reg.register_json_any(super::__RECORD_ERROR_JSON_ANY);
         reg.register_json_any(super::__PRODUCE_RESPONSE_JSON_ANY);
         reg.register_json_any(super::__PRODUCE_STREAM_RESPONSE_JSON_ANY);
+        reg.register_json_any(super::__SUBSCRIBE_JSON_ANY);
+        reg.register_json_any(super::__POSITION_JSON_ANY);
+        reg.register_json_any(super::__ACKS_JSON_ANY);
+        reg.register_json_any(super::__CONSUME_REQUEST_JSON_ANY);
+        reg.register_json_any(super::__CONSUMED_RECORD_JSON_ANY);
+        reg.register_json_any(super::__TOPIC_PARTITION_JSON_ANY);
+        reg.register_json_any(super::__CONSUMED_RECORDS_JSON_ANY);
+        reg.register_json_any(super::__ASSIGNMENT_JSON_ANY);
+        reg.register_json_any(super::__CONSUME_RESPONSE_JSON_ANY);
+        reg.register_json_any(super::__FETCH_REQUEST_JSON_ANY);
+        reg.register_json_any(super::__FETCH_RESPONSE_JSON_ANY);
+        reg.register_json_any(super::__COMMIT_REQUEST_JSON_ANY);
+        reg.register_json_any(super::__COMMIT_RESPONSE_JSON_ANY);
     }
 }
 #[doc(inline)]
@@ -64,5 +87,57 @@ pub use self::__buffa::view::ProduceResponseOwnedView;
 pub use self::__buffa::view::ProduceStreamResponseView;
 #[doc(inline)]
 pub use self::__buffa::view::ProduceStreamResponseOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::SubscribeView;
+#[doc(inline)]
+pub use self::__buffa::view::SubscribeOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::PositionView;
+#[doc(inline)]
+pub use self::__buffa::view::PositionOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::AcksView;
+#[doc(inline)]
+pub use self::__buffa::view::AcksOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::ConsumeRequestView;
+#[doc(inline)]
+pub use self::__buffa::view::ConsumeRequestOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::ConsumedRecordView;
+#[doc(inline)]
+pub use self::__buffa::view::ConsumedRecordOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::TopicPartitionView;
+#[doc(inline)]
+pub use self::__buffa::view::TopicPartitionOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::ConsumedRecordsView;
+#[doc(inline)]
+pub use self::__buffa::view::ConsumedRecordsOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::AssignmentView;
+#[doc(inline)]
+pub use self::__buffa::view::AssignmentOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::ConsumeResponseView;
+#[doc(inline)]
+pub use self::__buffa::view::ConsumeResponseOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::FetchRequestView;
+#[doc(inline)]
+pub use self::__buffa::view::FetchRequestOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::FetchResponseView;
+#[doc(inline)]
+pub use self::__buffa::view::FetchResponseOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::CommitRequestView;
+#[doc(inline)]
+pub use self::__buffa::view::CommitRequestOwnedView;
+#[doc(inline)]
+pub use self::__buffa::view::CommitResponseView;
+#[doc(inline)]
+pub use self::__buffa::view::CommitResponseOwnedView;
 #[doc(inline)]
 pub use self::__buffa::register_types;

@@ -14,6 +14,30 @@ pub type OwnedProduceStreamRequestView = ::buffa::view::OwnedView<
 pub type OwnedProduceStreamResponseView = ::buffa::view::OwnedView<
     crate::attache::kafka::v1::__buffa::view::ProduceStreamResponseView<'static>,
 >;
+///Shorthand for `OwnedView<ConsumeRequestView<'static>>`.
+pub type OwnedConsumeRequestView = ::buffa::view::OwnedView<
+    crate::attache::kafka::v1::__buffa::view::ConsumeRequestView<'static>,
+>;
+///Shorthand for `OwnedView<ConsumeResponseView<'static>>`.
+pub type OwnedConsumeResponseView = ::buffa::view::OwnedView<
+    crate::attache::kafka::v1::__buffa::view::ConsumeResponseView<'static>,
+>;
+///Shorthand for `OwnedView<FetchRequestView<'static>>`.
+pub type OwnedFetchRequestView = ::buffa::view::OwnedView<
+    crate::attache::kafka::v1::__buffa::view::FetchRequestView<'static>,
+>;
+///Shorthand for `OwnedView<FetchResponseView<'static>>`.
+pub type OwnedFetchResponseView = ::buffa::view::OwnedView<
+    crate::attache::kafka::v1::__buffa::view::FetchResponseView<'static>,
+>;
+///Shorthand for `OwnedView<CommitRequestView<'static>>`.
+pub type OwnedCommitRequestView = ::buffa::view::OwnedView<
+    crate::attache::kafka::v1::__buffa::view::CommitRequestView<'static>,
+>;
+///Shorthand for `OwnedView<CommitResponseView<'static>>`.
+pub type OwnedCommitResponseView = ::buffa::view::OwnedView<
+    crate::attache::kafka::v1::__buffa::view::CommitResponseView<'static>,
+>;
 impl ::connectrpc::Encodable<crate::attache::kafka::v1::ProduceResponse>
 for crate::attache::kafka::v1::__buffa::view::ProduceResponseView<'_> {
     fn encode(
@@ -82,6 +106,108 @@ for ::buffa::view::OwnedView<
         )
     }
 }
+impl ::connectrpc::Encodable<crate::attache::kafka::v1::ConsumeResponse>
+for crate::attache::kafka::v1::__buffa::view::ConsumeResponseView<'_> {
+    fn encode(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::buffa::bytes::Bytes, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body(self, codec)
+    }
+}
+impl ::connectrpc::Encodable<crate::attache::kafka::v1::ConsumeResponse>
+for ::buffa::view::OwnedView<
+    crate::attache::kafka::v1::__buffa::view::ConsumeResponseView<'static>,
+> {
+    fn encode(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::buffa::bytes::Bytes, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body(self.reborrow(), codec)
+    }
+    /// An `OwnedView` still holds the buffer it was decoded from, so
+    /// its large fields can be handed to the response body by
+    /// reference count instead of copied. The bare view impl above
+    /// cannot do this: it has borrows but no buffer to name.
+    fn encode_segments(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::connectrpc::EncodedBody, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body_segments(
+            self.reborrow(),
+            self.bytes(),
+            codec,
+        )
+    }
+}
+impl ::connectrpc::Encodable<crate::attache::kafka::v1::FetchResponse>
+for crate::attache::kafka::v1::__buffa::view::FetchResponseView<'_> {
+    fn encode(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::buffa::bytes::Bytes, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body(self, codec)
+    }
+}
+impl ::connectrpc::Encodable<crate::attache::kafka::v1::FetchResponse>
+for ::buffa::view::OwnedView<
+    crate::attache::kafka::v1::__buffa::view::FetchResponseView<'static>,
+> {
+    fn encode(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::buffa::bytes::Bytes, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body(self.reborrow(), codec)
+    }
+    /// An `OwnedView` still holds the buffer it was decoded from, so
+    /// its large fields can be handed to the response body by
+    /// reference count instead of copied. The bare view impl above
+    /// cannot do this: it has borrows but no buffer to name.
+    fn encode_segments(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::connectrpc::EncodedBody, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body_segments(
+            self.reborrow(),
+            self.bytes(),
+            codec,
+        )
+    }
+}
+impl ::connectrpc::Encodable<crate::attache::kafka::v1::CommitResponse>
+for crate::attache::kafka::v1::__buffa::view::CommitResponseView<'_> {
+    fn encode(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::buffa::bytes::Bytes, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body(self, codec)
+    }
+}
+impl ::connectrpc::Encodable<crate::attache::kafka::v1::CommitResponse>
+for ::buffa::view::OwnedView<
+    crate::attache::kafka::v1::__buffa::view::CommitResponseView<'static>,
+> {
+    fn encode(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::buffa::bytes::Bytes, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body(self.reborrow(), codec)
+    }
+    /// An `OwnedView` still holds the buffer it was decoded from, so
+    /// its large fields can be handed to the response body by
+    /// reference count instead of copied. The bare view impl above
+    /// cannot do this: it has borrows but no buffer to name.
+    fn encode_segments(
+        &self,
+        codec: ::connectrpc::CodecFormat,
+    ) -> ::std::result::Result<::connectrpc::EncodedBody, ::connectrpc::ConnectError> {
+        ::connectrpc::__codegen::encode_view_body_segments(
+            self.reborrow(),
+            self.bytes(),
+            codec,
+        )
+    }
+}
 /// Full service name for this service.
 pub const KAFKA_SERVICE_SERVICE_NAME: &str = "attache.kafka.v1.KafkaService";
 /// Static [`Spec`](::connectrpc::Spec) for the `Produce` RPC, as seen by the server; the generated client passes it with [`origin`](::connectrpc::Spec::origin) `Client` (compare across sides with [`Spec::same_method`](::connectrpc::Spec::same_method)).
@@ -94,6 +220,24 @@ pub const KAFKA_SERVICE_PRODUCE_SPEC: ::connectrpc::Spec = ::connectrpc::Spec::s
 pub const KAFKA_SERVICE_PRODUCE_STREAM_SPEC: ::connectrpc::Spec = ::connectrpc::Spec::server(
         "/attache.kafka.v1.KafkaService/ProduceStream",
         ::connectrpc::StreamType::BidiStream,
+    )
+    .with_idempotency_level(::connectrpc::IdempotencyLevel::Unknown);
+/// Static [`Spec`](::connectrpc::Spec) for the `Consume` RPC, as seen by the server; the generated client passes it with [`origin`](::connectrpc::Spec::origin) `Client` (compare across sides with [`Spec::same_method`](::connectrpc::Spec::same_method)).
+pub const KAFKA_SERVICE_CONSUME_SPEC: ::connectrpc::Spec = ::connectrpc::Spec::server(
+        "/attache.kafka.v1.KafkaService/Consume",
+        ::connectrpc::StreamType::BidiStream,
+    )
+    .with_idempotency_level(::connectrpc::IdempotencyLevel::Unknown);
+/// Static [`Spec`](::connectrpc::Spec) for the `Fetch` RPC, as seen by the server; the generated client passes it with [`origin`](::connectrpc::Spec::origin) `Client` (compare across sides with [`Spec::same_method`](::connectrpc::Spec::same_method)).
+pub const KAFKA_SERVICE_FETCH_SPEC: ::connectrpc::Spec = ::connectrpc::Spec::server(
+        "/attache.kafka.v1.KafkaService/Fetch",
+        ::connectrpc::StreamType::Unary,
+    )
+    .with_idempotency_level(::connectrpc::IdempotencyLevel::Unknown);
+/// Static [`Spec`](::connectrpc::Spec) for the `Commit` RPC, as seen by the server; the generated client passes it with [`origin`](::connectrpc::Spec::origin) `Client` (compare across sides with [`Spec::same_method`](::connectrpc::Spec::same_method)).
+pub const KAFKA_SERVICE_COMMIT_SPEC: ::connectrpc::Spec = ::connectrpc::Spec::server(
+        "/attache.kafka.v1.KafkaService/Commit",
+        ::connectrpc::StreamType::Unary,
     )
     .with_idempotency_level(::connectrpc::IdempotencyLevel::Unknown);
 /// KafkaService hands records to Kafka through attache's durable spool: a
@@ -205,6 +349,83 @@ pub trait KafkaService: Send + Sync + 'static {
             >,
         >,
     > + Send;
+    /// Consume joins a consumer group for the life of the stream and streams
+    /// the group's records for the subscribed topics. The first message
+    /// subscribes; later ones acknowledge records. An offset is committed
+    /// only once every record before it on its partition is acknowledged, so
+    /// a consumer that goes away gets its unacknowledged records redelivered
+    /// to the group. At most `max_unacked` records are outstanding at once.
+    /// On a rebalance, revoked partitions stop being delivered and what was
+    /// acknowledged of them is committed first.
+    ///
+    /// Each `requests` item is a [`StreamMessage`](::connectrpc::StreamMessage):
+    /// it owns its buffer, is `Send + 'static`, and exposes zero-copy
+    /// accessor methods (`item.name()`), `.view()`, and
+    /// `.to_owned_message()`.
+    fn consume(
+        &self,
+        ctx: ::connectrpc::RequestContext,
+        requests: ::connectrpc::InboundStream<crate::attache::kafka::v1::ConsumeRequest>,
+    ) -> impl ::std::future::Future<
+        Output = ::connectrpc::ServiceResult<
+            ::connectrpc::ServiceStream<
+                impl ::connectrpc::Encodable<
+                    crate::attache::kafka::v1::ConsumeResponse,
+                > + Send + use<Self>,
+            >,
+        >,
+    > + Send;
+    /// Fetch is consuming for callers that cannot hold a stream (PHP): up to
+    /// `max_records` of the group's records, waiting up to `max_wait_ms` for
+    /// the first, leased to the caller for `lease_ms`. Records of a lease
+    /// that is not committed in time, and records a Commit leaves out, are
+    /// delivered again by a later Fetch. The group's consumer is shared by
+    /// every Fetch caller on this host.
+    ///
+    /// `'a` lets the response body borrow from `&self` (e.g. server-resident state).
+    ///
+    /// `request` is borrowed from the request body and is valid for the
+    /// duration of the call; message fields are read directly on it
+    /// (zero-copy). The response cannot borrow from `request` — use
+    /// `.to_owned_message()` (or copy the specific fields) for anything
+    /// returned, stored, or moved into `tokio::spawn`.
+    fn fetch<'a>(
+        &'a self,
+        ctx: ::connectrpc::RequestContext,
+        request: ::connectrpc::ServiceRequest<
+            '_,
+            crate::attache::kafka::v1::FetchRequest,
+        >,
+    ) -> impl ::std::future::Future<
+        Output = ::connectrpc::ServiceResult<
+            impl ::connectrpc::Encodable<
+                crate::attache::kafka::v1::FetchResponse,
+            > + Send + use<'a, Self>,
+        >,
+    > + Send;
+    /// Commit acknowledges records of a lease and ends it.
+    ///
+    /// `'a` lets the response body borrow from `&self` (e.g. server-resident state).
+    ///
+    /// `request` is borrowed from the request body and is valid for the
+    /// duration of the call; message fields are read directly on it
+    /// (zero-copy). The response cannot borrow from `request` — use
+    /// `.to_owned_message()` (or copy the specific fields) for anything
+    /// returned, stored, or moved into `tokio::spawn`.
+    fn commit<'a>(
+        &'a self,
+        ctx: ::connectrpc::RequestContext,
+        request: ::connectrpc::ServiceRequest<
+            '_,
+            crate::attache::kafka::v1::CommitRequest,
+        >,
+    ) -> impl ::std::future::Future<
+        Output = ::connectrpc::ServiceResult<
+            impl ::connectrpc::Encodable<
+                crate::attache::kafka::v1::CommitResponse,
+            > + Send + use<'a, Self>,
+        >,
+    > + Send;
 }
 /// Extension trait for registering a service implementation with a Router.
 ///
@@ -287,6 +508,81 @@ impl<S: KafkaService> KafkaServiceExt for S {
                 }),
             )
             .with_spec(KAFKA_SERVICE_PRODUCE_STREAM_SPEC)
+            .route_view_bidi_stream::<
+                _,
+                _,
+                crate::attache::kafka::v1::ConsumeResponse,
+            >(
+                KAFKA_SERVICE_SERVICE_NAME,
+                "Consume",
+                ::connectrpc::view_bidi_streaming_handler_fn({
+                    let svc = ::std::sync::Arc::clone(&self);
+                    move |ctx, req| {
+                        let svc = ::std::sync::Arc::clone(&svc);
+                        async move {
+                            let req = ::connectrpc::dispatcher::codegen::into_stream_messages::<
+                                crate::attache::kafka::v1::ConsumeRequest,
+                            >(req);
+                            svc.consume(ctx, req).await
+                        }
+                    }
+                }),
+            )
+            .with_spec(KAFKA_SERVICE_CONSUME_SPEC)
+            .route_view(
+                KAFKA_SERVICE_SERVICE_NAME,
+                "Fetch",
+                {
+                    let svc = ::std::sync::Arc::clone(&self);
+                    ::connectrpc::view_handler_fn(move |
+                        ctx,
+                        req: ::buffa::view::OwnedView<
+                            crate::attache::kafka::v1::__buffa::view::FetchRequestView<
+                                'static,
+                            >,
+                        >,
+                        format|
+                    {
+                        let svc = ::std::sync::Arc::clone(&svc);
+                        async move {
+                            let sreq = ::connectrpc::ServiceRequest::<
+                                crate::attache::kafka::v1::FetchRequest,
+                            >::from_parts(req.reborrow(), req.bytes());
+                            svc.fetch(ctx, sreq)
+                                .await?
+                                .encode::<crate::attache::kafka::v1::FetchResponse>(format)
+                        }
+                    })
+                },
+            )
+            .with_spec(KAFKA_SERVICE_FETCH_SPEC)
+            .route_view(
+                KAFKA_SERVICE_SERVICE_NAME,
+                "Commit",
+                {
+                    let svc = ::std::sync::Arc::clone(&self);
+                    ::connectrpc::view_handler_fn(move |
+                        ctx,
+                        req: ::buffa::view::OwnedView<
+                            crate::attache::kafka::v1::__buffa::view::CommitRequestView<
+                                'static,
+                            >,
+                        >,
+                        format|
+                    {
+                        let svc = ::std::sync::Arc::clone(&svc);
+                        async move {
+                            let sreq = ::connectrpc::ServiceRequest::<
+                                crate::attache::kafka::v1::CommitRequest,
+                            >::from_parts(req.reborrow(), req.bytes());
+                            svc.commit(ctx, sreq)
+                                .await?
+                                .encode::<crate::attache::kafka::v1::CommitResponse>(format)
+                        }
+                    })
+                },
+            )
+            .with_spec(KAFKA_SERVICE_COMMIT_SPEC)
     }
 }
 /// Type-inference marker used by [`Router::add_service`](::connectrpc::Router::add_service).
@@ -353,6 +649,24 @@ impl<T: KafkaService> ::connectrpc::Dispatcher for KafkaServiceServer<T> {
                         .with_spec(KAFKA_SERVICE_PRODUCE_STREAM_SPEC),
                 )
             }
+            "Consume" => {
+                Some(
+                    ::connectrpc::dispatcher::codegen::MethodDescriptor::bidi_streaming()
+                        .with_spec(KAFKA_SERVICE_CONSUME_SPEC),
+                )
+            }
+            "Fetch" => {
+                Some(
+                    ::connectrpc::dispatcher::codegen::MethodDescriptor::unary(false)
+                        .with_spec(KAFKA_SERVICE_FETCH_SPEC),
+                )
+            }
+            "Commit" => {
+                Some(
+                    ::connectrpc::dispatcher::codegen::MethodDescriptor::unary(false)
+                        .with_spec(KAFKA_SERVICE_COMMIT_SPEC),
+                )
+            }
             _ => None,
         }
     }
@@ -386,6 +700,46 @@ impl<T: KafkaService> ::connectrpc::Dispatcher for KafkaServiceServer<T> {
                     svc.produce(ctx, req)
                         .await?
                         .encode::<crate::attache::kafka::v1::ProduceResponse>(format)
+                })
+            }
+            "Fetch" => {
+                let svc = ::std::sync::Arc::clone(&self.inner);
+                Box::pin(async move {
+                    let body = ::connectrpc::dispatcher::codegen::request_proto_bytes::<
+                        crate::attache::kafka::v1::FetchRequest,
+                    >(request.encoded()?, format)?;
+                    let req: crate::attache::kafka::v1::__buffa::view::FetchRequestView<
+                        '_,
+                    > = ::connectrpc::dispatcher::codegen::decode_borrowed_request_view(
+                        &body,
+                        ctx.decode_options(),
+                    )?;
+                    let req = ::connectrpc::ServiceRequest::<
+                        crate::attache::kafka::v1::FetchRequest,
+                    >::from_parts(&req, &body);
+                    svc.fetch(ctx, req)
+                        .await?
+                        .encode::<crate::attache::kafka::v1::FetchResponse>(format)
+                })
+            }
+            "Commit" => {
+                let svc = ::std::sync::Arc::clone(&self.inner);
+                Box::pin(async move {
+                    let body = ::connectrpc::dispatcher::codegen::request_proto_bytes::<
+                        crate::attache::kafka::v1::CommitRequest,
+                    >(request.encoded()?, format)?;
+                    let req: crate::attache::kafka::v1::__buffa::view::CommitRequestView<
+                        '_,
+                    > = ::connectrpc::dispatcher::codegen::decode_borrowed_request_view(
+                        &body,
+                        ctx.decode_options(),
+                    )?;
+                    let req = ::connectrpc::ServiceRequest::<
+                        crate::attache::kafka::v1::CommitRequest,
+                    >::from_parts(&req, &body);
+                    svc.commit(ctx, req)
+                        .await?
+                        .encode::<crate::attache::kafka::v1::CommitResponse>(format)
                 })
             }
             _ => ::connectrpc::dispatcher::codegen::unimplemented_unary(path),
@@ -444,6 +798,23 @@ impl<T: KafkaService> ::connectrpc::Dispatcher for KafkaServiceServer<T> {
                         resp
                             .map_body(|s| ::connectrpc::dispatcher::codegen::encode_response_stream::<
                                 crate::attache::kafka::v1::ProduceStreamResponse,
+                                _,
+                                _,
+                            >(s, format)),
+                    )
+                })
+            }
+            "Consume" => {
+                let svc = ::std::sync::Arc::clone(&self.inner);
+                Box::pin(async move {
+                    let req_stream = ::connectrpc::dispatcher::codegen::decode_message_request_stream::<
+                        crate::attache::kafka::v1::ConsumeRequest,
+                    >(requests, format, ctx.decode_options().clone());
+                    let resp = svc.consume(ctx, req_stream).await?;
+                    Ok(
+                        resp
+                            .map_body(|s| ::connectrpc::dispatcher::codegen::encode_response_stream::<
+                                crate::attache::kafka::v1::ConsumeResponse,
                                 _,
                                 _,
                             >(s, format)),
@@ -601,6 +972,113 @@ where
                 &self.config,
                 KAFKA_SERVICE_PRODUCE_STREAM_SPEC
                     .with_origin(::connectrpc::SpecOrigin::Client),
+                options,
+            )
+            .await
+    }
+    /// Call the Consume RPC. Sends a request to /attache.kafka.v1.KafkaService/Consume.
+    pub async fn consume(
+        &self,
+    ) -> Result<
+        ::connectrpc::client::BidiStream<
+            T::ResponseBody,
+            crate::attache::kafka::v1::ConsumeRequest,
+            crate::attache::kafka::v1::__buffa::view::ConsumeResponseView<'static>,
+        >,
+        ::connectrpc::ConnectError,
+    > {
+        self.consume_with_options(::connectrpc::client::CallOptions::default()).await
+    }
+    /// Call the Consume RPC with explicit per-call options. Options override [`ClientConfig`](::connectrpc::client::ClientConfig) defaults.
+    pub async fn consume_with_options(
+        &self,
+        options: ::connectrpc::client::CallOptions,
+    ) -> Result<
+        ::connectrpc::client::BidiStream<
+            T::ResponseBody,
+            crate::attache::kafka::v1::ConsumeRequest,
+            crate::attache::kafka::v1::__buffa::view::ConsumeResponseView<'static>,
+        >,
+        ::connectrpc::ConnectError,
+    > {
+        ::connectrpc::client::call_bidi_stream(
+                &self.transport,
+                &self.config,
+                KAFKA_SERVICE_CONSUME_SPEC.with_origin(::connectrpc::SpecOrigin::Client),
+                options,
+            )
+            .await
+    }
+    /// Call the Fetch RPC. Sends a request to /attache.kafka.v1.KafkaService/Fetch.
+    pub async fn fetch(
+        &self,
+        request: crate::attache::kafka::v1::FetchRequest,
+    ) -> Result<
+        ::connectrpc::client::UnaryResponse<
+            ::buffa::view::OwnedView<
+                crate::attache::kafka::v1::__buffa::view::FetchResponseView<'static>,
+            >,
+        >,
+        ::connectrpc::ConnectError,
+    > {
+        self.fetch_with_options(request, ::connectrpc::client::CallOptions::default())
+            .await
+    }
+    /// Call the Fetch RPC with explicit per-call options. Options override [`ClientConfig`](::connectrpc::client::ClientConfig) defaults.
+    pub async fn fetch_with_options(
+        &self,
+        request: crate::attache::kafka::v1::FetchRequest,
+        options: ::connectrpc::client::CallOptions,
+    ) -> Result<
+        ::connectrpc::client::UnaryResponse<
+            ::buffa::view::OwnedView<
+                crate::attache::kafka::v1::__buffa::view::FetchResponseView<'static>,
+            >,
+        >,
+        ::connectrpc::ConnectError,
+    > {
+        ::connectrpc::client::call_unary(
+                &self.transport,
+                &self.config,
+                KAFKA_SERVICE_FETCH_SPEC.with_origin(::connectrpc::SpecOrigin::Client),
+                request,
+                options,
+            )
+            .await
+    }
+    /// Call the Commit RPC. Sends a request to /attache.kafka.v1.KafkaService/Commit.
+    pub async fn commit(
+        &self,
+        request: crate::attache::kafka::v1::CommitRequest,
+    ) -> Result<
+        ::connectrpc::client::UnaryResponse<
+            ::buffa::view::OwnedView<
+                crate::attache::kafka::v1::__buffa::view::CommitResponseView<'static>,
+            >,
+        >,
+        ::connectrpc::ConnectError,
+    > {
+        self.commit_with_options(request, ::connectrpc::client::CallOptions::default())
+            .await
+    }
+    /// Call the Commit RPC with explicit per-call options. Options override [`ClientConfig`](::connectrpc::client::ClientConfig) defaults.
+    pub async fn commit_with_options(
+        &self,
+        request: crate::attache::kafka::v1::CommitRequest,
+        options: ::connectrpc::client::CallOptions,
+    ) -> Result<
+        ::connectrpc::client::UnaryResponse<
+            ::buffa::view::OwnedView<
+                crate::attache::kafka::v1::__buffa::view::CommitResponseView<'static>,
+            >,
+        >,
+        ::connectrpc::ConnectError,
+    > {
+        ::connectrpc::client::call_unary(
+                &self.transport,
+                &self.config,
+                KAFKA_SERVICE_COMMIT_SPEC.with_origin(::connectrpc::SpecOrigin::Client),
+                request,
                 options,
             )
             .await
