@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file attache/kafka/v1/kafka.proto.
  */
 export const file_attache_kafka_v1_kafka: GenFile = /*@__PURE__*/
-  fileDesc("ChxhdHRhY2hlL2thZmthL3YxL2thZmthLnByb3RvEhBhdHRhY2hlLmthZmthLnYxIjMKBkhlYWRlchILCgNrZXkYASABKAkSEgoFdmFsdWUYAiABKAxIAIgBAUIICgZfdmFsdWUizAEKBlJlY29yZBINCgV0b3BpYxgBIAEoCRIQCgNrZXkYAiABKAxIAIgBARISCgV2YWx1ZRgDIAEoDEgBiAEBEikKB2hlYWRlcnMYBCADKAsyGC5hdHRhY2hlLmthZmthLnYxLkhlYWRlchIWCglwYXJ0aXRpb24YBSABKAVIAogBARIZCgx0aW1lc3RhbXBfbXMYBiABKANIA4gBAUIGCgRfa2V5QggKBl92YWx1ZUIMCgpfcGFydGl0aW9uQg8KDV90aW1lc3RhbXBfbXMiXwoOUHJvZHVjZVJlcXVlc3QSKQoHcmVjb3JkcxgBIAMoCzIYLmF0dGFjaGUua2Fma2EudjEuUmVjb3JkEiIKA2FjaxgCIAEoDjIVLmF0dGFjaGUua2Fma2EudjEuQWNrIncKFFByb2R1Y2VTdHJlYW1SZXF1ZXN0EikKB3JlY29yZHMYASADKAsyGC5hdHRhY2hlLmthZmthLnYxLlJlY29yZBIiCgNhY2sYAiABKA4yFS5hdHRhY2hlLmthZmthLnYxLkFjaxIQCghzZXF1ZW5jZRgDIAEoBCKOAQoMUmVjb3JkUmVzdWx0EgoKAmlkGAEgASgJEhYKCXBhcnRpdGlvbhgCIAEoBUgAiAEBEhMKBm9mZnNldBgDIAEoA0gBiAEBEiwKBWVycm9yGAQgASgLMh0uYXR0YWNoZS5rYWZrYS52MS5SZWNvcmRFcnJvckIMCgpfcGFydGl0aW9uQgkKB19vZmZzZXQiLAoLUmVjb3JkRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIkIKD1Byb2R1Y2VSZXNwb25zZRIvCgdyZXN1bHRzGAEgAygLMh4uYXR0YWNoZS5rYWZrYS52MS5SZWNvcmRSZXN1bHQiWgoVUHJvZHVjZVN0cmVhbVJlc3BvbnNlEi8KB3Jlc3VsdHMYASADKAsyHi5hdHRhY2hlLmthZmthLnYxLlJlY29yZFJlc3VsdBIQCghzZXF1ZW5jZRgCIAEoBCo+CgNBY2sSEwoPQUNLX1VOU1BFQ0lGSUVEEAASDwoLQUNLX1NQT09MRUQQARIRCg1BQ0tfREVMSVZFUkVEEAIyxAEKDEthZmthU2VydmljZRJOCgdQcm9kdWNlEiAuYXR0YWNoZS5rYWZrYS52MS5Qcm9kdWNlUmVxdWVzdBohLmF0dGFjaGUua2Fma2EudjEuUHJvZHVjZVJlc3BvbnNlEmQKDVByb2R1Y2VTdHJlYW0SJi5hdHRhY2hlLmthZmthLnYxLlByb2R1Y2VTdHJlYW1SZXF1ZXN0GicuYXR0YWNoZS5rYWZrYS52MS5Qcm9kdWNlU3RyZWFtUmVzcG9uc2UoATABYgZwcm90bzM");
+  fileDesc("ChxhdHRhY2hlL2thZmthL3YxL2thZmthLnByb3RvEhBhdHRhY2hlLmthZmthLnYxIjMKBkhlYWRlchILCgNrZXkYASABKAkSEgoFdmFsdWUYAiABKAxIAIgBAUIICgZfdmFsdWUizAEKBlJlY29yZBINCgV0b3BpYxgBIAEoCRIQCgNrZXkYAiABKAxIAIgBARISCgV2YWx1ZRgDIAEoDEgBiAEBEikKB2hlYWRlcnMYBCADKAsyGC5hdHRhY2hlLmthZmthLnYxLkhlYWRlchIWCglwYXJ0aXRpb24YBSABKAVIAogBARIZCgx0aW1lc3RhbXBfbXMYBiABKANIA4gBAUIGCgRfa2V5QggKBl92YWx1ZUIMCgpfcGFydGl0aW9uQg8KDV90aW1lc3RhbXBfbXMiXwoOUHJvZHVjZVJlcXVlc3QSKQoHcmVjb3JkcxgBIAMoCzIYLmF0dGFjaGUua2Fma2EudjEuUmVjb3JkEiIKA2FjaxgCIAEoDjIVLmF0dGFjaGUua2Fma2EudjEuQWNrIncKFFByb2R1Y2VTdHJlYW1SZXF1ZXN0EikKB3JlY29yZHMYASADKAsyGC5hdHRhY2hlLmthZmthLnYxLlJlY29yZBIiCgNhY2sYAiABKA4yFS5hdHRhY2hlLmthZmthLnYxLkFjaxIQCghzZXF1ZW5jZRgDIAEoBCKOAQoMUmVjb3JkUmVzdWx0EgoKAmlkGAEgASgJEhYKCXBhcnRpdGlvbhgCIAEoBUgAiAEBEhMKBm9mZnNldBgDIAEoA0gBiAEBEiwKBWVycm9yGAQgASgLMh0uYXR0YWNoZS5rYWZrYS52MS5SZWNvcmRFcnJvckIMCgpfcGFydGl0aW9uQgkKB19vZmZzZXQiLAoLUmVjb3JkRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIkIKD1Byb2R1Y2VSZXNwb25zZRIvCgdyZXN1bHRzGAEgAygLMh4uYXR0YWNoZS5rYWZrYS52MS5SZWNvcmRSZXN1bHQiWgoVUHJvZHVjZVN0cmVhbVJlc3BvbnNlEi8KB3Jlc3VsdHMYASADKAsyHi5hdHRhY2hlLmthZmthLnYxLlJlY29yZFJlc3VsdBIQCghzZXF1ZW5jZRgCIAEoBCKAAQoJU3Vic2NyaWJlEg0KBWdyb3VwGAEgASgJEg4KBnRvcGljcxgCIAMoCRITCgtpbnN0YW5jZV9pZBgDIAEoCRITCgttYXhfdW5hY2tlZBgEIAEoDRIqCgVzdGFydBgFIAEoDjIbLmF0dGFjaGUua2Fma2EudjEuU3RhcnRGcm9tIjwKCFBvc2l0aW9uEg0KBXRvcGljGAEgASgJEhEKCXBhcnRpdGlvbhgCIAEoBRIOCgZvZmZzZXQYAyABKAMiNQoEQWNrcxItCglwb3NpdGlvbnMYASADKAsyGi5hdHRhY2hlLmthZmthLnYxLlBvc2l0aW9uInEKDkNvbnN1bWVSZXF1ZXN0EjAKCXN1YnNjcmliZRgBIAEoCzIbLmF0dGFjaGUua2Fma2EudjEuU3Vic2NyaWJlSAASJQoDYWNrGAIgASgLMhYuYXR0YWNoZS5rYWZrYS52MS5BY2tzSABCBgoEc3RlcCK7AQoOQ29uc3VtZWRSZWNvcmQSDQoFdG9waWMYASABKAkSEQoJcGFydGl0aW9uGAIgASgFEg4KBm9mZnNldBgDIAEoAxIQCgNrZXkYBCABKAxIAIgBARISCgV2YWx1ZRgFIAEoDEgBiAEBEikKB2hlYWRlcnMYBiADKAsyGC5hdHRhY2hlLmthZmthLnYxLkhlYWRlchIUCgx0aW1lc3RhbXBfbXMYByABKANCBgoEX2tleUIICgZfdmFsdWUiMgoOVG9waWNQYXJ0aXRpb24SDQoFdG9waWMYASABKAkSEQoJcGFydGl0aW9uGAIgASgFIkQKD0NvbnN1bWVkUmVjb3JkcxIxCgdyZWNvcmRzGAEgAygLMiAuYXR0YWNoZS5rYWZrYS52MS5Db25zdW1lZFJlY29yZCJCCgpBc3NpZ25tZW50EjQKCnBhcnRpdGlvbnMYASADKAsyIC5hdHRhY2hlLmthZmthLnYxLlRvcGljUGFydGl0aW9uIrMBCg9Db25zdW1lUmVzcG9uc2USNAoHcmVjb3JkcxgBIAEoCzIhLmF0dGFjaGUua2Fma2EudjEuQ29uc3VtZWRSZWNvcmRzSAASMAoIYXNzaWduZWQYAiABKAsyHC5hdHRhY2hlLmthZmthLnYxLkFzc2lnbm1lbnRIABIvCgdyZXZva2VkGAMgASgLMhwuYXR0YWNoZS5rYWZrYS52MS5Bc3NpZ25tZW50SABCBwoFZXZlbnQilQEKDEZldGNoUmVxdWVzdBINCgVncm91cBgBIAEoCRIOCgZ0b3BpY3MYAiADKAkSEwoLbWF4X3JlY29yZHMYAyABKA0SEwoLbWF4X3dhaXRfbXMYBCABKA0SEAoIbGVhc2VfbXMYBSABKA0SKgoFc3RhcnQYBiABKA4yGy5hdHRhY2hlLmthZmthLnYxLlN0YXJ0RnJvbSJUCg1GZXRjaFJlc3BvbnNlEhAKCGxlYXNlX2lkGAEgASgJEjEKB3JlY29yZHMYAiADKAsyIC5hdHRhY2hlLmthZmthLnYxLkNvbnN1bWVkUmVjb3JkIlkKDUNvbW1pdFJlcXVlc3QSEAoIbGVhc2VfaWQYASABKAkSKQoFYWNrZWQYAiADKAsyGi5hdHRhY2hlLmthZmthLnYxLlBvc2l0aW9uEgsKA2FsbBgDIAEoCCI0Cg5Db21taXRSZXNwb25zZRINCgVhY2tlZBgBIAEoDRITCgtyZWRlbGl2ZXJlZBgCIAEoDSo+CgNBY2sSEwoPQUNLX1VOU1BFQ0lGSUVEEAASDwoLQUNLX1NQT09MRUQQARIRCg1BQ0tfREVMSVZFUkVEEAIqVwoJU3RhcnRGcm9tEhoKFlNUQVJUX0ZST01fVU5TUEVDSUZJRUQQABIXChNTVEFSVF9GUk9NX0VBUkxJRVNUEAESFQoRU1RBUlRfRlJPTV9MQVRFU1QQAjKvAwoMS2Fma2FTZXJ2aWNlEk4KB1Byb2R1Y2USIC5hdHRhY2hlLmthZmthLnYxLlByb2R1Y2VSZXF1ZXN0GiEuYXR0YWNoZS5rYWZrYS52MS5Qcm9kdWNlUmVzcG9uc2USZAoNUHJvZHVjZVN0cmVhbRImLmF0dGFjaGUua2Fma2EudjEuUHJvZHVjZVN0cmVhbVJlcXVlc3QaJy5hdHRhY2hlLmthZmthLnYxLlByb2R1Y2VTdHJlYW1SZXNwb25zZSgBMAESUgoHQ29uc3VtZRIgLmF0dGFjaGUua2Fma2EudjEuQ29uc3VtZVJlcXVlc3QaIS5hdHRhY2hlLmthZmthLnYxLkNvbnN1bWVSZXNwb25zZSgBMAESSAoFRmV0Y2gSHi5hdHRhY2hlLmthZmthLnYxLkZldGNoUmVxdWVzdBofLmF0dGFjaGUua2Fma2EudjEuRmV0Y2hSZXNwb25zZRJLCgZDb21taXQSHy5hdHRhY2hlLmthZmthLnYxLkNvbW1pdFJlcXVlc3QaIC5hdHRhY2hlLmthZmthLnYxLkNvbW1pdFJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message attache.kafka.v1.Header
@@ -249,6 +249,404 @@ export const ProduceStreamResponseSchema: GenMessage<ProduceStreamResponse> = /*
   messageDesc(file_attache_kafka_v1_kafka, 7);
 
 /**
+ * @generated from message attache.kafka.v1.Subscribe
+ */
+export type Subscribe = Message<"attache.kafka.v1.Subscribe"> & {
+  /**
+   * The consumer group: 1 to 249 of [a-zA-Z0-9._-].
+   *
+   * @generated from field: string group = 1;
+   */
+  group: string;
+
+  /**
+   * @generated from field: repeated string topics = 2;
+   */
+  topics: string[];
+
+  /**
+   * A stable id of this app instance (static membership): a consumer that
+   * reconnects with the same id within the session timeout keeps its
+   * partitions instead of rebalancing the group. Two live streams with one
+   * id fence each other: the older ends with ABORTED.
+   *
+   * @generated from field: string instance_id = 3;
+   */
+  instanceId: string;
+
+  /**
+   * Records delivered and not yet acknowledged, at most; 0 takes
+   * `kafka.consumer.max_unacked`, which also caps it.
+   *
+   * @generated from field: uint32 max_unacked = 4;
+   */
+  maxUnacked: number;
+
+  /**
+   * @generated from field: attache.kafka.v1.StartFrom start = 5;
+   */
+  start: StartFrom;
+};
+
+/**
+ * Describes the message attache.kafka.v1.Subscribe.
+ * Use `create(SubscribeSchema)` to create a new message.
+ */
+export const SubscribeSchema: GenMessage<Subscribe> = /*@__PURE__*/
+  messageDesc(file_attache_kafka_v1_kafka, 8);
+
+/**
+ * Position names one record.
+ *
+ * @generated from message attache.kafka.v1.Position
+ */
+export type Position = Message<"attache.kafka.v1.Position"> & {
+  /**
+   * @generated from field: string topic = 1;
+   */
+  topic: string;
+
+  /**
+   * @generated from field: int32 partition = 2;
+   */
+  partition: number;
+
+  /**
+   * @generated from field: int64 offset = 3;
+   */
+  offset: bigint;
+};
+
+/**
+ * Describes the message attache.kafka.v1.Position.
+ * Use `create(PositionSchema)` to create a new message.
+ */
+export const PositionSchema: GenMessage<Position> = /*@__PURE__*/
+  messageDesc(file_attache_kafka_v1_kafka, 9);
+
+/**
+ * @generated from message attache.kafka.v1.Acks
+ */
+export type Acks = Message<"attache.kafka.v1.Acks"> & {
+  /**
+   * @generated from field: repeated attache.kafka.v1.Position positions = 1;
+   */
+  positions: Position[];
+};
+
+/**
+ * Describes the message attache.kafka.v1.Acks.
+ * Use `create(AcksSchema)` to create a new message.
+ */
+export const AcksSchema: GenMessage<Acks> = /*@__PURE__*/
+  messageDesc(file_attache_kafka_v1_kafka, 10);
+
+/**
+ * @generated from message attache.kafka.v1.ConsumeRequest
+ */
+export type ConsumeRequest = Message<"attache.kafka.v1.ConsumeRequest"> & {
+  /**
+   * @generated from oneof attache.kafka.v1.ConsumeRequest.step
+   */
+  step: {
+    /**
+     * @generated from field: attache.kafka.v1.Subscribe subscribe = 1;
+     */
+    value: Subscribe;
+    case: "subscribe";
+  } | {
+    /**
+     * @generated from field: attache.kafka.v1.Acks ack = 2;
+     */
+    value: Acks;
+    case: "ack";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message attache.kafka.v1.ConsumeRequest.
+ * Use `create(ConsumeRequestSchema)` to create a new message.
+ */
+export const ConsumeRequestSchema: GenMessage<ConsumeRequest> = /*@__PURE__*/
+  messageDesc(file_attache_kafka_v1_kafka, 11);
+
+/**
+ * @generated from message attache.kafka.v1.ConsumedRecord
+ */
+export type ConsumedRecord = Message<"attache.kafka.v1.ConsumedRecord"> & {
+  /**
+   * @generated from field: string topic = 1;
+   */
+  topic: string;
+
+  /**
+   * @generated from field: int32 partition = 2;
+   */
+  partition: number;
+
+  /**
+   * @generated from field: int64 offset = 3;
+   */
+  offset: bigint;
+
+  /**
+   * @generated from field: optional bytes key = 4;
+   */
+  key?: Uint8Array | undefined;
+
+  /**
+   * @generated from field: optional bytes value = 5;
+   */
+  value?: Uint8Array | undefined;
+
+  /**
+   * @generated from field: repeated attache.kafka.v1.Header headers = 6;
+   */
+  headers: Header[];
+
+  /**
+   * Milliseconds since the Unix epoch, as the record carries it.
+   *
+   * @generated from field: int64 timestamp_ms = 7;
+   */
+  timestampMs: bigint;
+};
+
+/**
+ * Describes the message attache.kafka.v1.ConsumedRecord.
+ * Use `create(ConsumedRecordSchema)` to create a new message.
+ */
+export const ConsumedRecordSchema: GenMessage<ConsumedRecord> = /*@__PURE__*/
+  messageDesc(file_attache_kafka_v1_kafka, 12);
+
+/**
+ * @generated from message attache.kafka.v1.TopicPartition
+ */
+export type TopicPartition = Message<"attache.kafka.v1.TopicPartition"> & {
+  /**
+   * @generated from field: string topic = 1;
+   */
+  topic: string;
+
+  /**
+   * @generated from field: int32 partition = 2;
+   */
+  partition: number;
+};
+
+/**
+ * Describes the message attache.kafka.v1.TopicPartition.
+ * Use `create(TopicPartitionSchema)` to create a new message.
+ */
+export const TopicPartitionSchema: GenMessage<TopicPartition> = /*@__PURE__*/
+  messageDesc(file_attache_kafka_v1_kafka, 13);
+
+/**
+ * @generated from message attache.kafka.v1.ConsumedRecords
+ */
+export type ConsumedRecords = Message<"attache.kafka.v1.ConsumedRecords"> & {
+  /**
+   * @generated from field: repeated attache.kafka.v1.ConsumedRecord records = 1;
+   */
+  records: ConsumedRecord[];
+};
+
+/**
+ * Describes the message attache.kafka.v1.ConsumedRecords.
+ * Use `create(ConsumedRecordsSchema)` to create a new message.
+ */
+export const ConsumedRecordsSchema: GenMessage<ConsumedRecords> = /*@__PURE__*/
+  messageDesc(file_attache_kafka_v1_kafka, 14);
+
+/**
+ * @generated from message attache.kafka.v1.Assignment
+ */
+export type Assignment = Message<"attache.kafka.v1.Assignment"> & {
+  /**
+   * @generated from field: repeated attache.kafka.v1.TopicPartition partitions = 1;
+   */
+  partitions: TopicPartition[];
+};
+
+/**
+ * Describes the message attache.kafka.v1.Assignment.
+ * Use `create(AssignmentSchema)` to create a new message.
+ */
+export const AssignmentSchema: GenMessage<Assignment> = /*@__PURE__*/
+  messageDesc(file_attache_kafka_v1_kafka, 15);
+
+/**
+ * @generated from message attache.kafka.v1.ConsumeResponse
+ */
+export type ConsumeResponse = Message<"attache.kafka.v1.ConsumeResponse"> & {
+  /**
+   * @generated from oneof attache.kafka.v1.ConsumeResponse.event
+   */
+  event: {
+    /**
+     * @generated from field: attache.kafka.v1.ConsumedRecords records = 1;
+     */
+    value: ConsumedRecords;
+    case: "records";
+  } | {
+    /**
+     * Partitions this stream now reads.
+     *
+     * @generated from field: attache.kafka.v1.Assignment assigned = 2;
+     */
+    value: Assignment;
+    case: "assigned";
+  } | {
+    /**
+     * Partitions taken from this stream; acknowledgements of their records
+     * no longer count (the group delivers them elsewhere).
+     *
+     * @generated from field: attache.kafka.v1.Assignment revoked = 3;
+     */
+    value: Assignment;
+    case: "revoked";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message attache.kafka.v1.ConsumeResponse.
+ * Use `create(ConsumeResponseSchema)` to create a new message.
+ */
+export const ConsumeResponseSchema: GenMessage<ConsumeResponse> = /*@__PURE__*/
+  messageDesc(file_attache_kafka_v1_kafka, 16);
+
+/**
+ * @generated from message attache.kafka.v1.FetchRequest
+ */
+export type FetchRequest = Message<"attache.kafka.v1.FetchRequest"> & {
+  /**
+   * @generated from field: string group = 1;
+   */
+  group: string;
+
+  /**
+   * @generated from field: repeated string topics = 2;
+   */
+  topics: string[];
+
+  /**
+   * At most this many records (at least 1); at most
+   * `kafka.consumer.max_unacked` records are leased per group at once.
+   *
+   * @generated from field: uint32 max_records = 3;
+   */
+  maxRecords: number;
+
+  /**
+   * How long to wait for the first record; 0 answers at once.
+   *
+   * @generated from field: uint32 max_wait_ms = 4;
+   */
+  maxWaitMs: number;
+
+  /**
+   * How long the caller has to Commit; 0 takes
+   * `kafka.consumer.lease_timeout`.
+   *
+   * @generated from field: uint32 lease_ms = 5;
+   */
+  leaseMs: number;
+
+  /**
+   * @generated from field: attache.kafka.v1.StartFrom start = 6;
+   */
+  start: StartFrom;
+};
+
+/**
+ * Describes the message attache.kafka.v1.FetchRequest.
+ * Use `create(FetchRequestSchema)` to create a new message.
+ */
+export const FetchRequestSchema: GenMessage<FetchRequest> = /*@__PURE__*/
+  messageDesc(file_attache_kafka_v1_kafka, 17);
+
+/**
+ * @generated from message attache.kafka.v1.FetchResponse
+ */
+export type FetchResponse = Message<"attache.kafka.v1.FetchResponse"> & {
+  /**
+   * Empty when no record came.
+   *
+   * @generated from field: string lease_id = 1;
+   */
+  leaseId: string;
+
+  /**
+   * @generated from field: repeated attache.kafka.v1.ConsumedRecord records = 2;
+   */
+  records: ConsumedRecord[];
+};
+
+/**
+ * Describes the message attache.kafka.v1.FetchResponse.
+ * Use `create(FetchResponseSchema)` to create a new message.
+ */
+export const FetchResponseSchema: GenMessage<FetchResponse> = /*@__PURE__*/
+  messageDesc(file_attache_kafka_v1_kafka, 18);
+
+/**
+ * @generated from message attache.kafka.v1.CommitRequest
+ */
+export type CommitRequest = Message<"attache.kafka.v1.CommitRequest"> & {
+  /**
+   * @generated from field: string lease_id = 1;
+   */
+  leaseId: string;
+
+  /**
+   * The records handled; the lease's others are delivered again.
+   *
+   * @generated from field: repeated attache.kafka.v1.Position acked = 2;
+   */
+  acked: Position[];
+
+  /**
+   * Every record of the lease was handled.
+   *
+   * @generated from field: bool all = 3;
+   */
+  all: boolean;
+};
+
+/**
+ * Describes the message attache.kafka.v1.CommitRequest.
+ * Use `create(CommitRequestSchema)` to create a new message.
+ */
+export const CommitRequestSchema: GenMessage<CommitRequest> = /*@__PURE__*/
+  messageDesc(file_attache_kafka_v1_kafka, 19);
+
+/**
+ * @generated from message attache.kafka.v1.CommitResponse
+ */
+export type CommitResponse = Message<"attache.kafka.v1.CommitResponse"> & {
+  /**
+   * Records acknowledged.
+   *
+   * @generated from field: uint32 acked = 1;
+   */
+  acked: number;
+
+  /**
+   * Records of the lease that will be delivered again.
+   *
+   * @generated from field: uint32 redelivered = 2;
+   */
+  redelivered: number;
+};
+
+/**
+ * Describes the message attache.kafka.v1.CommitResponse.
+ * Use `create(CommitResponseSchema)` to create a new message.
+ */
+export const CommitResponseSchema: GenMessage<CommitResponse> = /*@__PURE__*/
+  messageDesc(file_attache_kafka_v1_kafka, 20);
+
+/**
  * Ack says when a record counts as acknowledged.
  *
  * @generated from enum attache.kafka.v1.Ack
@@ -283,6 +681,36 @@ export enum Ack {
  */
 export const AckSchema: GenEnum<Ack> = /*@__PURE__*/
   enumDesc(file_attache_kafka_v1_kafka, 0);
+
+/**
+ * Where a group with no committed offset starts reading a partition.
+ *
+ * @generated from enum attache.kafka.v1.StartFrom
+ */
+export enum StartFrom {
+  /**
+   * START_FROM_UNSPECIFIED means START_FROM_EARLIEST.
+   *
+   * @generated from enum value: START_FROM_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: START_FROM_EARLIEST = 1;
+   */
+  EARLIEST = 1,
+
+  /**
+   * @generated from enum value: START_FROM_LATEST = 2;
+   */
+  LATEST = 2,
+}
+
+/**
+ * Describes the enum attache.kafka.v1.StartFrom.
+ */
+export const StartFromSchema: GenEnum<StartFrom> = /*@__PURE__*/
+  enumDesc(file_attache_kafka_v1_kafka, 1);
 
 /**
  * KafkaService hands records to Kafka through attache's durable spool: a
@@ -323,6 +751,48 @@ export const KafkaService: GenService<{
     methodKind: "bidi_streaming";
     input: typeof ProduceStreamRequestSchema;
     output: typeof ProduceStreamResponseSchema;
+  },
+  /**
+   * Consume joins a consumer group for the life of the stream and streams
+   * the group's records for the subscribed topics. The first message
+   * subscribes; later ones acknowledge records. An offset is committed
+   * only once every record before it on its partition is acknowledged, so
+   * a consumer that goes away gets its unacknowledged records redelivered
+   * to the group. At most `max_unacked` records are outstanding at once.
+   * On a rebalance, revoked partitions stop being delivered and what was
+   * acknowledged of them is committed first.
+   *
+   * @generated from rpc attache.kafka.v1.KafkaService.Consume
+   */
+  consume: {
+    methodKind: "bidi_streaming";
+    input: typeof ConsumeRequestSchema;
+    output: typeof ConsumeResponseSchema;
+  },
+  /**
+   * Fetch is consuming for callers that cannot hold a stream (PHP): up to
+   * `max_records` of the group's records, waiting up to `max_wait_ms` for
+   * the first, leased to the caller for `lease_ms`. Records of a lease
+   * that is not committed in time, and records a Commit leaves out, are
+   * delivered again by a later Fetch. The group's consumer is shared by
+   * every Fetch caller on this host.
+   *
+   * @generated from rpc attache.kafka.v1.KafkaService.Fetch
+   */
+  fetch: {
+    methodKind: "unary";
+    input: typeof FetchRequestSchema;
+    output: typeof FetchResponseSchema;
+  },
+  /**
+   * Commit acknowledges records of a lease and ends it.
+   *
+   * @generated from rpc attache.kafka.v1.KafkaService.Commit
+   */
+  commit: {
+    methodKind: "unary";
+    input: typeof CommitRequestSchema;
+    output: typeof CommitResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_attache_kafka_v1_kafka, 0);
