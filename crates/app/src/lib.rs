@@ -25,6 +25,41 @@ pub enum Error {
     Module { module: &'static str, source: std::io::Error },
 }
 
+/// The outbox relay's publisher: rows go to Kafka through the spool, each
+/// with its row id as `attache-id`, and count as done once Kafka
+/// acknowledged them (or refused them for good: those are kept in the
+/// spool directory's rejected.jsonl).
+fn outbox_publisher(kafka: attache_kafka::Service) -> attache_postgres::Publish {
+    std::sync::Arc::new(move |rows: Vec<attache_postgres::OutboxRow>| {
+        let kafka = kafka.clone();
+        Box::pin(async move {
+            let count = rows.len();
+            let records = rows
+                .into_iter()
+                .map(|row| attache_kafka::Record {
+                    topic: row.topic,
+                    key: Some(row.key),
+                    value: row.value,
+                    headers: row.headers,
+                    partition: None,
+                    timestamp_ms: None,
+                    id: Some(row.id.to_string()),
+                })
+                .collect();
+            match kafka.produce(records, attache_kafka::Ack::Delivered).await {
+                Ok(produced) => produced
+                    .iter()
+                    .map(|p| p.error.as_ref().is_none_or(|(kind, _)| *kind != attache_core::Kind::Unavailable))
+                    .collect(),
+                Err(error) => {
+                    tracing::warn!(%error, "postgres outbox: rows could not be spooled; trying again");
+                    vec![false; count]
+                }
+            }
+        })
+    })
+}
+
 /// A sidecar with its modules started and its listeners bound.
 pub struct App {
     server: Server,
@@ -74,6 +109,20 @@ impl App {
                 false => None,
             },
         };
+        if let Some(postgres) = &modules.postgres
+            && postgres.outbox_enabled()
+        {
+            match &modules.kafka {
+                Some(kafka) if kafka.delivers() => postgres.start_outbox(outbox_publisher(kafka.clone())),
+                _ => {
+                    return Err(attache_config::Error::Invalid(
+                        "postgres.outbox.enabled needs the kafka module with brokers (kafka.brokers, ATTACHE_KAFKA_BROKERS)"
+                            .into(),
+                    )
+                    .into());
+                }
+            }
+        }
         let mut registry = Registry::with_prefix("attache");
         for module in modules.enabled() {
             module.register_metrics(registry.sub_registry_with_label(("module".into(), module.name().into())));

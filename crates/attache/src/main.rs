@@ -43,6 +43,11 @@ enum Command {
         #[arg(long)]
         admin: Option<String>,
     },
+    /// PostgreSQL helpers.
+    Postgres {
+        #[command(subcommand)]
+        command: PostgresCommand,
+    },
     /// Inspect configuration.
     Config {
         #[command(subcommand)]
@@ -50,6 +55,20 @@ enum Command {
     },
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand)]
+enum PostgresCommand {
+    /// Create the outbox table (postgres.outbox.table) if it is missing,
+    /// in the database of postgres.url (ATTACHE_POSTGRES_URL).
+    OutboxInit {
+        /// TOML config file; ATTACHE_* variables override it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Print the table's definition instead of creating it.
+        #[arg(long)]
+        print: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -66,6 +85,7 @@ fn main() -> ExitCode {
             println!("attache {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Postgres { command: PostgresCommand::OutboxInit { config, print } } => outbox_init(config, print),
         Command::Config { command: ConfigCommand::Default } => {
             print!("{}", attache_config::DEFAULT_TOML);
             ExitCode::SUCCESS
@@ -121,6 +141,39 @@ fn run(file: Option<PathBuf>, flags: Flags) -> ExitCode {
             }
         }
     })
+}
+
+fn outbox_init(file: Option<PathBuf>, print: bool) -> ExitCode {
+    let config = match Config::load(file.as_deref(), &ProcessEnv, &Flags::default()) {
+        Ok(loaded) => loaded.config.postgres,
+        Err(e) => {
+            eprintln!("attache: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if print {
+        print!("{}", config.outbox.schema());
+        return ExitCode::SUCCESS;
+    }
+    if config.url.is_none() {
+        eprintln!("attache: set postgres.url (ATTACHE_POSTGRES_URL) to create the outbox table, or use --print");
+        return ExitCode::FAILURE;
+    }
+    let table = config.outbox.table.clone();
+    let created =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string()).and_then(
+            |runtime| runtime.block_on(async move { attache_postgres::Service::new(config)?.outbox_init().await }),
+        );
+    match created {
+        Ok(()) => {
+            println!("{table}: ready");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("attache: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn signals(shutdown: CancellationToken) {

@@ -195,7 +195,7 @@ impl Producer {
             self.shared.reject(lane, spooled.seq, 0, "?", Kind::Internal, why, Some(&spooled.payload));
             return true;
         };
-        let attache_id = format!("{id}-{}", spooled.seq);
+        let attache_id = record.id.clone().unwrap_or_else(|| format!("{id}-{}", spooled.seq));
         let mut headers = OwnedHeaders::new_with_capacity(record.headers.len() + 1);
         for (key, value) in &record.headers {
             headers = headers.insert(Header { key, value: value.as_deref() });

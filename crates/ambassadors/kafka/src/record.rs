@@ -13,13 +13,17 @@ pub struct Record {
     pub headers: Vec<(String, Option<Vec<u8>>)>,
     pub partition: Option<i32>,
     pub timestamp_ms: Option<i64>,
+    /// The `attache-id` to give it instead of the spool's (the outbox relay
+    /// gives the row id). Not settable through the API.
+    pub id: Option<String>,
 }
 
 /// The header every produced record carries: the spool's id and the
 /// record's sequence, the same on every delivery of it.
 pub const ID_HEADER: &str = "attache-id";
 
-const VERSION: u8 = 1;
+/// 1: without an explicit id; 2: with one.
+const VERSION: u8 = 2;
 const NONE32: u32 = u32::MAX;
 
 pub(crate) fn check_topic(topic: &str) -> Result<(), &'static str> {
@@ -89,6 +93,7 @@ impl Record {
         let mut out = Vec::with_capacity(self.size() + self.topic.len() + 40 + 6 * self.headers.len());
         out.push(VERSION);
         out.extend_from_slice(&ticket.to_le_bytes());
+        put_bytes16(&mut out, self.id.as_deref().unwrap_or("").as_bytes());
         put_bytes16(&mut out, self.topic.as_bytes());
         out.extend_from_slice(&self.partition.unwrap_or(-1).to_le_bytes());
         out.extend_from_slice(&self.timestamp_ms.unwrap_or(now_ms).to_le_bytes());
@@ -106,8 +111,13 @@ impl Record {
     /// read (never written by it).
     pub(crate) fn decode(payload: &[u8]) -> Option<(Record, u64)> {
         let mut r = Cursor(payload);
-        (r.take(1)?[0] == VERSION).then_some(())?;
+        let version = r.take(1)?[0];
+        (version == 1 || version == VERSION).then_some(())?;
         let ticket = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
+        let id = match version {
+            1 => None,
+            _ => Some(String::from_utf8(r.bytes16()?.to_vec()).ok()?).filter(|id| !id.is_empty()),
+        };
         let topic = String::from_utf8(r.bytes16()?.to_vec()).ok()?;
         let partition = i32::from_le_bytes(r.take(4)?.try_into().ok()?);
         let timestamp = i64::from_le_bytes(r.take(8)?.try_into().ok()?);
@@ -127,6 +137,7 @@ impl Record {
             headers,
             partition: (partition >= 0).then_some(partition),
             timestamp_ms: Some(timestamp),
+            id,
         };
         Some((record, ticket))
     }
@@ -187,6 +198,7 @@ mod tests {
             ],
             partition: Some(2),
             timestamp_ms: None,
+            id: Some("42".into()),
         };
         let (back, ticket) = Record::decode(&record.encode(7, 1234)).unwrap();
         assert_eq!(ticket, 7);

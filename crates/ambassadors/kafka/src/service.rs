@@ -238,6 +238,11 @@ impl Service {
         Self { inner: Arc::new(inner) }
     }
 
+    /// Whether records are being delivered (brokers are configured).
+    pub fn delivers(&self) -> bool {
+        self.inner.producer.is_some()
+    }
+
     /// The spool directory in use.
     pub fn spool_dir(&self) -> &std::path::Path {
         &self.inner.dir
@@ -307,7 +312,8 @@ impl Service {
             let payloads =
                 members.iter().map(|&i| records[i].encode(waiting.tickets.get(i).copied().unwrap_or(0), now)).collect();
             let spool = &shared.lanes[lane];
-            appends.push((spool.id(), members, Box::pin(spool.append(payloads)) as Append));
+            let ids = members.iter().map(|&i| records[i].id.clone()).collect();
+            appends.push((spool.id(), members, ids, Box::pin(spool.append(payloads)) as Append));
         }
         Ok(Pending { count: records.len(), appends, receivers, waiting })
     }
@@ -424,11 +430,14 @@ impl Service {
 
 type Append = std::pin::Pin<Box<dyn Future<Output = Result<std::ops::Range<u64>, attache_spool::Error>> + Send>>;
 
+/// One lane's part of a call: the spool's id, the records' indexes and
+/// explicit ids, the append.
+type LaneAppend = (u64, Vec<usize>, Vec<Option<String>>, Append);
+
 /// Records queued for the spool; resolves once they are acknowledged.
 pub struct Pending {
     count: usize,
-    /// Per lane: the spool's id, the records' indexes, the append.
-    appends: Vec<(u64, Vec<usize>, Append)>,
+    appends: Vec<LaneAppend>,
     receivers: Vec<oneshot::Receiver<Delivered>>,
     waiting: Waiting,
 }
@@ -438,14 +447,14 @@ impl Pending {
         let Pending { count, appends, receivers, waiting } = self;
         let mut ids = vec![String::new(); count];
         let mut failed = None;
-        for (spool_id, members, append) in appends {
+        for (spool_id, members, explicit, append) in appends {
             // Every lane's append is awaited, so an error in one does not
             // hide that another spooled.
             match append.await {
                 Ok(seqs) => {
                     waiting.shared.metrics.spooled.inc_by(members.len() as u64);
-                    for (&i, seq) in members.iter().zip(seqs) {
-                        ids[i] = format!("{spool_id:016x}-{seq}");
+                    for ((&i, seq), explicit) in members.iter().zip(seqs).zip(explicit) {
+                        ids[i] = explicit.unwrap_or_else(|| format!("{spool_id:016x}-{seq}"));
                     }
                 }
                 Err(error) => failed = failed.or(Some(Error::from(error))),

@@ -52,6 +52,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// Merged inserts (the Insert call).
     pub insert: InsertConfig,
+    /// The transactional outbox relay (to the Kafka module).
+    pub outbox: crate::OutboxConfig,
     /// Admission: requests in flight and requests queued behind them.
     pub limits: Limits,
 }
@@ -165,6 +167,7 @@ impl Default for Config {
             transaction: TransactionConfig::default(),
             cache: CacheConfig::default(),
             insert: InsertConfig::default(),
+            outbox: crate::OutboxConfig::default(),
             limits: Limits { max_in_flight: 256, max_queued: 1024 },
         }
     }
@@ -201,6 +204,7 @@ impl Config {
         if self.max_reply_bytes.as_u64() < 1024 {
             return Err("postgres.max_reply_bytes must be at least 1 KiB".into());
         }
+        self.outbox.validate()?;
         if self.cache.channel.len() > 63 {
             return Err("postgres.cache.channel must be at most 63 bytes (a Postgres identifier)".into());
         }

@@ -19,6 +19,7 @@ mod config;
 mod deps;
 mod error;
 mod insert;
+mod outbox;
 mod pool;
 mod replication;
 mod service;
@@ -31,6 +32,7 @@ pub use cache::{Table, Touched};
 pub use config::{CacheConfig, Config, InsertConfig, Invalidation, TransactionConfig};
 pub use error::{DbFacts, Error};
 pub use insert::{Inserted, OnConflict, Shape};
+pub use outbox::{After, OutboxConfig, OutboxRow, Publish};
 pub use service::{
     Column, InvalidationHook, Origin, Param, Queried, QueryOptions, QueryResult, Service, Sharing, Statement, Watch,
 };

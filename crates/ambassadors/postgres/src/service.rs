@@ -239,10 +239,12 @@ pub(crate) struct Metrics {
 /// The Postgres ambassador. Cheap to clone.
 #[derive(Clone)]
 pub struct Service {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 pub(crate) struct Inner {
+    /// Stops the outbox relay (which then lets its lock go).
+    pub(crate) outbox_stop: tokio_util::sync::CancellationToken,
     pub config: Arc<Config>,
     pub pool: Arc<Pool>,
     /// Type names given as parameter hints, resolved once.
@@ -294,6 +296,7 @@ impl Service {
         let pool = Arc::new(Pool::new(config.clone())?);
         let transactions = Transactions::new(config.clone());
         let inner = Inner {
+            outbox_stop: tokio_util::sync::CancellationToken::new(),
             cache: Cache::new(config.cache.max_bytes.as_u64()),
             replication: (config.cache.invalidation == Invalidation::Replication)
                 .then(|| Replication::new(config.cache.publication.clone())),
@@ -1087,6 +1090,7 @@ impl attache_core::Module for Service {
     fn shutdown(&self) -> attache_core::Stopping {
         let inner = self.inner.clone();
         Box::pin(async move {
+            inner.outbox_stop.cancel();
             inner.transactions.roll_back_all().await;
             inner.bus.stop().await;
             inner.pool.close();

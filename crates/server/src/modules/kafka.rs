@@ -52,6 +52,7 @@ fn records(records: Vec<pb::Record>) -> Vec<Record> {
             headers: r.headers.into_iter().map(|h| (h.key, h.value)).collect(),
             partition: r.partition,
             timestamp_ms: r.timestamp_ms,
+            id: None,
         })
         .collect()
 }
