@@ -10,6 +10,7 @@ namespace Attache;
  *     $hash = $attache->password->hash('secret');
  *     $name = $attache->redis->getCached('user:1:name');
  *     $user = $attache->postgres->queryOne('select * from users where id = $1', [42]);
+ *     $attache->kafka->produceOne('orders', json_encode($order));
  */
 final class Client
 {
@@ -20,6 +21,8 @@ final class Client
     public readonly ImageClient $image;
     /** PostgreSQL through the sidecar's shared connection pool. */
     public readonly PostgresClient $postgres;
+    /** Kafka producing through the sidecar's durable spool. */
+    public readonly KafkaClient $kafka;
     public readonly string $socket;
     private readonly Transport $transport;
 
@@ -37,6 +40,7 @@ final class Client
         $this->redis = new RedisClient($this->transport);
         $this->image = new ImageClient($this->transport);
         $this->postgres = new PostgresClient($this->transport);
+        $this->kafka = new KafkaClient($this->transport);
     }
 
     /**

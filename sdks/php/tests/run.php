@@ -45,16 +45,59 @@ if (!str_starts_with($postgresUrl, 'postgres://')) {
     shell_exec(escapeshellarg("$redisScripts/stop") . ' ' . escapeshellarg("$dir/redis"));
     exit(1);
 }
+// And real Kafka brokers (testing/kafka/), started side by side: one that
+// creates topics as they are used, one that does not (for unknown topics).
+// KAFKA_PARENT_PID: a run that dies leaves no broker behind.
+$kafkaScripts = __DIR__ . '/../../../testing/kafka';
+exec(escapeshellarg("$kafkaScripts/install") . ' 2>&1', $installLog, $installStatus);
+if ($installStatus !== 0) {
+    fwrite(STDERR, "testing/kafka/install failed:\n" . implode("\n", $installLog) . "\n");
+    exit(1);
+}
+$kafkaStart = static function (string $name, bool $autoCreate) use ($kafkaScripts, $dir): \Closure {
+    $vars = ['KAFKA_AUTO_CREATE' => $autoCreate ? 'true' : 'false', 'KAFKA_PARENT_PID' => (string) getmypid()] + getenv();
+    $p = proc_open(["$kafkaScripts/start", "$dir/$name"], [0 => ['file', '/dev/null', 'r'], 1 => ['pipe', 'w']], $pipes, null, $vars);
+    $address = null;
+    // Its address once it is up (the first call waits for it).
+    return static function () use ($p, $pipes, $name, &$address): string {
+        if ($address === null) {
+            $address = trim((string) stream_get_contents($pipes[1]));
+            proc_close($p);
+            if (preg_match('/^127\.0\.0\.1:\d+$/', $address) !== 1) {
+                throw new \RuntimeException("testing/kafka/start $name failed: " . var_export($address, true));
+            }
+        }
+        return $address;
+    };
+};
+$kafkaBrokerOf = $kafkaStart('kafka', true);
+$kafkaStrictBrokerOf = $kafkaStart('kafka-strict', false);
+try {
+    $kafkaBroker = $kafkaBrokerOf();
+} catch (\RuntimeException $e) {
+    fwrite(STDERR, $e->getMessage() . "\n");
+    shell_exec(escapeshellarg("$redisScripts/stop") . ' ' . escapeshellarg("$dir/redis"));
+    shell_exec(escapeshellarg("$postgresScripts/stop") . ' ' . escapeshellarg("$dir/pg"));
+    exit(1);
+}
+// Every sidecar needs a Kafka spool directory of its own (one process locks
+// it); this gives each start a fresh one.
+$spools = 0;
+$spool = static function () use ($dir, &$spools): string {
+    return "$dir/spool-" . $spools++;
+};
 $env = [
     'ATTACHE_REDIS_URL' => $redisUrl,
     'ATTACHE_POSTGRES_URL' => $postgresUrl,
+    'ATTACHE_KAFKA_BROKERS' => $kafkaBroker,
+    'ATTACHE_KAFKA_PRODUCER_UNKNOWN_TOPIC_TIMEOUT' => '2s',
     'PATH' => getenv('PATH'),
     'ATTACHE_LOG_LEVEL' => 'warn',
     'ATTACHE_PASSWORD_ARGON2_MEMORY_KIB' => '1024',
     'ATTACHE_PASSWORD_ARGON2_ITERATIONS' => '1',
     'ATTACHE_PASSWORD_BCRYPT_COST' => '4',
 ];
-$process = proc_open([$binary, 'run', '--socket', $socket, '--admin', 'off'], [0 => ['file', '/dev/null', 'r']], $pipes, null, $env);
+$process = proc_open([$binary, 'run', '--socket', $socket, '--admin', 'off'], [0 => ['file', '/dev/null', 'r']], $pipes, null, $env + ['ATTACHE_KAFKA_SPOOL_DIR' => $spool()]);
 $started = microtime(true);
 while (!file_exists($socket)) {
     if (microtime(true) - $started > 10) {
@@ -97,6 +140,20 @@ function expectThrows(string $class, callable $call, string $messagePart = ''): 
     throw new \AssertionError("expected $class, nothing was thrown");
 }
 
+function removeTree(string $path): void
+{
+    if (is_dir($path) && !is_link($path)) {
+        foreach (scandir($path) ?: [] as $entry) {
+            if ($entry !== '.' && $entry !== '..') {
+                removeTree("$path/$entry");
+            }
+        }
+        @rmdir($path);
+    } else {
+        @unlink($path);
+    }
+}
+
 /**
  * The same modules, in any order (where a new module lands in the list is
  * not the point).
@@ -116,7 +173,7 @@ $attache = new Client($socket);
 check('info reports the version and modules', function () use ($attache) {
     $info = $attache->info();
     expect(preg_match('/^\d+\.\d+\.\d+/', $info['version']) === 1, 'version ' . $info['version']);
-    expect(modulesAre($info['modules'], ['password', 'redis', 'image', 'postgres']), 'modules ' . json_encode($info['modules']));
+    expect(modulesAre($info['modules'], ['password', 'redis', 'image', 'postgres', 'kafka']), 'modules ' . json_encode($info['modules']));
 });
 
 check('hash and verify round trip under the policy', function () use ($attache) {
@@ -522,9 +579,9 @@ check('postgres getOrLoad keeps a result in Redis: a miss, then a hit, until a w
     expect($load()['cache']['status'] === 'hit', 'stored again');
 });
 
-check('postgres getOrLoad without Redis configured is FailedPreconditionException', function () use ($binary, $dir, $env) {
+check('postgres getOrLoad without Redis configured is FailedPreconditionException', function () use ($binary, $dir, $env, $spool) {
     $other = "$dir/no-redis.sock";
-    $p = proc_open([$binary, 'run', '--socket', $other, '--admin', 'off'], [0 => ['file', '/dev/null', 'r']], $pipes, null, array_diff_key($env, ['ATTACHE_REDIS_URL' => 1]));
+    $p = proc_open([$binary, 'run', '--socket', $other, '--admin', 'off'], [0 => ['file', '/dev/null', 'r']], $pipes, null, array_diff_key($env, ['ATTACHE_REDIS_URL' => 1]) + ['ATTACHE_KAFKA_SPOOL_DIR' => $spool()]);
     for ($i = 0; $i < 500 && !file_exists($other); $i++) {
         usleep(20_000);
     }
@@ -538,9 +595,9 @@ check('postgres getOrLoad without Redis configured is FailedPreconditionExceptio
     }
 });
 
-check('postgres without a database configured is FailedPreconditionException', function () use ($binary, $dir, $env) {
+check('postgres without a database configured is FailedPreconditionException', function () use ($binary, $dir, $env, $spool) {
     $other = "$dir/no-pg.sock";
-    $p = proc_open([$binary, 'run', '--socket', $other, '--admin', 'off'], [0 => ['file', '/dev/null', 'r']], $pipes, null, array_diff_key($env, ['ATTACHE_POSTGRES_URL' => 1]));
+    $p = proc_open([$binary, 'run', '--socket', $other, '--admin', 'off'], [0 => ['file', '/dev/null', 'r']], $pipes, null, array_diff_key($env, ['ATTACHE_POSTGRES_URL' => 1]) + ['ATTACHE_KAFKA_SPOOL_DIR' => $spool()]);
     for ($i = 0; $i < 500 && !file_exists($other); $i++) {
         usleep(20_000);
     }
@@ -580,10 +637,13 @@ check('image resize returns what PHP itself reads back', function () use ($attac
     expectThrows(InvalidArgumentException::class, fn () => $attache->image->resize($input, ['fit' => 'squash']), 'unknown fit');
 });
 
-check('a persistent connection survives a sidecar restart', function () use ($binary, $dir, $env) {
+// Kafka: the client, and the Monolog handler (tests/kafka.php).
+require __DIR__ . '/kafka.php';
+
+check('a persistent connection survives a sidecar restart', function () use ($binary, $dir, $env, $spool) {
     $other = "$dir/other.sock";
-    $start = function () use ($binary, $other, $env) {
-        $p = proc_open([$binary, 'run', '--socket', $other, '--admin', 'off'], [0 => ['file', '/dev/null', 'r']], $pipes, null, $env);
+    $start = function () use ($binary, $other, $env, $spool) {
+        $p = proc_open([$binary, 'run', '--socket', $other, '--admin', 'off'], [0 => ['file', '/dev/null', 'r']], $pipes, null, $env + ['ATTACHE_KAFKA_SPOOL_DIR' => $spool()]);
         for ($i = 0; $i < 500 && !file_exists($other); $i++) {
             usleep(20_000);
         }
@@ -660,11 +720,11 @@ check('a per-user temp dir another user owns or may write is refused', function 
     }
 });
 
-check('the sidecar and a client with no socket configured meet on the same path', function () use ($binary, $dir, $env) {
+check('the sidecar and a client with no socket configured meet on the same path', function () use ($binary, $dir, $env, $spool) {
     $runtime = "$dir/runtime";
     mkdir($runtime, 0o700);
     $socket = "$runtime/attache.sock";
-    $p = proc_open([$binary, 'run', '--admin', 'off'], [0 => ['file', '/dev/null', 'r']], $pipes, null, $env + ['RUNTIME_DIRECTORY' => $runtime]);
+    $p = proc_open([$binary, 'run', '--admin', 'off'], [0 => ['file', '/dev/null', 'r']], $pipes, null, $env + ['RUNTIME_DIRECTORY' => $runtime, 'ATTACHE_KAFKA_SPOOL_DIR' => $spool()]);
     for ($i = 0; $i < 500 && !file_exists($socket); $i++) {
         usleep(20_000);
     }
@@ -674,7 +734,7 @@ check('the sidecar and a client with no socket configured meet on the same path'
         $child = proc_open([PHP_BINARY, '-r', $script], [1 => ['pipe', 'w']], $out, null, ['PATH' => getenv('PATH'), 'RUNTIME_DIRECTORY' => $runtime]);
         $reply = json_decode(stream_get_contents($out[1]), true);
         proc_close($child);
-        expect(($reply[0] ?? null) === $socket && modulesAre($reply[1] ?? [], ['password', 'redis', 'image', 'postgres']), 'reply ' . json_encode($reply));
+        expect(($reply[0] ?? null) === $socket && modulesAre($reply[1] ?? [], ['password', 'redis', 'image', 'postgres', 'kafka']), 'reply ' . json_encode($reply));
     } finally {
         proc_terminate($p, 15);
         while (proc_get_status($p)['running']) {
@@ -696,6 +756,19 @@ check('the sidecar exits 0 on SIGTERM and removes its socket', function () use (
 
 shell_exec(escapeshellarg("$redisScripts/stop") . ' ' . escapeshellarg("$dir/redis"));
 shell_exec(escapeshellarg("$postgresScripts/stop") . ' ' . escapeshellarg("$dir/pg"));
+try {
+    $kafkaStrictBrokerOf(); // reaped, if no test asked for it
+} catch (\RuntimeException) {
+}
+foreach (['kafka', 'kafka-strict'] as $name) {
+    shell_exec(escapeshellarg("$kafkaScripts/stop") . ' ' . escapeshellarg("$dir/$name"));
+}
+if ($failed === 0) {
+    // The brokers' data and the spools; a failed run keeps them to look at.
+    foreach (array_merge(glob("$dir/kafka*") ?: [], glob("$dir/spool-*") ?: []) as $path) {
+        removeTree($path);
+    }
+}
 @rmdir($dir);
 echo "$passed passed, $failed failed\n";
 exit($failed === 0 ? 0 : 1);

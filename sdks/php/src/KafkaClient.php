@@ -1,0 +1,198 @@
+<?php
+declare(strict_types=1);
+
+namespace Attache;
+
+/**
+ * Kafka producing through the sidecar's durable spool: a record is
+ * acknowledged once it is on this host's disk (the default, 'spooled') or
+ * once Kafka has it ('delivered'), and the sidecar delivers what it spooled
+ * while Kafka is down or after a restart. Delivery is at least once: every
+ * record carries an `attache-id` header, the same on each delivery of it,
+ * for consumers to drop duplicates; results carry it as 'id'.
+ *
+ *     $attache->kafka->produceOne('orders', json_encode($order), key: (string) $order['id']);
+ *     $results = $attache->kafka->produce([
+ *         ['topic' => 'orders', 'key' => '42', 'value' => $json, 'headers' => ['source' => 'checkout']],
+ *     ], 'delivered'); // [['id' => '…-7', 'partition' => 1, 'offset' => 1234, 'error' => null]]
+ *
+ * A record is an array: 'topic' (required), 'key' (?string; absent or null:
+ * no key), 'value' (?string, binary-safe; absent or null: a null value, a
+ * tombstone), 'headers' (['name' => ?string, …], or a list of [name, value]
+ * pairs for repeated names), 'partition' (?int; absent: by key, with
+ * Java's murmur2 partitioner), 'timestampMs' (?int; absent: when spooled).
+ *
+ * Nothing here is retried: Produce is not idempotent, and a call that
+ * failed after the sidecar spooled its records (a deadline) would deliver
+ * them twice if sent again.
+ */
+final class KafkaClient
+{
+    private const SERVICE = 'attache.kafka.v1.KafkaService/';
+    private const ACKS = ['spooled' => 'ACK_SPOOLED', 'delivered' => 'ACK_DELIVERED'];
+    private const FIELDS = ['topic', 'key', 'value', 'headers', 'partition', 'timestampMs'];
+
+    public function __construct(private readonly Transport $transport)
+    {
+    }
+
+    /**
+     * Spools records (all of them or none) and returns one result per
+     * record, in order: ['id' => the record's attache-id header,
+     * 'partition' => ?int, 'offset' => ?int, 'error' => ?AttacheException].
+     *
+     * $ack 'spooled' answers once the records are durable in the host's
+     * spool (partition and offset null: Kafka has not seen them yet).
+     * 'delivered' waits until Kafka acknowledged each one (acks=all) and
+     * gives its partition and offset, or, for a record Kafka refused for
+     * good, its 'error' (not thrown): a NotFoundException for an unknown
+     * topic or partition, an InvalidArgumentException for a record the
+     * broker finds too large or invalid; such a record is not retried.
+     *
+     * Throws InvalidArgumentException naming the bad field
+     * ('records[2].topic: …', also in ->metadata['field']),
+     * ResourceExhaustedException when the spool is full,
+     * FailedPreconditionException when the module is off,
+     * UnavailableException when the sidecar or its spool cannot be reached
+     * (nothing was spooled), DeadlineExceededException when the time ran
+     * out: with 'delivered' the records were spooled and will still be
+     * delivered, so sending them again means duplicates (same payload,
+     * other attache-id).
+     *
+     * @param list<array{topic: string, key?: ?string, value?: ?string, headers?: array<string, ?string>|list<array{string, ?string}>, partition?: ?int, timestampMs?: ?int}> $records
+     * @param 'spooled'|'delivered' $ack
+     * @return list<array{id: string, partition: ?int, offset: ?int, error: ?AttacheException}>
+     */
+    public function produce(array $records, string $ack = 'spooled', ?int $timeoutMs = null): array
+    {
+        $request = [
+            'records' => array_map(self::record(...), array_values($records), array_keys(array_values($records))),
+            'ack' => self::ACKS[$ack] ?? throw new InvalidArgumentException("unknown ack \"$ack\"; use spooled or delivered"),
+        ];
+        $reply = $this->transport->call(self::SERVICE . 'Produce', $request, $timeoutMs, false);
+        return array_map(self::result(...), $reply['results'] ?? []);
+    }
+
+    /**
+     * Produces one record and returns its result without 'error': a record
+     * Kafka refused (with 'delivered') is thrown instead, as
+     * NotFoundException, InvalidArgumentException….
+     *
+     * @param array<string, ?string>|list<array{string, ?string}> $headers
+     * @param 'spooled'|'delivered' $ack
+     * @return array{id: string, partition: ?int, offset: ?int}
+     */
+    public function produceOne(
+        string $topic,
+        ?string $value,
+        ?string $key = null,
+        array $headers = [],
+        string $ack = 'spooled',
+        ?int $timeoutMs = null,
+    ): array {
+        $result = $this->produce([['topic' => $topic, 'key' => $key, 'value' => $value, 'headers' => $headers]], $ack, $timeoutMs)[0]
+            ?? throw new AttacheException('unknown', 'attache answered Produce without a result');
+        if ($result['error'] !== null) {
+            throw $result['error'];
+        }
+        unset($result['error']);
+        return $result;
+    }
+
+    /**
+     * A record in protobuf JSON form; the checks the sidecar would make of
+     * types are made here, naming the field as it does.
+     *
+     * @param array<string, mixed> $record
+     * @return array<string, mixed>
+     */
+    private static function record(mixed $record, int $i): array
+    {
+        if (!is_array($record)) {
+            throw new InvalidArgumentException("records[$i]: a record is an array ['topic' => …, 'value' => …], not " . get_debug_type($record));
+        }
+        foreach (array_keys($record) as $name) {
+            if (!in_array($name, self::FIELDS, true)) {
+                throw new InvalidArgumentException("records[$i]: unknown field \"$name\"; use " . implode(', ', self::FIELDS));
+            }
+        }
+        $topic = $record['topic'] ?? null;
+        if (!is_string($topic)) {
+            throw new InvalidArgumentException("records[$i].topic: the topic is a string, not " . get_debug_type($topic));
+        }
+        $out = ['topic' => $topic];
+        foreach (['key', 'value'] as $name) {
+            $bytes = $record[$name] ?? null;
+            if ($bytes !== null) {
+                $out[$name] = base64_encode(self::bytes($bytes, "records[$i].$name"));
+            }
+        }
+        $headers = self::headers($record['headers'] ?? [], $i);
+        if ($headers !== []) {
+            $out['headers'] = $headers;
+        }
+        foreach (['partition', 'timestampMs'] as $name) {
+            $number = $record[$name] ?? null;
+            if ($number !== null && !is_int($number)) {
+                throw new InvalidArgumentException("records[$i].$name: an int or null, not " . get_debug_type($number));
+            }
+        }
+        if (isset($record['partition'])) {
+            $out['partition'] = $record['partition'];
+        }
+        if (isset($record['timestampMs'])) {
+            $out['timestampMs'] = (string) $record['timestampMs']; // int64: a string in protobuf JSON
+        }
+        return $out;
+    }
+
+    /** @return list<array{key: string, value?: string}> */
+    private static function headers(mixed $headers, int $i): array
+    {
+        if (!is_array($headers)) {
+            throw new InvalidArgumentException("records[$i].headers: ['name' => ?string, …] or a list of [name, value] pairs, not " . get_debug_type($headers));
+        }
+        $pairs = [];
+        foreach ($headers as $name => $value) {
+            // A list of pairs, for a name that repeats (Kafka keeps every one, in order).
+            if (is_int($name) && is_array($value) && array_is_list($value) && count($value) === 2) {
+                [$name, $value] = $value;
+            }
+            $pairs[] = [(string) $name, $value];
+        }
+        $out = [];
+        foreach ($pairs as $h => [$name, $value]) {
+            $header = ['key' => $name];
+            if ($value !== null) {
+                $header['value'] = base64_encode(self::bytes($value, "records[$i].headers[$h].value"));
+            }
+            $out[] = $header;
+        }
+        return $out;
+    }
+
+    private static function bytes(mixed $value, string $field): string
+    {
+        if (!is_string($value)) {
+            throw new InvalidArgumentException("$field: a string (bytes) or null, not " . get_debug_type($value));
+        }
+        return $value;
+    }
+
+    /**
+     * @param array<string, mixed> $r
+     * @return array{id: string, partition: ?int, offset: ?int, error: ?AttacheException}
+     */
+    private static function result(array $r): array
+    {
+        $error = $r['error'] ?? null;
+        return [
+            'id' => (string) ($r['id'] ?? ''),
+            'partition' => isset($r['partition']) ? (int) $r['partition'] : null,
+            'offset' => isset($r['offset']) ? (int) $r['offset'] : null, // int64: a string in protobuf JSON
+            'error' => is_array($error) && ($error['code'] ?? '') !== ''
+                ? AttacheException::fromCode(strtolower((string) $error['code']), (string) ($error['message'] ?? ''))
+                : null,
+        ];
+    }
+}
