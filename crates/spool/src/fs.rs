@@ -27,15 +27,23 @@ pub trait Fs: Send + Sync + 'static {
     /// and synced, renamed over it, and the directory synced.
     fn replace(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Syncs a file's data (what an earlier process left unsynced).
+    fn sync_file(&self, path: &Path) -> io::Result<()>;
     /// Takes `dir` for this process alone, until the returned guard drops;
     /// fails if another process holds it.
     fn lock(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>>;
 }
 
+/// Syncs a file from another thread than the one writing it.
+pub type Syncer = Box<dyn FnMut() -> io::Result<()> + Send>;
+
 pub trait AppendFile: Send {
     /// May write less than `buf` (a short write), as `write(2)` may.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
     fn sync_data(&mut self) -> io::Result<()>;
+    /// A second handle that syncs this file (what was written before the
+    /// call), for a thread other than the writer's.
+    fn syncer(&self) -> io::Result<Syncer>;
 }
 
 pub trait ReadFile: Send {
@@ -55,6 +63,10 @@ impl AppendFile for OsAppend {
     }
     fn sync_data(&mut self) -> io::Result<()> {
         self.0.sync_data()
+    }
+    fn syncer(&self) -> io::Result<Syncer> {
+        let file = self.0.try_clone()?;
+        Ok(Box::new(move || file.sync_data()))
     }
 }
 
@@ -117,6 +129,9 @@ impl Fs for OsFs {
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()
+    }
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        File::open(path)?.sync_data()
     }
     fn lock(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>> {
         let file = OpenOptions::new().write(true).create(true).truncate(false).open(dir.join("lock"))?;

@@ -38,7 +38,7 @@ use std::time::Duration;
 
 pub use error::Error;
 pub use frame::OVERHEAD;
-pub use fs::{AppendFile, Fs, OsFs, ReadFile};
+pub use fs::{AppendFile, Fs, OsFs, ReadFile, Syncer};
 pub use reader::{Reader, Record};
 pub use recover::Recovered;
 
@@ -183,11 +183,20 @@ struct Inner {
     /// Stable for the life of the directory: with a sequence number it names
     /// a record uniquely, across restarts and replays.
     id: u64,
+    /// This open's epoch (see `recover::EPOCH_SHIFT`).
+    epoch: u64,
     state: Mutex<State>,
     /// Signalled when records are written (readers) or released (writer).
     changed: Condvar,
     counters: Counters,
     to_writer: crossbeam_channel::Sender<writer::Msg>,
+    to_housekeeper: crossbeam_channel::Sender<writer::Chore>,
+    /// Written since the last sync (`Fsync::Interval`).
+    dirty: std::sync::atomic::AtomicBool,
+    /// Syncs the active file through a second handle (the housekeeper's).
+    syncer: Mutex<Option<fs::Syncer>>,
+    /// A periodic sync failed: the writer must start a new file.
+    retire: std::sync::atomic::AtomicBool,
     _lock: Box<dyn Send + Sync>,
 }
 
@@ -279,7 +288,7 @@ impl Spool {
             }
             if inner.budget.try_reserve(bytes) || state.closed {
                 drop(state);
-                let _ = inner.to_writer.send(writer::Msg::Housekeep);
+                let _ = inner.to_housekeeper.send(writer::Chore::Wake);
                 return Ok(());
             }
         }
@@ -303,7 +312,7 @@ impl Spool {
         let freed = state.segments.iter().any(|s| s.sealed && s.end > before && s.end <= after);
         drop(state);
         if freed {
-            let _ = inner.to_writer.send(writer::Msg::Housekeep);
+            let _ = inner.to_housekeeper.send(writer::Chore::Wake);
         }
     }
 

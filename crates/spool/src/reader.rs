@@ -79,7 +79,22 @@ impl Reader {
                     break;
                 }
                 let segments = &state.segments;
-                let index = segments.partition_point(|s| s.first <= self.cursor).saturating_sub(1);
+                let mut index = segments.partition_point(|s| s.first <= self.cursor).saturating_sub(1);
+                // Past the end of a sealed segment (where an epoch began
+                // there is a gap): on to the next one.
+                while let (Some(s), Some(next)) = (segments.get(index), segments.get(index + 1)) {
+                    if !(s.sealed && self.cursor >= s.end) {
+                        break;
+                    }
+                    self.cursor = self.cursor.max(next.first);
+                    index += 1;
+                }
+                if self.cursor >= state.written {
+                    if records.is_empty() && !state.closed {
+                        continue;
+                    }
+                    break;
+                }
                 match segments.get(index) {
                     Some(s) => s.clone(),
                     None => break,

@@ -187,6 +187,11 @@ impl AppendFile for Handle {
         file.synced = file.data.len();
         Ok(())
     }
+
+    fn syncer(&self) -> io::Result<crate::fs::Syncer> {
+        let mut handle = Handle { fs: self.fs.clone(), path: self.path.clone() };
+        Ok(Box::new(move || handle.sync_data()))
+    }
 }
 
 impl ReadFile for Handle {
@@ -269,6 +274,14 @@ impl Fs for MemFs {
     }
 
     fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        let mut state = self.live()?;
+        Self::check(&mut state, Op::Sync)?;
+        let file = state.files.get_mut(path).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        file.synced = file.data.len();
         Ok(())
     }
 

@@ -1,12 +1,14 @@
 //! The writer thread: it owns the active segment. It takes every append
 //! queued while it was busy, writes them with one `write`, syncs once if
 //! the policy says so, then answers them all: that is the group commit.
-//! Between batches it persists the watermark and deletes released segments.
+//! A housekeeper thread beside it does what must not hold appends up: the
+//! periodic sync of `Fsync::Interval` (through a second handle on the
+//! active file), persisting the watermark and deleting released segments.
 
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use tokio::sync::oneshot;
@@ -16,9 +18,15 @@ use crate::{AppendFile, Error, Fsync, Inner, Segment, frame};
 
 pub(crate) enum Msg {
     Append(Append),
-    /// Something was released or dropped: persist and delete what can go.
-    Housekeep,
     Close(crossbeam_channel::Sender<()>),
+}
+
+/// For the housekeeper.
+pub(crate) enum Chore {
+    /// Something was released or dropped: persist and delete what can go.
+    Wake,
+    /// Do a last round, then stop.
+    Stop(crossbeam_channel::Sender<()>),
 }
 
 pub(crate) struct Append {
@@ -42,17 +50,20 @@ struct Writer {
     dirty_tail: bool,
     /// A sync failed: the active file's state is unknown, start a new one.
     must_roll: bool,
-    /// Written and not yet synced (`Fsync::Interval` and `Never`).
+    /// Written and not yet synced (`Fsync::Never`: until the next roll).
     unsynced: bool,
-    /// When `Fsync::Interval` must sync what is unsynced.
-    sync_due: Option<Instant>,
-    persisted: u64,
 }
 
-pub(crate) fn start(inner: &Arc<Inner>, from_callers: Receiver<Msg>, next_seq: u64) -> Result<(), Error> {
+pub(crate) fn start(
+    inner: &Arc<Inner>,
+    from_callers: Receiver<Msg>,
+    chores: Receiver<Chore>,
+    next_seq: u64,
+) -> Result<(), Error> {
     let (active_first, good_len, persisted) = {
         let state = inner.lock();
-        let active = state.segments.back().filter(|s| s.bytes < inner.config.segment_bytes);
+        // A new epoch starts in a segment of its own.
+        let active = state.segments.back().filter(|s| s.bytes < inner.config.segment_bytes && s.end == next_seq);
         (active.map(|s| s.first), active.map_or(0, |s| s.bytes), state.released.watermark())
     };
     let mut writer = Writer {
@@ -63,15 +74,23 @@ pub(crate) fn start(inner: &Arc<Inner>, from_callers: Receiver<Msg>, next_seq: u
         dirty_tail: false,
         must_roll: active_first.is_none(),
         unsynced: false,
-        sync_due: None,
-        persisted,
     };
     if let Some(first) = active_first {
         let file = inner.fs.append(&inner.segment_path(first)).map_err(Error::io("opening the active segment"))?;
+        *inner.syncer.lock().unwrap_or_else(|p| p.into_inner()) = file.syncer().ok();
         writer.file = Some(file);
     } else {
         writer.roll(inner).map_err(Error::io("creating a segment"))?;
     }
+    let tick = match inner.config.fsync {
+        Fsync::Interval(every) => every.min(HOUSEKEEPING),
+        _ => HOUSEKEEPING,
+    };
+    let housekeeper = Housekeeper { inner: Arc::downgrade(inner), persisted };
+    std::thread::Builder::new()
+        .name("attache-spool-hk".into())
+        .spawn(move || housekeeper.run(chores, tick))
+        .map_err(Error::io("starting the spool's housekeeping thread"))?;
     std::thread::Builder::new()
         .name("attache-spool".into())
         .spawn(move || writer.run(from_callers))
@@ -79,33 +98,111 @@ pub(crate) fn start(inner: &Arc<Inner>, from_callers: Receiver<Msg>, next_seq: u
     Ok(())
 }
 
+struct Housekeeper {
+    inner: std::sync::Weak<Inner>,
+    persisted: u64,
+}
+
+impl Housekeeper {
+    fn run(mut self, chores: Receiver<Chore>, tick: Duration) {
+        loop {
+            let chore = chores.recv_timeout(tick);
+            let Some(inner) = self.inner.upgrade() else { return };
+            if inner.dirty.swap(false, Ordering::AcqRel) {
+                sync_active(&inner);
+            }
+            self.housekeep(&inner);
+            drop(inner);
+            match chore {
+                Ok(Chore::Stop(done)) => {
+                    let _ = done.send(());
+                    return;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+                _ => {}
+            }
+        }
+    }
+
+    /// Persists the watermark, then deletes the segments wholly below it.
+    fn housekeep(&mut self, inner: &Inner) {
+        let watermark = inner.lock().released.watermark();
+        if watermark > self.persisted {
+            if let Err(error) = Ledger::write(inner.fs.as_ref(), &inner.config.dir, inner.id, inner.epoch, watermark) {
+                inner.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(%error, "spool: persisting the watermark failed; released records may be delivered again");
+                return;
+            }
+            self.persisted = watermark;
+        }
+        let mut deleted = false;
+        loop {
+            let doomed = {
+                let state = inner.lock();
+                match state.segments.front() {
+                    Some(s) if s.sealed && s.end <= self.persisted => s.clone(),
+                    _ => break,
+                }
+            };
+            match inner.fs.remove(&inner.segment_path(doomed.first)) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    inner.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(%error, "spool: deleting a delivered segment failed");
+                    return;
+                }
+                _ => {}
+            }
+            inner.lock().segments.pop_front();
+            deleted = true;
+            if !doomed.dropped {
+                inner.budget.give_back(doomed.bytes);
+            }
+        }
+        if !deleted {
+            return;
+        }
+        if let Err(error) = inner.fs.sync_dir(&inner.config.dir) {
+            inner.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(%error, "spool: syncing the directory failed");
+        }
+    }
+}
+
+/// The periodic sync of `Fsync::Interval`, through the active file's second
+/// handle, so appends do not wait for it.
+fn sync_active(inner: &Inner) {
+    let mut syncer = inner.syncer.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(sync) = syncer.as_mut() else { return };
+    inner.counters.syncs.fetch_add(1, Ordering::Relaxed);
+    if let Err(error) = sync() {
+        inner.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(%error, "spool: a periodic sync failed; acknowledged records may not survive a power cut");
+        // What the kernel kept is unknown: the writer starts a new file.
+        inner.retire.store(true, Ordering::Release);
+    }
+}
+
 impl Writer {
     fn run(mut self, from_callers: Receiver<Msg>) {
-        let mut next_housekeeping = Instant::now() + HOUSEKEEPING;
         loop {
-            let deadline = self.sync_due.map_or(next_housekeeping, |due| due.min(next_housekeeping));
-            let wait = deadline.saturating_duration_since(Instant::now());
-            let first = match from_callers.recv_timeout(wait) {
-                Ok(msg) => Some(msg),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => {
+            let first = match from_callers.recv() {
+                Ok(msg) => msg,
+                Err(_) => {
                     self.finish();
                     return;
                 }
             };
             let Some(inner) = self.inner.upgrade() else { return };
             let mut batch = Vec::new();
-            let mut housekeep = false;
             let mut close = None;
             let mut size = 0usize;
-            let mut next = first;
+            let mut next = Some(first);
             while let Some(msg) = next.take() {
                 match msg {
                     Msg::Append(append) => {
                         size += append.bytes as usize;
                         batch.push(append);
                     }
-                    Msg::Housekeep => housekeep = true,
                     Msg::Close(done) => close = Some(done),
                 }
                 if size < MAX_BATCH && close.is_none() {
@@ -115,22 +212,19 @@ impl Writer {
             if !batch.is_empty() {
                 self.write_batch(&inner, batch);
             }
-            let now = Instant::now();
-            if self.sync_due.is_some_and(|due| now >= due) {
-                self.sync(&inner);
-            }
-            if housekeep || now >= next_housekeeping || close.is_some() {
-                self.housekeep(&inner);
-                next_housekeeping = now + HOUSEKEEPING;
-            }
             if let Some(done) = close {
                 self.sync(&inner);
-                self.housekeep(&inner);
+                let (stopped, wait) = crossbeam_channel::bounded(1);
+                if inner.to_housekeeper.send(Chore::Stop(stopped)).is_ok() {
+                    let _ = wait.recv();
+                }
                 inner.lock().closed = true;
                 inner.changed.notify_all();
-                let _ = done.send(());
-                // Whatever is still queued is refused.
+                // Whatever is still queued is refused; the spool (and its
+                // directory lock) may go before the closer hears back.
                 drop(from_callers);
+                drop(inner);
+                let _ = done.send(());
                 return;
             }
         }
@@ -139,7 +233,6 @@ impl Writer {
     fn finish(&mut self) {
         if let Some(inner) = self.inner.upgrade() {
             self.sync(&inner);
-            self.housekeep(&inner);
         }
     }
 
@@ -178,6 +271,9 @@ impl Writer {
     fn try_write(&mut self, inner: &Inner, batch: &[Append]) -> Result<(), (&'static str, std::io::Error)> {
         if self.dirty_tail {
             self.cut_tail(inner).map_err(|e| ("cutting a failed write", e))?;
+        }
+        if inner.retire.swap(false, Ordering::AcqRel) {
+            self.must_roll = true;
         }
         let size: u64 = batch.iter().map(|a| a.bytes).sum();
         if self.must_roll || (self.good_len > 0 && self.good_len + size > inner.config.segment_bytes) {
@@ -218,8 +314,8 @@ impl Writer {
             }
         } else {
             self.unsynced = true;
-            if let Fsync::Interval(every) = inner.config.fsync {
-                self.sync_due.get_or_insert_with(|| Instant::now() + every);
+            if matches!(inner.config.fsync, Fsync::Interval(_)) {
+                inner.dirty.store(true, Ordering::Release);
             }
         }
         self.good_len += buf.len() as u64;
@@ -252,11 +348,11 @@ impl Writer {
         let path = inner.segment_path(self.next_seq);
         let file = inner.fs.create(&path)?;
         inner.fs.sync_dir(&inner.config.dir)?;
+        *inner.syncer.lock().unwrap_or_else(|p| p.into_inner()) = file.syncer().ok();
         self.file = Some(file);
         self.good_len = 0;
         self.must_roll = false;
         self.unsynced = false;
-        self.sync_due = None;
         let mut state = inner.lock();
         if let Some(active) = state.segments.back_mut() {
             active.sealed = true;
@@ -273,8 +369,8 @@ impl Writer {
         Ok(())
     }
 
+    /// Syncs the active file (at close: whatever the policy).
     fn sync(&mut self, inner: &Inner) {
-        self.sync_due = None;
         if !self.unsynced {
             return;
         }
@@ -289,49 +385,6 @@ impl Writer {
                     self.unsynced = false;
                 }
             }
-        }
-    }
-
-    /// Persists the watermark, then deletes the segments wholly below it.
-    fn housekeep(&mut self, inner: &Inner) {
-        let watermark = inner.lock().released.watermark();
-        if watermark > self.persisted {
-            if let Err(error) = Ledger::write(inner.fs.as_ref(), &inner.config.dir, inner.id, watermark) {
-                inner.counters.io_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(%error, "spool: persisting the watermark failed; released records may be delivered again");
-                return;
-            }
-            self.persisted = watermark;
-        }
-        let mut deleted = false;
-        loop {
-            let doomed = {
-                let state = inner.lock();
-                match state.segments.front() {
-                    Some(s) if s.sealed && s.end <= self.persisted => s.clone(),
-                    _ => break,
-                }
-            };
-            match inner.fs.remove(&inner.segment_path(doomed.first)) {
-                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-                    inner.counters.io_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(%error, "spool: deleting a delivered segment failed");
-                    return;
-                }
-                _ => {}
-            }
-            inner.lock().segments.pop_front();
-            deleted = true;
-            if !doomed.dropped {
-                inner.budget.give_back(doomed.bytes);
-            }
-        }
-        if !deleted {
-            return;
-        }
-        if let Err(error) = inner.fs.sync_dir(&inner.config.dir) {
-            inner.counters.io_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(%error, "spool: syncing the directory failed");
         }
     }
 }
