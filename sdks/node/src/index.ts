@@ -13,6 +13,7 @@ import { type CallOptions, type Defaults, withPolicy } from "./policy.js";
 import { RedisClient } from "./redis.js";
 import { ImageClient } from "./image.js";
 import { PostgresClient, type PostgresOptions } from "./postgres.js";
+import { KafkaClient } from "./kafka.js";
 import { defaultSocket } from "./socket.js";
 
 export { AttacheError, type ErrorCode, type ErrorDetail } from "./errors.js";
@@ -58,6 +59,19 @@ export {
   type GetOrLoadOptions,
   type GetOrLoadResult,
 } from "./postgres.js";
+
+export {
+  KafkaClient,
+  ProduceStream,
+  type KafkaAck,
+  type KafkaBytes,
+  type KafkaHeaders,
+  type KafkaRecord,
+  type ProduceOptions,
+  type ProduceResult,
+  type ProduceStreamOptions,
+  type SendOptions,
+} from "./kafka.js";
 
 export { ImageClient, type ResizeOptions, type ResizedImage, type ImageInfo, type Fit, type Gravity, type ImageFormat } from "./image.js";
 
@@ -137,6 +151,8 @@ export class Attache {
   readonly image: ImageClient;
   /** PostgreSQL through the sidecar's shared connection pool. */
   readonly postgres: PostgresClient;
+  /** Kafka through the sidecar's durable spool. */
+  readonly kafka: KafkaClient;
   readonly socket: string;
   private readonly transport: Transport;
   private readonly defaults: Defaults;
@@ -153,6 +169,7 @@ export class Attache {
     this.redis = new RedisClient(this.transport, defaults);
     this.image = new ImageClient(this.transport, defaults);
     this.postgres = new PostgresClient(this.transport, defaults, options.postgres);
+    this.kafka = new KafkaClient(this.transport, defaults);
     this.defaults = defaults;
   }
 

@@ -26,7 +26,7 @@ describe("password", () => {
   test("info reports the version and modules", async () => {
     const info = await client.info();
     assert.match(info.version, /^\d+\.\d+\.\d+/);
-    assert.deepEqual(info.modules, ["password", "image"]);
+    assert.deepEqual(info.modules, ["password", "image", "kafka"]);
   });
 
   test("hash and verify round trip with the configured policy", async () => {
@@ -84,7 +84,7 @@ describe("connection", () => {
         console.log(JSON.stringify(await a.info()));`;
       const started = Date.now();
       const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { timeout: 10_000 }).toString();
-      assert.match(out, /"modules":\["password","image"\]/);
+      assert.match(out, /"modules":\["password","image","kafka"\]/);
       assert.ok(Date.now() - started < 5_000, `the script took ${Date.now() - started} ms to exit`);
     } finally {
       await sidecar.stop();

@@ -74,7 +74,7 @@ describe("default socket", () => {
       }).toString();
       const reply = JSON.parse(out);
       assert.equal(reply.socket, socket);
-      assert.deepEqual(reply.info.modules, ["password", "image"]);
+      assert.deepEqual(reply.info.modules, ["password", "image", "kafka"]);
     } finally {
       assert.equal(await sidecar.stop(), 0);
     }

@@ -1,0 +1,458 @@
+// Kafka end to end: the real attache binary, real Apache Kafka brokers
+// (testing/kafka/), and kcat as the independent client that reads back
+// what attache produced.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import pino from "pino";
+import { Attache, AttacheError, type KafkaRecord, type ProduceResult } from "../src/index.js";
+import { startSidecar, type Sidecar } from "./sidecar.js";
+
+const scripts = resolve(fileURLToPath(new URL(".", import.meta.url)), "../../../../testing/kafka");
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A throwaway broker, killed with this process if nothing stops it. */
+class Broker {
+  readonly dir = mkdtempSync(join(tmpdir(), "attache-node-kafka-"));
+  bootstrap = "";
+
+  constructor(private readonly autoCreate: boolean) {}
+
+  start(): this {
+    const env = { ...process.env, KAFKA_AUTO_CREATE: String(this.autoCreate), KAFKA_PARENT_PID: String(process.pid) };
+    this.bootstrap = execFileSync(join(scripts, "start"), [this.dir], { env, encoding: "utf8" }).trim();
+    return this;
+  }
+
+  stop(): void {
+    execFileSync(join(scripts, "stop"), [this.dir]);
+  }
+
+  remove(): void {
+    this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Makes `topic` exist (asking for its metadata auto-creates it) and waits until all its partitions have leaders. */
+  async createTopic(topic: string): Promise<void> {
+    assert.ok(this.autoCreate, "only a broker with auto-create makes topics here");
+    for (let i = 0; ; i++) {
+      const out = execFileSync("kcat", ["-b", this.bootstrap, "-L", "-t", topic, "-J"], { encoding: "utf8" });
+      const meta = JSON.parse(out) as { topics: Array<{ topic: string; err?: string; partitions: Array<{ leader: number }> }> };
+      const t = meta.topics.find((x) => x.topic === topic);
+      if (t && !t.err && t.partitions.length === 3 && t.partitions.every((p) => p.leader >= 0)) return;
+      if (i > 100) throw new Error(`topic ${topic} never became available: ${out}`);
+      await sleep(100);
+    }
+  }
+
+  /** Every record in `topic` now, read by kcat from the beginning. */
+  read(topic: string): Read[] {
+    const out = execFileSync("kcat", ["-C", "-b", this.bootstrap, "-t", topic, "-o", "beginning", "-e", "-q", "-J"], { encoding: "utf8" });
+    return out
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l) => {
+        const v = JSON.parse(l) as { partition: number; offset: number; ts: number; key: string | null; payload: string | null; headers?: (string | null)[] };
+        const headers: Array<[string, string | null]> = [];
+        for (let i = 0; v.headers && i < v.headers.length; i += 2) headers.push([v.headers[i]!, v.headers[i + 1]]);
+        return { partition: v.partition, offset: v.offset, ts: v.ts, key: v.key, value: v.payload, headers, id: headers.find(([k]) => k === "attache-id")?.[1] ?? "" };
+      });
+  }
+
+  /** Reads `topic` until it holds at least `count` records or `timeoutMs` passes; returns what it holds. */
+  async waitFor(topic: string, count: number, timeoutMs = 30_000): Promise<Read[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const records = this.read(topic);
+      if (records.length >= count || Date.now() > deadline) return records;
+      await sleep(200);
+    }
+  }
+}
+
+interface Read {
+  partition: number;
+  offset: number;
+  ts: number;
+  key: string | null;
+  value: string | null;
+  headers: Array<[string, string | null]>;
+  id: string;
+}
+
+/** A socket path in a fresh directory (removed after the tests) where no sidecar runs yet. */
+const scratch: string[] = [];
+function scratchSocket(name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `attache-node-${name}-`));
+  scratch.push(dir);
+  return join(dir, "attache.sock");
+}
+
+const topicName = (prefix: string) => `${prefix}-${randomBytes(6).toString("hex")}`;
+
+function kafkaSidecar(broker: Broker, env: Record<string, string> = {}, options: { socket?: string } = {}): Promise<Sidecar> {
+  return startSidecar({ ATTACHE_KAFKA_BROKERS: broker.bootstrap, ATTACHE_KAFKA_PRODUCER_UNKNOWN_TOPIC_TIMEOUT: "2s", ...env }, options);
+}
+
+/** A pino logger shipping to `topic` through the transport under test. */
+function pinoLogger(options: Record<string, unknown>) {
+  // Resolved as an app would: the package's own `@attache/sdk/pino` export.
+  const transport = pino.transport({ target: "@attache/sdk/pino", options: { retryMaxMs: 200, ...options } });
+  return { transport, logger: pino(transport) };
+}
+
+async function ready(transport: ReturnType<typeof pino.transport>): Promise<void> {
+  await new Promise((resolve) => transport.once("ready", resolve));
+}
+
+/** The JSON log lines read back, parsed. */
+function logLines(records: Read[]): Array<{ level: number; msg: string; i?: number; droppedLines?: number }> {
+  return records.map((r) => JSON.parse(r.value!));
+}
+
+describe("kafka", () => {
+  let broker: Broker;
+  let sidecar: Sidecar;
+  let client: Attache;
+
+  before(async () => {
+    execFileSync(join(scripts, "install"), { stdio: "inherit" });
+    broker = new Broker(true).start();
+    sidecar = await kafkaSidecar(broker);
+    client = new Attache({ socket: sidecar.socket });
+  });
+
+  after(async () => {
+    client?.close();
+    if (sidecar) assert.equal(await sidecar.stop(), 0);
+    broker?.remove();
+    for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("produce: keys, values, null values, headers and timestamps arrive as sent, each with a unique attache-id", async () => {
+    const topic = topicName("round-trip");
+    await broker.createTopic(topic);
+    const results = await client.kafka.produce([
+      { topic, key: "user-1", value: "héllo", headers: { trace: "abc", flag: null, skipped: undefined } },
+      { topic, key: Buffer.from("user-2"), value: new TextEncoder().encode("bytes"), headers: [["dup", "1"], ["dup", Buffer.from("2")]] },
+      { topic, key: "user-3", value: null, timestamp: new Date(1_700_000_000_000) },
+      { topic, value: "no key", timestamp: 1_700_000_000_123 },
+    ]);
+    assert.equal(results.length, 4);
+    for (const r of results) assert.deepEqual(Object.keys(r), ["id"], "a spooled ack has an id and nothing else");
+    assert.equal(new Set(results.map((r) => r.id)).size, 4, "ids are unique");
+
+    const read = await broker.waitFor(topic, 4);
+    assert.equal(read.length, 4);
+    const byId = new Map(read.map((r) => [r.id, r]));
+    const [a, b, c, d] = results.map((r) => byId.get(r.id)!);
+    assert.ok(a && b && c && d, "every record carries its result's attache-id");
+    assert.deepEqual([a.key, a.value], ["user-1", "héllo"]);
+    assert.deepEqual(a.headers, [["trace", "abc"], ["flag", null], ["attache-id", results[0].id]]);
+    assert.deepEqual([b.key, b.value], ["user-2", "bytes"]);
+    assert.deepEqual(b.headers.slice(0, 2), [["dup", "1"], ["dup", "2"]]);
+    assert.deepEqual([c.key, c.value, c.ts], ["user-3", null, 1_700_000_000_000]);
+    assert.deepEqual([d.key, d.value, d.ts], [null, "no key", 1_700_000_000_123]);
+  });
+
+  test("ack delivered gives the partition and offset kcat finds each record at", async () => {
+    const topic = topicName("delivered");
+    await broker.createTopic(topic);
+    const records: KafkaRecord[] = Array.from({ length: 12 }, (_, i) => ({ topic, key: `k${i % 4}`, value: `v${i}` }));
+    records.push({ topic, key: "k0", value: "pinned", partition: 2 });
+    const results = await client.kafka.produce(records, { ack: "delivered" });
+    assert.equal(results.length, 13);
+    assert.equal(results[12].partition, 2, "an explicit partition is kept");
+    const read = broker.read(topic);
+    assert.equal(read.length, 13, "delivered means kcat can read them at once");
+    results.forEach((r, i) => {
+      assert.equal(r.error, undefined);
+      assert.equal(typeof r.partition, "number");
+      assert.equal(typeof r.offset, "number");
+      const at = read.find((x) => x.partition === r.partition && x.offset === r.offset);
+      assert.ok(at, `kcat has a record at ${r.partition}/${r.offset}`);
+      assert.equal(at.id, r.id);
+      assert.equal(at.value, records[i].value);
+    });
+    // Java's partitioner: one key, one partition.
+    for (let k = 0; k < 4; k++) assert.equal(new Set(results.filter((_, i) => i < 12 && i % 4 === k).map((r) => r.partition)).size, 1);
+  });
+
+  test("a bad record rejects the whole call with invalid_argument naming its field, and nothing is spooled", async () => {
+    const topic = topicName("bad");
+    await broker.createTopic(topic);
+    const fine = { topic, value: "must not arrive" };
+    await assert.rejects(client.kafka.produce([fine, fine, { topic: "bad topic!", value: "x" }]), (e: unknown) => {
+      assert.ok(e instanceof AttacheError);
+      assert.equal(e.code, "invalid_argument");
+      assert.match(e.message, /^records\[2\]\.topic: /);
+      assert.equal(e.metadata.field, "records[2].topic");
+      return true;
+    });
+    await assert.rejects(client.kafka.produce([fine, { topic, headers: { "attache-id": "mine" } }]), { code: "invalid_argument", message: /^records\[1\]\.headers/ });
+    // Checked before sending: the wrong JS types.
+    await assert.rejects(client.kafka.produce([fine, { topic, value: 42 as unknown as string }]), { code: "invalid_argument", message: /^records\[1\]\.value: must be a string, a Uint8Array or null, not number/ });
+    await assert.rejects(client.kafka.produce([fine], { ack: "eventually" as "spooled" }), { code: "invalid_argument", message: /^ack: / });
+    const [marker] = await client.kafka.produce([{ topic, value: "marker" }], { ack: "delivered" });
+    await sleep(500);
+    assert.deepEqual(
+      broker.read(topic).map((r) => [r.id, r.value]),
+      [[marker.id, "marker"]],
+      "a refused call spooled none of its records",
+    );
+  });
+
+  test("an unknown topic is a per-record not_found with ack delivered", async () => {
+    const strict = new Broker(false).start();
+    const other = await kafkaSidecar(strict);
+    const c = new Attache({ socket: other.socket });
+    try {
+      const started = Date.now();
+      const results = await c.kafka.produce(
+        [
+          { topic: topicName("missing"), value: "a" },
+          { topic: topicName("missing"), value: "b" },
+        ],
+        { ack: "delivered" },
+      );
+      assert.equal(results.length, 2);
+      for (const r of results) {
+        assert.ok(r.error instanceof AttacheError, "the result carries the error");
+        assert.equal(r.error.code, "not_found");
+        assert.equal(r.partition, undefined);
+        assert.equal(r.offset, undefined);
+        assert.match(r.id, /./);
+      }
+      assert.ok(Date.now() - started >= 1500, "refused only after unknown_topic_timeout (2 s here)");
+    } finally {
+      c.close();
+      assert.equal(await other.stop(), 0);
+      strict.remove();
+    }
+  });
+
+  test("produceStream: many pipelined sends are answered in order, and each key keeps its order in Kafka", async () => {
+    const topic = topicName("stream");
+    await broker.createTopic(topic);
+    const stream = client.kafka.produceStream();
+    const order: number[] = [];
+    const sends: Promise<ProduceResult[]>[] = [];
+    for (let n = 0; n < 200; n++) {
+      const records = Array.from({ length: 5 }, (_, k) => ({ topic, key: `k${k}`, value: String(n) }));
+      const send = stream.send(records, { ack: n % 25 === 24 ? "delivered" : "spooled" });
+      void send.then(() => order.push(n));
+      sends.push(send);
+    }
+    const answers = await Promise.all(sends);
+    await stream.close();
+    assert.deepEqual(order, Array.from({ length: 200 }, (_, n) => n), "answered in the order sent");
+    for (const [n, results] of answers.entries()) {
+      assert.equal(results.length, 5);
+      const delivered = n % 25 === 24;
+      assert.ok(results.every((r) => (r.offset !== undefined) === delivered && !r.error), `send ${n}: offsets only with ack delivered`);
+    }
+    assert.equal(new Set(answers.flat().map((r) => r.id)).size, 1000, "every record has an id of its own");
+
+    const read = await broker.waitFor(topic, 1000);
+    assert.equal(read.length, 1000);
+    for (let k = 0; k < 5; k++) {
+      const values = read.filter((r) => r.key === `k${k}`).sort((x, y) => x.offset - y.offset).map((r) => Number(r.value));
+      assert.equal(new Set(read.filter((r) => r.key === `k${k}`).map((r) => r.partition)).size, 1);
+      assert.deepEqual(values, Array.from({ length: 200 }, (_, n) => n), `k${k}: records of one key keep their order`);
+    }
+  });
+
+  test("produceStream: a bad message ends the stream with its error; the sends before it stay, those after it fail", async () => {
+    const topic = topicName("stream-bad");
+    await broker.createTopic(topic);
+    const stream = client.kafka.produceStream();
+    const [ok, bad, cut] = await Promise.allSettled([
+      stream.send([{ topic, value: "before" }]),
+      stream.send([{ topic, value: "x" }, { topic: "", value: "y" }]),
+      stream.send([{ topic, value: "after" }]),
+    ]);
+    assert.equal(ok.status, "fulfilled");
+    assert.ok(bad.status === "rejected" && bad.reason instanceof AttacheError);
+    assert.equal(bad.reason.code, "invalid_argument");
+    assert.match(bad.reason.message, /^records\[1\]\.topic: /);
+    assert.ok(cut.status === "rejected" && cut.reason instanceof AttacheError);
+    assert.equal(cut.reason.code, "aborted");
+    await assert.rejects(stream.send([{ topic, value: "later" }]), { code: "failed_precondition", message: /open a new one/ });
+    await stream.close();
+    // A fresh stream works; "before" was spooled.
+    const again = client.kafka.produceStream();
+    await again.send([{ topic, value: "fresh" }], { ack: "delivered" });
+    await again.close();
+    await assert.rejects(again.send([{ topic, value: "closed" }]), { code: "failed_precondition" });
+    const values = (await broker.waitFor(topic, 2)).map((r) => r.value);
+    assert.ok(values.includes("before") && values.includes("fresh"), JSON.stringify(values));
+    assert.ok(!values.includes("x") && !values.includes("y"), "the bad message spooled nothing");
+  });
+
+  test("produceStream: an unreachable sidecar fails the sends with unavailable", async () => {
+    const c = new Attache({ socket: scratchSocket("none") });
+    const stream = c.kafka.produceStream();
+    await assert.rejects(stream.send([{ topic: "t", value: "v" }]), { code: "unavailable" });
+    await stream.close();
+    c.close();
+  });
+
+  test("pino transport: every line a real logger logs arrives as one JSON record", async () => {
+    const topic = topicName("pino");
+    await broker.createTopic(topic);
+    const { transport, logger } = pinoLogger({ topic, socket: sidecar.socket, batchLines: 64 });
+    await ready(transport);
+    const n = 3000;
+    for (let i = 0; i < n; i++) logger.info({ i }, "line %d", i);
+    await new Promise((resolve) => logger.flush(resolve));
+    logger.warn({ i: n }, "last");
+    transport.end();
+    const read = await broker.waitFor(topic, n + 1);
+    await sleep(1000); // nothing more comes
+    const lines = logLines(broker.read(topic));
+    assert.equal(lines.length, n + 1, "exactly one record per line");
+    assert.deepEqual(
+      lines.map((l) => l.i).sort((x, y) => x! - y!),
+      Array.from({ length: n + 1 }, (_, i) => i),
+    );
+    assert.ok(lines.every((l) => (l.i === n ? l.level === 40 && l.msg === "last" : l.level === 30 && l.msg === `line ${l.i}`)));
+    assert.equal(new Set(read.map((r) => r.id)).size, read.length);
+  });
+
+  test("pino transport: lines logged while Kafka is down arrive once it is back", async () => {
+    const own = new Broker(true).start();
+    const side = await kafkaSidecar(own);
+    const topic = topicName("pino-down");
+    const other = topicName("down-delivered");
+    try {
+      await own.createTopic(topic);
+      await own.createTopic(other);
+      const { transport, logger } = pinoLogger({ topic, socket: side.socket });
+      await ready(transport);
+      for (let i = 0; i < 200; i++) logger.info({ i }, "before");
+      await new Promise((resolve) => logger.flush(resolve));
+      assert.equal((await own.waitFor(topic, 200)).length, 200);
+      own.stop();
+      for (let i = 200; i < 500; i++) logger.info({ i }, "while down");
+      // Spooled by attache even though Kafka is down: flush resolves, end does not wait.
+      const flushed = Date.now();
+      await new Promise((resolve) => logger.flush(resolve));
+      assert.ok(Date.now() - flushed < 3000, `flush took ${Date.now() - flushed} ms with Kafka down`);
+      transport.end();
+      // Ack delivered waits for Kafka: within the deadline, or not at all.
+      const c = new Attache({ socket: side.socket });
+      await assert.rejects(c.kafka.produce([{ topic: other, value: "unary" }], { ack: "delivered", timeoutMs: 300 }), { code: "deadline_exceeded" });
+      const stream = c.kafka.produceStream({ timeoutMs: 300 });
+      const [spooled, delivered, behind] = await Promise.allSettled([
+        stream.send([{ topic: other, value: "spooled" }]),
+        stream.send([{ topic: other, value: "stream" }], { ack: "delivered" }),
+        stream.send([{ topic: other, value: "behind" }], { timeoutMs: 5000 }),
+      ]);
+      assert.equal(spooled.status, "fulfilled");
+      assert.ok(delivered.status === "rejected" && delivered.reason.code === "deadline_exceeded", String(delivered));
+      assert.ok(behind.status === "rejected" && behind.reason.code === "deadline_exceeded", "answers come in order: one late answer ends the stream");
+      c.close();
+      own.start();
+      const read = await own.waitFor(topic, 500, 60_000);
+      const unique = new Map(read.map((r) => [r.id, JSON.parse(r.value!) as { i: number }]));
+      assert.deepEqual(
+        [...unique.values()].map((l) => l.i).sort((x, y) => x - y),
+        Array.from({ length: 500 }, (_, i) => i),
+        "every line arrived (at least once)",
+      );
+      // What timed out waiting for Kafka was spooled all the same.
+      const late = (await own.waitFor(other, 4)).map((r) => r.value).sort();
+      assert.deepEqual([...new Set(late)], ["behind", "spooled", "stream", "unary"]);
+    } finally {
+      assert.equal(await side.stop(), 0);
+      own.remove();
+    }
+  });
+
+  test("pino transport: lines logged while attache is unreachable are held and shipped once it is up", async () => {
+    const topic = topicName("pino-later");
+    await broker.createTopic(topic);
+    const socket = scratchSocket("later");
+    const { transport, logger } = pinoLogger({ topic, socket });
+    await ready(transport);
+    for (let i = 0; i < 300; i++) logger.info({ i }, "held");
+    await sleep(700); // a few failed attempts
+    const late = await kafkaSidecar(broker, {}, { socket });
+    let stopped = false;
+    try {
+      await new Promise((resolve) => logger.flush(resolve));
+      // An idle transport closes its stream, so it does not hold up the
+      // sidecar's shutdown (an open stream is a request in flight: drained).
+      await sleep(1500);
+      const stopping = Date.now();
+      assert.equal(await late.stop(), 0);
+      stopped = true;
+      assert.ok(Date.now() - stopping < 3000, `the sidecar took ${Date.now() - stopping} ms to stop`);
+      transport.end();
+      const read = await broker.waitFor(topic, 300);
+      await sleep(500);
+      const lines = logLines(broker.read(topic));
+      assert.equal(read.length, 300);
+      assert.equal(lines.length, 300, "nothing dropped, nothing reported");
+      assert.deepEqual(
+        lines.map((l) => l.i).sort((x, y) => x! - y!),
+        Array.from({ length: 300 }, (_, i) => i),
+      );
+    } finally {
+      if (!stopped) assert.equal(await late.stop(), 0);
+    }
+  });
+
+  test("pino transport: beyond maxBufferBytes new lines are dropped, counted, and reported in the topic", async () => {
+    const topic = topicName("pino-bound");
+    await broker.createTopic(topic);
+    const socket = scratchSocket("bound");
+    const { transport, logger } = pinoLogger({ topic, socket, maxBufferBytes: 4000 });
+    await ready(transport);
+    for (let i = 0; i < 200; i++) logger.info({ i }, "bounded");
+    await sleep(500);
+    const late = await kafkaSidecar(broker, {}, { socket });
+    try {
+      await new Promise((resolve) => logger.flush(resolve));
+      transport.end();
+      await sleep(300);
+      const lines = logLines(await broker.waitFor(topic, 2));
+      await sleep(500);
+      const all = logLines(broker.read(topic));
+      const kept = all.filter((l) => l.msg === "bounded");
+      const reports = all.filter((l) => l.droppedLines !== undefined);
+      assert.ok(lines.length > 0);
+      assert.ok(kept.length > 10 && kept.length < 100, `${kept.length} lines fit in 4000 bytes`);
+      // The oldest lines are kept; the newest, which found the buffer full, dropped.
+      assert.deepEqual(
+        kept.map((l) => l.i).sort((x, y) => x! - y!),
+        Array.from({ length: kept.length }, (_, i) => i),
+      );
+      assert.equal(reports.length, 1, JSON.stringify(reports));
+      assert.equal(reports[0].droppedLines, 200 - kept.length);
+      assert.equal(reports[0].level, 40);
+      assert.match(reports[0].msg, /log lines were dropped \(the buffer was full/);
+    } finally {
+      assert.equal(await late.stop(), 0);
+    }
+  });
+
+  test("pino transport: end() with attache unreachable gives up after closeTimeoutMs", async () => {
+    const socket = scratchSocket("never");
+    const { transport, logger } = pinoLogger({ topic: "never", socket, closeTimeoutMs: 500 });
+    await ready(transport);
+    logger.info("lost");
+    const started = Date.now();
+    const closed = new Promise((resolve) => transport.once("close", resolve));
+    transport.end();
+    await Promise.race([closed, sleep(8000)]);
+    const took = Date.now() - started;
+    assert.ok(took >= 400 && took < 3000, `end took ${took} ms`);
+  });
+});
