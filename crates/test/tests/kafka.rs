@@ -608,3 +608,38 @@ mod consuming {
         assert!(error.message.as_deref().unwrap_or("").contains("was never delivered"), "{error:?}");
     }
 }
+
+#[tokio::test]
+async fn open_streams_end_when_the_sidecar_drains_instead_of_holding_it_up() {
+    let broker = KafkaBroker::shared();
+    let topic = KafkaBroker::topic("drain");
+    broker.create_topic(&topic, 1).await;
+    let (sidecar, client) = start(Some(broker), |_| {}).await;
+    let mut produce = client.produce_stream().await.unwrap();
+    produce
+        .send(ProduceStreamRequest { records: vec![record(&topic, "k", "v")], sequence: 7, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(produce.message().await.unwrap().unwrap().to_owned_message().sequence, 7);
+    use attache_proto::attache::kafka::v1::__buffa::oneof::consume_request::Step;
+    use attache_proto::attache::kafka::v1::{ConsumeRequest, Subscribe};
+    let mut consume = client.consume().await.unwrap();
+    let subscribe = Subscribe { group: KafkaBroker::topic("g"), topics: vec![topic.clone()], ..Default::default() };
+    consume
+        .send(ConsumeRequest { step: Some(Step::Subscribe(Box::new(subscribe))), ..Default::default() })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Both streams stay open, idle; the drain ends them.
+    let started = Instant::now();
+    let stopping = tokio::spawn(sidecar.stop());
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while produce.message().await.is_ok_and(|m| m.is_some()) {}
+        while consume.message().await.is_ok_and(|m| m.is_some()) {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the streams did not end");
+    stopping.await.unwrap().unwrap();
+    println!("drain with two idle streams: {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(8), "the drain waited {:?} for idle streams", started.elapsed());
+}

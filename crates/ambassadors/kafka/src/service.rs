@@ -20,6 +20,7 @@ use crate::consume::{Committed, Event, FetchRequest, Lease, Position, Subscripti
 use crate::metrics::{Metrics, SpoolCollector};
 use crate::producer::Producer;
 use crate::record::Record;
+use futures::StreamExt as _;
 use futures::stream::BoxStream;
 
 /// When a produced record counts as acknowledged.
@@ -175,6 +176,9 @@ struct Inner {
     stopping: AtomicBool,
     dir: PathBuf,
     leases: crate::consume::Leases,
+    /// Draining has begun: streams end (ProduceStream once what it took is
+    /// answered).
+    draining: tokio_util::sync::CancellationToken,
 }
 
 impl Service {
@@ -218,6 +222,7 @@ impl Service {
             stopping: AtomicBool::new(false),
             dir,
             leases: Default::default(),
+            draining: Default::default(),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -234,6 +239,7 @@ impl Service {
             stopping: AtomicBool::new(false),
             dir,
             leases: Default::default(),
+            draining: Default::default(),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -329,7 +335,14 @@ impl Service {
         if self.inner.stopping.load(Ordering::Acquire) {
             return Err(Error::ShuttingDown);
         }
-        crate::consume::consume(&self.inner.config, subscription, acks)
+        let events = crate::consume::consume(&self.inner.config, subscription, acks)?;
+        Ok(events.take_until(self.inner.draining.clone().cancelled_owned()).boxed())
+    }
+
+    /// Resolves when draining begins: a ProduceStream stops taking messages
+    /// then, answers what it took, and ends.
+    pub fn drained(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.inner.draining.clone().cancelled_owned()
     }
 
     /// Leases up to `max_records` of the group's records to the caller.
@@ -570,6 +583,10 @@ impl Module for Service {
 
     fn note(&self) -> Option<String> {
         Service::note(self)
+    }
+
+    fn begin_drain(&self) {
+        self.inner.draining.cancel();
     }
 
     fn shutdown(&self) -> Stopping {

@@ -159,7 +159,10 @@ impl pb::KafkaService for Kafka {
         let service = self.service()?.clone();
         // Each message is checked and queued for the spool as it arrives, in
         // order; up to STREAM_WINDOW of them wait for their acks at once.
+        // Once draining begins, no more are taken: those taken are
+        // answered, and the stream ends.
         let answers = requests
+            .take_until(Box::pin(service.drained()))
             .map(move |request| {
                 let queued = request.and_then(|request| {
                     let request = request.to_owned_message();
@@ -174,7 +177,8 @@ impl pb::KafkaService for Kafka {
                     Ok(pb::ProduceStreamResponse { results: results(produced), sequence, ..Default::default() })
                 }
             })
-            .buffered(STREAM_WINDOW);
+            .buffered(STREAM_WINDOW)
+            .boxed();
         // The first error ends the stream.
         let answers = futures::stream::unfold((answers, false), |(mut answers, over)| async move {
             if over {

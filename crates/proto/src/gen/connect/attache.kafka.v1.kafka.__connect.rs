@@ -328,7 +328,9 @@ pub trait KafkaService: Send + Sync + 'static {
     /// ProduceStream is Produce for high rates: each message on the stream is
     /// answered by one message, in order, carrying its `sequence`. A bad
     /// message ends the stream with its error; the messages answered before it
-    /// stay acknowledged.
+    /// stay acknowledged, and those sent after it may or may not have been
+    /// spooled. When the sidecar begins to drain, the stream takes no more
+    /// messages, answers those it took, and ends.
     ///
     /// Each `requests` item is a [`StreamMessage`](::connectrpc::StreamMessage):
     /// it owns its buffer, is `Send + 'static`, and exposes zero-copy
@@ -356,7 +358,8 @@ pub trait KafkaService: Send + Sync + 'static {
     /// a consumer that goes away gets its unacknowledged records redelivered
     /// to the group. At most `max_unacked` records are outstanding at once.
     /// On a rebalance, revoked partitions stop being delivered and what was
-    /// acknowledged of them is committed first.
+    /// acknowledged of them is committed first. The stream ends when the
+    /// sidecar begins to drain.
     ///
     /// Each `requests` item is a [`StreamMessage`](::connectrpc::StreamMessage):
     /// it owns its buffer, is `Send + 'static`, and exposes zero-copy
