@@ -11,6 +11,7 @@ namespace Attache;
  *     $name = $attache->redis->getCached('user:1:name');
  *     $user = $attache->postgres->queryOne('select * from users where id = $1', [42]);
  *     $attache->kafka->produceOne('orders', json_encode($order));
+ *     $lease = $attache->kafka->fetch('mailer', ['emails']); // …; $lease->commit();
  */
 final class Client
 {
@@ -21,7 +22,7 @@ final class Client
     public readonly ImageClient $image;
     /** PostgreSQL through the sidecar's shared connection pool. */
     public readonly PostgresClient $postgres;
-    /** Kafka producing through the sidecar's durable spool. */
+    /** Kafka producing through the sidecar's durable spool, and consuming through leases. */
     public readonly KafkaClient $kafka;
     public readonly string $socket;
     private readonly Transport $transport;

@@ -22,15 +22,30 @@ namespace Attache;
  * pairs for repeated names), 'partition' (?int; absent: by key, with
  * Java's murmur2 partitioner), 'timestampMs' (?int; absent: when spooled).
  *
+ * Consuming, for a short-lived request: fetch() leases records of a
+ * consumer group (shared by every process of the group on this host),
+ * the request handles them, and KafkaLease::commit() acknowledges them;
+ * what is not committed in time comes back to a later fetch.
+ *
+ *     $lease = $attache->kafka->fetch('mailer', ['emails'], maxRecords: 20);
+ *     foreach ($lease->records as $record) { send(json_decode($record['value'], true)); }
+ *     $lease->commit();
+ *
  * Nothing here is retried: Produce is not idempotent, and a call that
  * failed after the sidecar spooled its records (a deadline) would deliver
- * them twice if sent again.
+ * them twice if sent again; Fetch takes records, and a Commit sent again
+ * after it went through answers NOT_FOUND.
  */
 final class KafkaClient
 {
     private const SERVICE = 'attache.kafka.v1.KafkaService/';
     private const ACKS = ['spooled' => 'ACK_SPOOLED', 'delivered' => 'ACK_DELIVERED'];
     private const FIELDS = ['topic', 'key', 'value', 'headers', 'partition', 'timestampMs'];
+    private const STARTS = ['earliest' => 'START_FROM_EARLIEST', 'latest' => 'START_FROM_LATEST'];
+    /** The sidecar waits at most this long for a first record. */
+    private const MAX_WAIT_MS = 60_000;
+    /** And leases for at most this long. */
+    private const MAX_LEASE_MS = 3_600_000;
 
     public function __construct(private readonly Transport $transport)
     {
@@ -97,6 +112,131 @@ final class KafkaClient
         }
         unset($result['error']);
         return $result;
+    }
+
+    /**
+     * Leases up to `$maxRecords` records of `$topics` for consumer group
+     * `$group`, waiting up to `$maxWaitMs` (at most 60 s; 0: answers at
+     * once) for the first; an empty lease (isEmpty()) when none came. The
+     * caller has `$leaseMs` (null: the sidecar's kafka.consumer.lease_timeout,
+     * 30 s; at most an hour) to commit them; records not committed by then,
+     * or left out of the commit, go to a later fetch of the group, by this
+     * process or another. The group's consumer lives in the sidecar, shared
+     * by every caller of the group (and these topics) on the host: its
+     * first fetch joins the group, which takes a moment, and `$start`
+     * ('earliest' or 'latest', as that first fetch gives it) says where it
+     * begins on partitions the group has no committed offset for.
+     *
+     * The call's deadline is `$timeoutMs`, which must exceed the wait;
+     * null: the wait plus the client's deadline.
+     *
+     * Throws InvalidArgumentException naming the bad field ('group: …',
+     * 'topics[1]: …', also in ->metadata['field']),
+     * FailedPreconditionException when the module is off or the sidecar
+     * has no brokers, UnavailableException, DeadlineExceededException (the
+     * records it may have leased come back when the lease ends). Not
+     * retried: Fetch takes records.
+     *
+     * @param list<string> $topics
+     * @param 'earliest'|'latest' $start
+     */
+    public function fetch(
+        string $group,
+        array $topics,
+        int $maxRecords = 100,
+        int $maxWaitMs = 1000,
+        ?int $leaseMs = null,
+        string $start = 'earliest',
+        ?int $timeoutMs = null,
+    ): KafkaLease {
+        foreach (array_values($topics) as $i => $topic) {
+            if (!is_string($topic)) {
+                throw new InvalidArgumentException("topics[$i]: a topic is a string, not " . get_debug_type($topic));
+            }
+        }
+        if ($maxRecords < 1) {
+            throw new InvalidArgumentException("maxRecords: ask for at least one record, not $maxRecords");
+        }
+        if ($maxWaitMs < 0) {
+            throw new InvalidArgumentException("maxWaitMs: 0 or more milliseconds, not $maxWaitMs");
+        }
+        if ($leaseMs !== null && $leaseMs < 1) {
+            throw new InvalidArgumentException("leaseMs: 1 or more milliseconds (null: the sidecar's kafka.consumer.lease_timeout), not $leaseMs");
+        }
+        $waitMs = min($maxWaitMs, self::MAX_WAIT_MS);
+        if ($timeoutMs !== null && $timeoutMs <= $waitMs) {
+            throw new InvalidArgumentException("timeoutMs: the deadline ($timeoutMs ms) must exceed the wait for records (maxWaitMs, $waitMs ms)");
+        }
+        $request = [
+            'group' => $group,
+            'topics' => array_values($topics),
+            'maxRecords' => $maxRecords,
+            'maxWaitMs' => $waitMs,
+            'start' => self::STARTS[$start] ?? throw new InvalidArgumentException("unknown start \"$start\"; use earliest or latest"),
+        ];
+        if ($leaseMs !== null) {
+            $request['leaseMs'] = min($leaseMs, self::MAX_LEASE_MS);
+        }
+        $reply = $this->transport->call(self::SERVICE . 'Fetch', $request, $timeoutMs ?? $waitMs + $this->transport->timeoutMs, false);
+        return new KafkaLease(
+            (string) ($reply['leaseId'] ?? ''),
+            array_map(self::consumed(...), $reply['records'] ?? []),
+            fn (string $id, ?array $acked, ?int $timeoutMs): array => $this->commit($id, $acked, $timeoutMs),
+        );
+    }
+
+    /**
+     * @param ?list<array{topic: string, partition: int, offset: int}> $acked null: all
+     * @return array{acked: int, redelivered: int}
+     */
+    private function commit(string $id, ?array $acked, ?int $timeoutMs): array
+    {
+        $request = ['leaseId' => $id];
+        if ($acked === null) {
+            $request['all'] = true;
+        } else {
+            // int64: a string in protobuf JSON
+            $request['acked'] = array_map(fn (array $p) => ['topic' => $p['topic'], 'partition' => $p['partition'], 'offset' => (string) $p['offset']], $acked);
+        }
+        $reply = $this->transport->call(self::SERVICE . 'Commit', $request, $timeoutMs, false);
+        return ['acked' => (int) ($reply['acked'] ?? 0), 'redelivered' => (int) ($reply['redelivered'] ?? 0)];
+    }
+
+    /**
+     * A consumed record from its protobuf JSON form (zeros and empty lists
+     * are left out there).
+     *
+     * @param array<string, mixed> $r
+     * @return array{topic: string, partition: int, offset: int, key: ?string, value: ?string, headers: list<array{string, ?string}>, timestampMs: int, id: ?string}
+     */
+    private static function consumed(array $r): array
+    {
+        $headers = [];
+        $id = null;
+        foreach ($r['headers'] ?? [] as $h) {
+            $name = (string) ($h['key'] ?? '');
+            $value = isset($h['value']) ? self::unbase64($h['value']) : null;
+            $headers[] = [$name, $value];
+            if ($name === 'attache-id' && $id === null) {
+                $id = $value;
+            }
+        }
+        return [
+            'topic' => (string) ($r['topic'] ?? ''),
+            'partition' => (int) ($r['partition'] ?? 0),
+            'offset' => (int) ($r['offset'] ?? 0), // int64: a string in protobuf JSON
+            'key' => isset($r['key']) ? self::unbase64($r['key']) : null,
+            'value' => isset($r['value']) ? self::unbase64($r['value']) : null,
+            'headers' => $headers,
+            'timestampMs' => (int) ($r['timestampMs'] ?? 0),
+            'id' => $id,
+        ];
+    }
+
+    /** Protobuf JSON's bytes: base64, standard or URL-safe. */
+    private static function unbase64(mixed $base64): string
+    {
+        return (string) base64_decode(strtr((string) $base64, '-_', '+/'));
     }
 
     /**

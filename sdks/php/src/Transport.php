@@ -20,7 +20,8 @@ final class Transport
 
     public function __construct(
         public readonly string $socket,
-        private readonly int $timeoutMs,
+        /** The deadline of a call that sets none of its own. */
+        public readonly int $timeoutMs,
         private readonly int $retries,
     ) {
     }

@@ -1,7 +1,8 @@
 <?php
 // The Kafka client's and the Monolog handler's tests, included by run.php:
 // its sidecar ($attache on $socket) produces to the broker $kafkaBroker, and
-// kcat (from testing/kafka/install) reads back as an independent client.
+// kcat (from testing/kafka/install) reads back as an independent client;
+// fetch and commit consume through the same sidecar (and others started here).
 declare(strict_types=1);
 
 use Attache\AttacheException;
@@ -9,6 +10,7 @@ use Attache\Client;
 use Attache\DeadlineExceededException;
 use Attache\FailedPreconditionException;
 use Attache\InvalidArgumentException;
+use Attache\KafkaLease;
 use Attache\Monolog\KafkaHandler;
 use Attache\NotFoundException;
 use Attache\ResourceExhaustedException;
@@ -103,10 +105,16 @@ $sidecar = static function (string $name, array $vars) use ($binary, $dir, $env,
     $sock = "$dir/$name.sock";
     $vars += ['ATTACHE_KAFKA_SPOOL_DIR' => $spool()] + $env;
     $p = proc_open([$binary, 'run', '--socket', $sock, '--admin', 'off'], [0 => ['file', '/dev/null', 'r']], $pipes, null, array_filter($vars, fn ($v) => $v !== null));
-    for ($i = 0; $i < 500 && !file_exists($sock); $i++) {
+    // The file appears at bind(), a moment before listen(): on a busy
+    // machine a connection made then is refused. Wait for one to be taken.
+    $up = static function () use ($sock): bool {
+        $conn = file_exists($sock) ? @stream_socket_client("unix://$sock", $errno, $error, 1.0) : false;
+        return $conn !== false && fclose($conn);
+    };
+    for ($i = 0; $i < 500 && !$up(); $i++) {
         usleep(20_000);
     }
-    expect(file_exists($sock), "the $name sidecar started");
+    expect($up(), "the $name sidecar started");
     return [$p, $sock];
 };
 $stopSidecar = static function ($p, int $signal = 15): void {
@@ -258,6 +266,411 @@ check('kafka with the module off is FailedPreconditionException; a full spool Re
         expect($i > 3, "$i records of 900 bytes fit in 8 KiB");
     } finally {
         $stopSidecar($p, 9);
+    }
+});
+
+// Consuming: fetch and commit.
+
+/**
+ * Leases of $group's records until $want came or $timeout seconds passed:
+ * a fetch answers with the records ready, which may be one partition's.
+ *
+ * @param list<string> $topics
+ * @param array<string, mixed> $options fetch()'s other named arguments
+ * @return list<KafkaLease>
+ */
+function fetchLeases(Client $client, string $group, array $topics, int $want, array $options = [], float $timeout = 20.0): array
+{
+    $leases = [];
+    $got = 0;
+    $deadline = microtime(true) + $timeout;
+    while ($got < $want && microtime(true) < $deadline) {
+        $lease = $client->kafka->fetch($group, $topics, ...$options + ['maxRecords' => $want - $got, 'maxWaitMs' => 5000]);
+        expect($lease->isEmpty() === ($lease->id === ''), 'a lease id exactly when records came: ' . json_encode([$lease->id, count($lease->records)]));
+        if (!$lease->isEmpty()) {
+            $leases[] = $lease;
+            $got += count($lease->records);
+        }
+    }
+    return $leases;
+}
+
+/**
+ * The records of some leases, each as 'partition/offset' => value.
+ *
+ * @param list<KafkaLease> $leases
+ * @return array<string, ?string>
+ */
+function leased(array $leases): array
+{
+    $out = [];
+    foreach ($leases as $lease) {
+        foreach ($lease->records as $r) {
+            expect(!isset($out["{$r['partition']}/{$r['offset']}"]), "{$r['partition']}/{$r['offset']} leased twice");
+            $out["{$r['partition']}/{$r['offset']}"] = $r['value'];
+        }
+    }
+    ksort($out);
+    return $out;
+}
+
+/**
+ * Produces values "0".."$n-1" to $topic, spread over its partitions, and
+ * returns them as 'partition/offset' => value.
+ *
+ * @return array<string, string>
+ */
+function produceNumbered(Client $client, string $topic, int $n, int $from = 0): array
+{
+    $results = $client->kafka->produce(array_map(fn (int $i) => ['topic' => $topic, 'key' => "key-$i", 'value' => (string) $i], range($from, $from + $n - 1)), 'delivered');
+    $out = [];
+    foreach ($results as $i => $r) {
+        expect($r['error'] === null && is_int($r['offset']), 'delivered ' . json_encode($r));
+        $out["{$r['partition']}/{$r['offset']}"] = (string) ($from + $i);
+    }
+    ksort($out);
+    expect(count(array_unique(array_map(fn ($k) => explode('/', $k)[0], array_keys($out)))) > 1 || $n < 6, 'over several partitions ' . json_encode(array_keys($out)));
+    return $out;
+}
+
+$kafkaGroup = static fn (string $what): string => "php-group-$what-" . bin2hex(random_bytes(4));
+
+check('kafka fetch returns what produce sent, byte for byte, where it was placed; commit all and the group sees them no more', function () use ($attache, $kafkaTopic, $kafkaGroup) {
+    $topic = $kafkaTopic('fetch');
+    $group = $kafkaGroup('fetch');
+    $binary = "\x00\xff\r\n\x80 bytes";
+    $sent = [
+        ['topic' => $topic, 'key' => 'k0', 'value' => 'héllo', 'headers' => ['trace' => 'abc', 'flag' => null, 'empty' => '']],
+        ['topic' => $topic, 'key' => "k\x001", 'value' => $binary, 'headers' => [['dup', '1'], ['dup', '2']]],
+        ['topic' => $topic, 'key' => 'k2', 'value' => null],
+        ['topic' => $topic, 'value' => '', 'partition' => 2, 'timestampMs' => 1_700_000_000_123],
+    ];
+    $results = $attache->kafka->produce($sent, 'delivered');
+    $leases = fetchLeases($attache, $group, [$topic], 4);
+    $records = array_merge(...array_map(fn (KafkaLease $l) => $l->records, $leases));
+    expect(count($records) === 4, 'fetched ' . count($records));
+    $byId = array_column($records, null, 'id');
+    foreach ($results as $i => $result) {
+        $r = $byId[$result['id']] ?? null;
+        expect($r !== null, "record $i came, by its attache-id " . json_encode(array_keys($byId)));
+        expect(array_keys($r) === ['topic', 'partition', 'offset', 'key', 'value', 'headers', 'timestampMs', 'id'], 'fields ' . json_encode(array_keys($r)));
+        expect($r['topic'] === $topic && $r['partition'] === $result['partition'] && $r['offset'] === $result['offset'], "record $i where produce placed it: " . json_encode([$r['partition'], $r['offset'], $result]));
+        expect($r['key'] === ($sent[$i]['key'] ?? null) && $r['value'] === ($sent[$i]['value'] ?? null), "record $i key and value " . json_encode([$r['key'], $r['value']], JSON_INVALID_UTF8_SUBSTITUTE));
+        expect(is_int($r['timestampMs']) && $r['timestampMs'] > 0, "record $i timestamp {$r['timestampMs']}");
+        expect(array_slice($r['headers'], -1) === [['attache-id', $result['id']]], "record $i ends with its attache-id header " . json_encode($r['headers']));
+    }
+    [$hello, $bin, , $placed] = array_map(fn (array $result) => $byId[$result['id']], $results);
+    expect(array_slice($hello['headers'], 0, -1) === [['trace', 'abc'], ['flag', null], ['empty', '']], 'headers in order, null and empty kept ' . json_encode($hello['headers']));
+    expect(array_slice($bin['headers'], 0, -1) === [['dup', '1'], ['dup', '2']], 'a repeated header ' . json_encode($bin['headers']));
+    expect($bin['value'] === $binary && $bin['key'] === "k\x001", 'binary key and value');
+    expect($placed['key'] === null && $placed['value'] === '' && $placed['partition'] === 2 && $placed['timestampMs'] === 1_700_000_000_123, 'no key, empty value, timestamp ' . json_encode($placed));
+
+    $acked = 0;
+    foreach ($leases as $lease) {
+        $committed = $lease->commit();
+        expect($committed === ['acked' => count($lease->records), 'redelivered' => 0], 'commit ' . json_encode($committed));
+        $acked += $committed['acked'];
+        // Over once committed: a second commit finds no lease.
+        expectThrows(NotFoundException::class, fn () => $lease->commit(), $lease->id);
+    }
+    expect($acked === 4, "$acked acknowledged");
+    $started = microtime(true);
+    $none = $attache->kafka->fetch($group, [$topic], maxWaitMs: 1000);
+    expect($none->isEmpty() && $none->id === '' && $none->records === [], 'nothing left: ' . json_encode($none->records));
+    expect(microtime(true) - $started >= 0.9, 'it waited maxWaitMs for a record');
+    expect($none->commit() === ['acked' => 0, 'redelivered' => 0], 'an empty lease commits nothing');
+    // The group still reads its topic: a new record, and only it, comes.
+    $new = $attache->kafka->produceOne($topic, 'new', ack: 'delivered');
+    $later = fetchLeases($attache, $group, [$topic], 1);
+    expect(leased($later) === ["{$new['partition']}/{$new['offset']}" => 'new'], 'only the new record ' . json_encode(leased($later)));
+    $none = $attache->kafka->fetch($group, [$topic], maxWaitMs: 300);
+    expect($none->isEmpty(), 'and no other: ' . json_encode($none->records));
+    $later[0]->commit();
+});
+
+check('kafka commit of some records of a lease: the others, and only they, come back to the next fetch', function () use ($attache, $kafkaTopic, $kafkaGroup) {
+    $topic = $kafkaTopic('fetch-half');
+    $group = $kafkaGroup('half');
+    $produced = produceNumbered($attache, $topic, 12);
+    $leases = fetchLeases($attache, $group, [$topic], 12);
+    expect(leased($leases) === $produced, 'all leased ' . json_encode(leased($leases)));
+    $rest = [];
+    foreach ($leases as $lease) {
+        // Every other record: handled ones passed back whole, as fetched.
+        $handled = array_values(array_filter($lease->records, fn (array $r) => (int) $r['value'] % 2 === 0));
+        foreach ($lease->records as $r) {
+            if ((int) $r['value'] % 2 === 1) {
+                $rest["{$r['partition']}/{$r['offset']}"] = $r['value'];
+            }
+        }
+        $committed = $lease->commit($handled);
+        expect($committed === ['acked' => count($handled), 'redelivered' => count($lease->records) - count($handled)], 'commit ' . json_encode($committed));
+    }
+    ksort($rest);
+    expect(count($rest) === 6, 'half left out ' . json_encode($rest));
+    $again = fetchLeases($attache, $group, [$topic], 6);
+    expect(leased($again) === $rest, 'the others came back ' . json_encode([leased($again), $rest]));
+    $none = $attache->kafka->fetch($group, [$topic], maxWaitMs: 500);
+    expect($none->isEmpty(), 'and nothing else: ' . json_encode($none->records));
+    // Positions do as well as records; none acknowledges none.
+    $first = $again[0];
+    $one = $first->records[0];
+    expect($first->commit([['topic' => $topic, 'partition' => $one['partition'], 'offset' => $one['offset']]]) === ['acked' => 1, 'redelivered' => count($first->records) - 1], 'one by its position');
+    foreach (array_slice($again, 1) as $lease) {
+        expect($lease->commit([]) === ['acked' => 0, 'redelivered' => count($lease->records)], 'none acknowledged');
+    }
+    unset($rest["{$one['partition']}/{$one['offset']}"]);
+    $last = fetchLeases($attache, $group, [$topic], 5);
+    expect(leased($last) === $rest, 'all but the acknowledged one came back ' . json_encode(leased($last)));
+    foreach ($last as $lease) {
+        $lease->commit();
+    }
+});
+
+check('kafka a lease not committed in time is delivered again, and its late commit is NotFoundException', function () use ($attache, $kafkaTopic, $kafkaGroup) {
+    $topic = $kafkaTopic('fetch-expiry');
+    $group = $kafkaGroup('expiry');
+    $produced = produceNumbered($attache, $topic, 6);
+    $leases = fetchLeases($attache, $group, [$topic], 6, ['leaseMs' => 300]);
+    expect(leased($leases) === $produced, 'leased ' . json_encode(leased($leases)));
+    // Leased: no one else gets them meanwhile.
+    $meanwhile = $attache->kafka->fetch($group, [$topic], maxWaitMs: 0);
+    expect($meanwhile->isEmpty(), 'not while leased: ' . json_encode($meanwhile->records));
+    usleep(600_000);
+    $again = fetchLeases($attache, $group, [$topic], 6);
+    expect(leased($again) === $produced, 'the same records again ' . json_encode(leased($again)));
+    foreach ($leases as $lease) {
+        $e = expectThrows(NotFoundException::class, fn () => $lease->commit(), 'expired');
+        expect($e->errorCode === 'not_found' && !$e->isRetryable(), 'not retryable');
+    }
+    foreach ($again as $lease) {
+        expect($lease->commit()['acked'] === count($lease->records), 'the new lease commits');
+    }
+    $none = $attache->kafka->fetch($group, [$topic], maxWaitMs: 500);
+    expect($none->isEmpty(), 'nothing more: ' . json_encode($none->records));
+});
+
+check('kafka fetch from concurrent short-lived PHP processes: each record handled by one of them, every record once', function () use ($attache, $socket, $kafkaTopic, $kafkaGroup) {
+    $topic = $kafkaTopic('fetch-workers');
+    $group = $kafkaGroup('workers');
+    $produced = produceNumbered($attache, $topic, 40);
+    // A worker: FPM-like requests, each fetch, handle, commit, until none
+    // comes (the first may wait for the group to be joined).
+    $script = '[, $autoload, $socket, $group, $topic] = $argv; require $autoload;'
+        . <<<'PHP'
+            $attache = new Attache\Client($socket);
+            $handled = [];
+            $acked = 0;
+            for ($request = 0; ; $request++) {
+                $lease = $attache->kafka->fetch($group, [$topic], maxRecords: 3, maxWaitMs: $request === 0 ? 10_000 : 1500);
+                if ($lease->isEmpty()) {
+                    break;
+                }
+                foreach ($lease->records as $r) {
+                    usleep(5_000); // the work
+                    $handled[] = "{$r['partition']}/{$r['offset']}=" . $r['value'];
+                }
+                $acked += $lease->commit()['acked'];
+            }
+            echo json_encode(['handled' => $handled, 'acked' => $acked]);
+            PHP;
+    $children = [];
+    foreach (range(0, 3) as $child) {
+        $p = proc_open([PHP_BINARY, '-r', $script, __DIR__ . '/../src/autoload.php', $socket, $group, $topic], [0 => ['file', '/dev/null', 'r'], 1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
+        $children[] = [$p, $pipes];
+    }
+    $all = [];
+    $busy = 0;
+    foreach ($children as $child => [$p, $pipes]) {
+        $out = stream_get_contents($pipes[1]);
+        $err = stream_get_contents($pipes[2]);
+        $status = proc_close($p);
+        $said = json_decode((string) $out, true);
+        expect($status === 0 && $err === '' && is_array($said), "child $child: $status $out $err");
+        expect($said['acked'] === count($said['handled']), "child $child committed each record it handled: " . json_encode($said));
+        $busy += $said['handled'] === [] ? 0 : 1;
+        $all = array_merge($all, $said['handled']);
+    }
+    expect(count($all) === count(array_unique($all)), 'no record handled twice: ' . json_encode(array_diff_assoc($all, array_unique($all))));
+    sort($all);
+    $want = array_map(fn ($at, $value) => "$at=$value", array_keys($produced), $produced);
+    sort($want);
+    expect($all === $want, 'every record handled: ' . json_encode(array_values(array_diff($want, $all))));
+    expect($busy >= 2, "the work was shared: $busy of 4 workers handled records");
+    $none = $attache->kafka->fetch($group, [$topic], maxWaitMs: 500);
+    expect($none->isEmpty(), 'nothing comes back: ' . json_encode($none->records));
+});
+
+check('kafka offsets reach Kafka only below the oldest unacknowledged record: another sidecar of the group resumes there', function () use ($attache, $kafkaTopic, $kafkaGroup, $sidecar, $stopSidecar) {
+    $topic = $kafkaTopic('fetch-offsets');
+    $group = $kafkaGroup('offsets');
+    $attache->kafka->produce(array_map(fn (int $i) => ['topic' => $topic, 'value' => (string) $i, 'partition' => $i % 3], range(0, 11)), 'delivered');
+    [$p, $sock] = $sidecar('kafka-consumer-a', []);
+    try {
+        $a = new Client($sock);
+        $leases = fetchLeases($a, $group, [$topic], 12);
+        expect(count(leased($leases)) === 12, 'leased ' . json_encode(leased($leases)));
+        // Offset 1 of each partition not handled; the others are.
+        foreach ($leases as $lease) {
+            $lease->commit(array_values(array_filter($lease->records, fn (array $r) => $r['offset'] !== 1)));
+        }
+    } finally {
+        $stopSidecar($p); // leaves the group, committing what it may
+    }
+    [$p, $sock] = $sidecar('kafka-consumer-b', []);
+    try {
+        $b = new Client($sock);
+        $leases = fetchLeases($b, $group, [$topic], 9);
+        $expect = [];
+        foreach ([0, 1, 2] as $partition) {
+            foreach ([1, 2, 3] as $offset) {
+                $expect["$partition/$offset"] = (string) ($offset * 3 + $partition);
+            }
+        }
+        ksort($expect);
+        // Offsets 2 and 3 were acknowledged, but not committed past 1.
+        expect(leased($leases) === $expect, 'resumed at offset 1 of each partition: ' . json_encode(leased($leases)));
+        foreach ($leases as $lease) {
+            $lease->commit();
+        }
+        $none = $b->kafka->fetch($group, [$topic], maxWaitMs: 300);
+        expect($none->isEmpty(), 'no more ' . json_encode($none->records));
+    } finally {
+        $stopSidecar($p);
+    }
+});
+
+check('kafka fetch start latest skips what was there before the group; earliest is the default', function () use ($attache, $kafkaTopic, $kafkaGroup) {
+    $topic = $kafkaTopic('fetch-latest');
+    $attache->kafka->produceOne($topic, 'before', ack: 'delivered');
+    $early = fetchLeases($attache, $kafkaGroup('earliest'), [$topic], 1);
+    expect(array_values(leased($early)) === ['before'], 'earliest reads it ' . json_encode(leased($early)));
+    $early[0]->commit();
+    // Until the group is joined and placed at the end, records produced go
+    // unseen too: produce until one comes, and never 'before'.
+    $group = $kafkaGroup('latest');
+    $seen = [];
+    for ($i = 0; $i < 20 && $seen === []; $i++) {
+        $lease = $attache->kafka->fetch($group, [$topic], maxWaitMs: $i === 0 ? 1000 : 500, start: 'latest');
+        $seen = array_column($lease->records, 'value');
+        $lease->commit();
+        if ($seen === []) {
+            $attache->kafka->produceOne($topic, "after $i", ack: 'delivered');
+        }
+    }
+    expect($seen !== [] && !in_array('before', $seen, true), 'only records produced later: ' . json_encode($seen));
+});
+
+check("kafka fetch's deadline covers its wait: a client's short deadline still waits maxWaitMs", function () use ($attache, $socket, $kafkaTopic, $kafkaGroup) {
+    $topic = $kafkaTopic('fetch-wait');
+    $attache->kafka->produceOne($topic, 'x', ack: 'delivered');
+    $short = new Client($socket, 200);
+    $group = $kafkaGroup('wait');
+    fetchLeases($short, $group, [$topic], 1)[0]->commit();
+    $started = microtime(true);
+    $lease = $short->kafka->fetch($group, [$topic], maxWaitMs: 1000);
+    $took = microtime(true) - $started;
+    expect($lease->isEmpty() && $took >= 0.95 && $took < 3, "an empty lease after the wait, not a deadline: {$took}s");
+    expectThrows(InvalidArgumentException::class, fn () => $short->kafka->fetch($group, [$topic], maxWaitMs: 1000, timeoutMs: 1000), 'timeoutMs: ');
+});
+
+check('kafka fetch and commit refuse bad arguments with InvalidArgumentException naming the field', function () use ($attache, $kafkaTopic, $kafkaGroup) {
+    $topic = $kafkaTopic('fetch-invalid');
+    $e = expectThrows(InvalidArgumentException::class, fn () => $attache->kafka->fetch('', [$topic]), 'group: ');
+    expect($e->metadata === ['field' => 'group'] && $e->domain === 'kafka' && !$e->isRetryable(), 'detail ' . json_encode([$e->metadata, $e->domain]));
+    expectThrows(InvalidArgumentException::class, fn () => $attache->kafka->fetch("bad\ngroup", [$topic]), 'group: ');
+    expectThrows(InvalidArgumentException::class, fn () => $attache->kafka->fetch(str_repeat('g', 250), [$topic]), 'group: ');
+    $e = expectThrows(InvalidArgumentException::class, fn () => $attache->kafka->fetch('g', []), 'topics: ');
+    expect($e->metadata === ['field' => 'topics'], 'field ' . json_encode($e->metadata));
+    $e = expectThrows(InvalidArgumentException::class, fn () => $attache->kafka->fetch('g', [$topic, 'no spaces']), 'topics[1]: ');
+    expect($e->metadata === ['field' => 'topics[1]'], 'field ' . json_encode($e->metadata));
+    // Caught before the call.
+    expectThrows(InvalidArgumentException::class, fn () => $attache->kafka->fetch('g', [$topic, 7]), 'topics[1]: ');
+    expectThrows(InvalidArgumentException::class, fn () => $attache->kafka->fetch('g', [$topic], maxRecords: 0), 'maxRecords: ');
+    expectThrows(InvalidArgumentException::class, fn () => $attache->kafka->fetch('g', [$topic], maxWaitMs: -1), 'maxWaitMs: ');
+    expectThrows(InvalidArgumentException::class, fn () => $attache->kafka->fetch('g', [$topic], leaseMs: 0), 'leaseMs: ');
+    expectThrows(InvalidArgumentException::class, fn () => $attache->kafka->fetch('g', [$topic], start: 'middle'), 'unknown start "middle"');
+    // A commit names only records of its lease.
+    $attache->kafka->produceOne($topic, 'x', ack: 'delivered');
+    $lease = fetchLeases($attache, $kafkaGroup('invalid'), [$topic], 1)[0];
+    $r = $lease->records[0];
+    expectThrows(InvalidArgumentException::class, fn () => $lease->commit([$r, ['topic' => $topic, 'partition' => $r['partition'], 'offset' => $r['offset'] + 1]]), 'acked[1]: ');
+    expectThrows(InvalidArgumentException::class, fn () => $lease->commit([['topic' => $topic, 'partition' => $r['partition'], 'offset' => (string) $r['offset']]]), 'acked[0]: ');
+    expectThrows(InvalidArgumentException::class, fn () => $lease->commit(['x']), 'acked[0]: ');
+    expect($lease->commit([$r]) === ['acked' => 1, 'redelivered' => 0], 'the refusals left the lease as it was');
+});
+
+check('kafka Fetch and Commit are not retried when the connection breaks; an idempotent call is', function () use ($dir) {
+    // A fake sidecar: answers the first Fetch with a lease, and closes every
+    // other connection unanswered (UNAVAILABLE to the client); it counts the
+    // calls it got and says so once idle for a second.
+    $fake = "$dir/fake-kafka.sock";
+    $script = <<<'PHP'
+        $server = stream_socket_server('unix://' . $argv[1]);
+        $calls = [];
+        while ($conn = @stream_socket_accept($server, 1.0)) {
+            $buffer = '';
+            while (!str_contains($buffer, "\r\n\r\n") && ($chunk = fread($conn, 65536)) !== false && $chunk !== '') {
+                $buffer .= $chunk;
+            }
+            [$head, $body] = explode("\r\n\r\n", $buffer, 2) + [1 => ''];
+            preg_match('/content-length: *(\d+)/i', $head, $m);
+            while (strlen($body) < (int) ($m[1] ?? 0) && ($chunk = fread($conn, 65536)) !== false && $chunk !== '') {
+                $body .= $chunk;
+            }
+            $procedure = explode(' ', $head)[1] ?? '?';
+            $calls[$procedure][] = json_decode($body, true);
+            if (str_ends_with($procedure, '/Fetch') && count($calls[$procedure]) === 1) {
+                $json = json_encode(['leaseId' => 'lease-1', 'records' => [['topic' => 't', 'offset' => '7', 'value' => base64_encode('v')]]]);
+                fwrite($conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " . strlen($json) . "\r\n\r\n$json");
+            }
+            fclose($conn);
+        }
+        echo json_encode($calls);
+        PHP;
+    $p = proc_open([PHP_BINARY, '-r', $script, $fake], [0 => ['file', '/dev/null', 'r'], 1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
+    try {
+        for ($i = 0; $i < 250 && !file_exists($fake); $i++) {
+            usleep(20_000);
+        }
+        $client = new Client($fake, 5000, retries: 2);
+        $lease = $client->kafka->fetch('g', ['t'], maxRecords: 5, maxWaitMs: 100, leaseMs: 2000, start: 'latest');
+        // Protobuf JSON leaves zeros and empty lists out.
+        expect($lease->id === 'lease-1' && $lease->records === [['topic' => 't', 'partition' => 0, 'offset' => 7, 'key' => null, 'value' => 'v', 'headers' => [], 'timestampMs' => 0, 'id' => null]], 'the lease ' . json_encode([$lease->id, $lease->records]));
+        expectThrows(UnavailableException::class, fn () => $lease->commit([$lease->records[0]]));
+        expectThrows(UnavailableException::class, fn () => $client->kafka->fetch('g', ['t'], maxWaitMs: 0));
+        expectThrows(UnavailableException::class, fn () => $client->info());
+    } finally {
+        $calls = json_decode((string) stream_get_contents($pipes[1]), true);
+        $err = stream_get_contents($pipes[2]);
+        proc_close($p);
+        @unlink($fake);
+    }
+    $fetches = $calls['/attache.kafka.v1.KafkaService/Fetch'] ?? [];
+    $commits = $calls['/attache.kafka.v1.KafkaService/Commit'] ?? [];
+    expect(count($fetches) === 2 && count($commits) === 1, 'Fetch and Commit sent once each: ' . json_encode($calls) . $err);
+    expect(count($calls['/attache.sidecar.v1.SidecarService/GetInfo'] ?? []) === 3, 'GetInfo retried twice: ' . json_encode($calls));
+    expect($fetches[0] === ['group' => 'g', 'topics' => ['t'], 'maxRecords' => 5, 'maxWaitMs' => 100, 'start' => 'START_FROM_LATEST', 'leaseMs' => 2000], 'the Fetch sent ' . json_encode($fetches[0]));
+    expect($commits[0] === ['leaseId' => 'lease-1', 'acked' => [['topic' => 't', 'partition' => 0, 'offset' => '7']]], 'the Commit sent ' . json_encode($commits[0]));
+});
+
+check('kafka fetch without brokers, or with the module off, is FailedPreconditionException', function () use ($sidecar, $stopSidecar, $kafkaTopic) {
+    [$p, $sock] = $sidecar('kafka-no-brokers', ['ATTACHE_KAFKA_BROKERS' => null]);
+    try {
+        $spoolOnly = new Client($sock);
+        expect(in_array('kafka', $spoolOnly->info()['modules'], true), 'the module is on (it spools)');
+        $e = expectThrows(FailedPreconditionException::class, fn () => $spoolOnly->kafka->fetch('g', [$kafkaTopic('no-brokers')], maxWaitMs: 0), 'kafka.brokers');
+        expect($e->errorCode === 'failed_precondition' && !$e->isRetryable(), 'not retryable');
+        // Producing still works there: into the spool.
+        expect($spoolOnly->kafka->produceOne('t', 'x')['id'] !== '', 'spooled');
+    } finally {
+        $stopSidecar($p);
+    }
+    [$p, $sock] = $sidecar('kafka-off-fetch', ['ATTACHE_KAFKA_ENABLED' => 'false']);
+    try {
+        expectThrows(FailedPreconditionException::class, fn () => (new Client($sock))->kafka->fetch('g', ['t']), 'kafka.enabled');
+    } finally {
+        $stopSidecar($p);
     }
 });
 
