@@ -18,6 +18,8 @@ static SHARED: OnceLock<KafkaBroker> = OnceLock::new();
 pub struct KafkaBroker {
     dir: tempfile::TempDir,
     bootstrap: String,
+    /// kcat's `-X` settings for a broker that wants TLS or SASL.
+    kcat: Vec<String>,
 }
 
 /// A record as kcat read it.
@@ -59,8 +61,48 @@ impl KafkaBroker {
             run(&mut Command::new(script("install")), "testing/kafka/install");
         });
         let dir = tempfile::tempdir().expect("temp dir");
-        let bootstrap = Self::run_start(dir.path(), None);
-        Self { dir, bootstrap }
+        let bootstrap = Self::run_start(dir.path(), None, &[]);
+        Self { dir, bootstrap, kcat: Vec::new() }
+    }
+
+    /// A broker whose client listener wants SASL (PLAIN, SCRAM-SHA-256 and
+    /// SCRAM-SHA-512) for `users` (`name:password` pairs) and, with a
+    /// certificate and key from `ca`, TLS. kcat reads it as the first user,
+    /// with PLAIN (Debian's kcat cannot do SCRAM with Kafka 4).
+    pub fn start_secured(users: &[(&str, &str)], ca: Option<&crate::Ca>) -> Self {
+        INSTALL.call_once(|| {
+            run(&mut Command::new(script("install")), "testing/kafka/install");
+        });
+        let dir = tempfile::tempdir().expect("temp dir");
+        let listed: Vec<String> = users.iter().map(|(n, p)| format!("{n}:{p}")).collect();
+        let mut env = vec![("KAFKA_SASL_USERS".to_owned(), listed.join(" "))];
+        let mut kcat = vec![
+            format!("sasl.mechanisms=PLAIN"),
+            format!("sasl.username={}", users[0].0),
+            format!("sasl.password={}", users[0].1),
+        ];
+        match ca {
+            Some(ca) => {
+                let (cert, key) = ca.issue(dir.path(), "broker", &["IP:127.0.0.1", "DNS:localhost"]);
+                env.push(("KAFKA_TLS_CERT".into(), cert.display().to_string()));
+                env.push(("KAFKA_TLS_KEY".into(), key.display().to_string()));
+                kcat.push("security.protocol=sasl_ssl".into());
+                kcat.push(format!("ssl.ca.location={}", ca.cert().display()));
+            }
+            None => kcat.push("security.protocol=sasl_plaintext".into()),
+        }
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let bootstrap = Self::run_start(dir.path(), None, &env);
+        Self { dir, bootstrap, kcat }
+    }
+
+    fn kcat(&self) -> Command {
+        let mut command = Command::new("kcat");
+        command.args(["-b", &self.bootstrap]);
+        for setting in &self.kcat {
+            command.args(["-X", setting]);
+        }
+        command
     }
 
     /// One broker for every test of this process that leaves it running
@@ -69,8 +111,9 @@ impl KafkaBroker {
         SHARED.get_or_init(Self::start)
     }
 
-    fn run_start(dir: &Path, port: Option<u16>) -> String {
+    fn run_start(dir: &Path, port: Option<u16>, env: &[(&str, &str)]) -> String {
         let mut command = Command::new(script("start"));
+        command.envs(env.iter().copied());
         command.arg(dir);
         if let Some(port) = port {
             command.arg(port.to_string());
@@ -103,7 +146,7 @@ impl KafkaBroker {
 
     /// Starts it again on the same port with the same data.
     pub fn restart(&self) {
-        Self::run_start(self.dir.path(), Some(self.port()));
+        Self::run_start(self.dir.path(), Some(self.port()), &[]);
     }
 
     /// A topic name no other test uses.
@@ -116,8 +159,13 @@ impl KafkaBroker {
     pub async fn create_topic(&self, topic: &str, partitions: i32) {
         use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
         use rdkafka::client::DefaultClientContext;
-        let admin: AdminClient<DefaultClientContext> =
-            rdkafka::ClientConfig::new().set("bootstrap.servers", &self.bootstrap).create().expect("an admin client");
+        let mut client = rdkafka::ClientConfig::new();
+        client.set("bootstrap.servers", &self.bootstrap);
+        for setting in &self.kcat {
+            let (name, value) = setting.split_once('=').expect("name=value");
+            client.set(name, value);
+        }
+        let admin: AdminClient<DefaultClientContext> = client.create().expect("an admin client");
         let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
         let results = admin.create_topics([&new], &options).await.expect("create_topics");
@@ -126,24 +174,24 @@ impl KafkaBroker {
         }
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let out =
-                Command::new("kcat").args(["-b", &self.bootstrap, "-L", "-t", topic, "-J"]).output().expect("kcat -L");
+            let out = self.kcat().args(["-L", "-t", topic, "-J"]).output().expect("kcat -L");
             let text = String::from_utf8_lossy(&out.stdout);
             let served = text.matches("\"leader\":").count() >= partitions as usize;
             if out.status.success() && served && !text.contains("\"err\"") {
                 return;
             }
-            assert!(Instant::now() < deadline, "topic {topic} never became available: {text}");
+            assert!(
+                Instant::now() < deadline,
+                "topic {topic} never became available: {text} {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// Every record in `topic` now, read by kcat from the beginning.
     pub fn read_all(&self, topic: &str) -> Vec<Read> {
-        let out = run(
-            Command::new("kcat").args(["-C", "-b", &self.bootstrap, "-t", topic, "-o", "beginning", "-e", "-q", "-J"]),
-            "kcat -C",
-        );
+        let out = run(self.kcat().args(["-C", "-t", topic, "-o", "beginning", "-e", "-q", "-J"]), "kcat -C");
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter(|l| !l.trim().is_empty())
@@ -183,11 +231,8 @@ impl KafkaBroker {
     /// Produces `lines` to `topic` with kcat (one record per line).
     pub fn kcat_produce(&self, topic: &str, lines: &[&str]) {
         use std::io::Write;
-        let mut child = Command::new("kcat")
-            .args(["-P", "-b", &self.bootstrap, "-t", topic])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .expect("kcat -P");
+        let mut child =
+            self.kcat().args(["-P", "-t", topic]).stdin(std::process::Stdio::piped()).spawn().expect("kcat -P");
         let mut stdin = child.stdin.take().unwrap();
         for line in lines {
             writeln!(stdin, "{line}").unwrap();

@@ -221,8 +221,14 @@ impl Leases {
             if let (_, Some(error)) = group.member.changes() {
                 return Err(error);
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                break Vec::new();
+            // Wake at least every 100 ms: a lease that expires meanwhile
+            // hands its records back to this wait.
+            let wake = deadline.min(tokio::time::Instant::now() + Duration::from_millis(100));
+            if tokio::time::timeout_at(wake, notified).await.is_err() {
+                if tokio::time::Instant::now() >= deadline {
+                    break Vec::new();
+                }
+                self.sweep(config);
             }
         };
         if records.is_empty() {

@@ -79,6 +79,12 @@ impl Shared {
             (Some((_, at)), false) => *at,
             _ => now,
         };
+        // "All brokers are down" follows the error that says why (refused,
+        // authentication failed): keep that one.
+        let error = match &*last {
+            Some((why, _)) if error.contains("AllBrokersDown") => why.clone(),
+            _ => error,
+        };
         *last = Some((error, at));
         log
     }
