@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 raw, out, command = sys.argv[1], sys.argv[2], sys.argv[3]
-sections = (sys.argv[4] if len(sys.argv) > 4 else "transport,password,redis,image,postgres").split(",")
+sections = (sys.argv[4] if len(sys.argv) > 4 else "transport,password,redis,image,postgres,kafka").split(",")
 os.makedirs(out, exist_ok=True)
 today = date.today().isoformat()
 
@@ -589,9 +589,252 @@ def soak():
     fig.savefig(os.path.join(out, f"{today}-soak.png"), dpi=110)
 
 
+# Kafka ----------------------------------------------------------------------
+def kafka():
+    node, php = load("kafka-node.json"), load("kafka-php.json")
+    spool, fill = load("kafka-spool.json"), load("kafka-fill.json")
+    v = node["versions"]
+    mib = lambda b: f"{b / 2**20:.0f} MiB" if b else "?"
+    ms = lambda x: f"{x:.2f} ms" if x is not None else "–"
+    met = lambda ok: "met" if ok else "**not met**"
+    short = {"attache-spooled": "attache spooled (fsync interval)", "attache-spooled-always": "attache spooled (fsync always)",
+             "attache-delivered": "attache delivered", "kafkajs": "kafkajs", "confluent": "confluent-kafka-javascript"}
+    sizes = [s["size"] for s in node["sizes"]]
+    by = {(r["key"], r["size"]): r for r in node["results"]}
+    keys = [k for k in short if any((k, s) in by for s in sizes)]
+    label = lambda size: "100 B" if size == 100 else f"{size / 1024:.0f} KB" if size % 1024 == 0 else f"{size} B"
+    lines = [
+        f"# Kafka producing through attache vs kafkajs vs librdkafka in Node ({today})",
+        "",
+        "One fresh Kafka 4.1 broker (testing/kafka/, KRaft, one node, on this same",
+        "machine, so it shares the two cores), a topic of 3 partitions per client",
+        "and record size, created up front. Two release sidecars pointed at it,",
+        "each with its own spool on this disk: `kafka.spool.fsync = \"interval\"`",
+        "(the default, synced every 100 ms) and `\"always\"` (synced before the",
+        "acknowledgement; appends arriving during a sync share the next: group",
+        "commit). attache's own producer is one idempotent librdkafka producer",
+        "(acks all, lz4, linger 5 ms); every record it delivers carries an",
+        "`attache-id` header.",
+        "",
+        "From one Node process (bench/node/kafka.mjs): attache through the Node",
+        "SDK's `produceStream()` (one stream, `send(records, { ack })`), ack",
+        "`spooled` (on the sidecar's disk; delivered to Kafka afterwards) on each",
+        "sidecar, and ack `delivered` (Kafka has it) on the interval one;",
+        f"kafkajs {v['kafkajs']} (idempotent, acks -1, no compression: it has no",
+        "LZ4 of its own, and its gzip is zlib on the event loop);",
+        f"@confluentinc/kafka-javascript {v['confluent']} (librdkafka {v['librdkafka']} in the Node",
+        "process, its KafkaJS-compatible API; idempotent, acks -1, lz4, linger 5 ms:",
+        "attache's own settings). Keys `user-0`…`user-1023`, values random base64",
+        "text of the record size.",
+        "",
+        f"**Throughput**: {node['batch']} records per send, {node['in_flight']} sends in flight, as fast as",
+        "each client goes, timed from the first send to the last acknowledgement, in",
+        f"{node['rounds']} rounds interleaved between the clients after a warm-up, pooled.",
+        "Its per-send latency is mostly waiting in line",
+        f"({node['batch'] * node['in_flight']} records in flight over the rate). **At the broker**: from the",
+        "first send until the broker's end offsets (all partitions) counted every",
+        "record; for spooled acknowledgements that is when delivery caught up.",
+        f"**Steady load**: an open loop offering {node['rate']:,} records/s (about every",
+        "millisecond one send of the records due, whether earlier sends were",
+        f"answered or not), {node['paced_seconds']:.0f} s per client and size: the acknowledgement",
+        "latency a producer sees below saturation. Event-loop delay: how late a",
+        "1 ms timer fires (`monitorEventLoopDelay`), p99 over the run, the median of",
+        "the rounds (the worst round's in brackets). Sidecar RSS: VmRSS sampled",
+        "every 200 ms while it was driven, the highest.",
+    ]
+    for size in sizes:
+        base = by.get(("kafkajs", size))
+        rows = [by[(k, size)] for k in keys if (k, size) in by]
+        n = rows[0]["records"] if rows else 0
+        lines += [
+            "",
+            f"## {label(size)} records, {n:,} per client",
+            "",
+            "| client | records/s | vs kafkajs | MB/s | send p50 | send p99 | event-loop delay p99 | at the broker, records/s | sidecar RSS (max) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in rows:
+            vs = f"{r['records_per_s'] / base['records_per_s']:.2f}×" if base else "–"
+            lines.append(
+                f"| {r['name']} | {r['records_per_s']:,.0f} | {vs} | {r['mb_per_s']:.1f} | {ms(r['p50_ms'])} | {ms(r['p99_ms'])} "
+                f"| {r['loop_delay_p99_ms']:.1f} ms ({r['loop_delay_p99_worst_ms']:.1f}) | {r['at_broker_records_per_s']:,.0f} "
+                f"| {mib(r['sidecar_rss_max_bytes']) if r['sidecar_rss_max_bytes'] else '–'} |"
+            )
+        lines += [
+            "",
+            f"Steady load, {node['rate']:,} records/s offered:",
+            "",
+            "| client | records/s achieved | send p50 | send p99 | event-loop delay p99 | sidecar RSS (max) |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for r in rows:
+            p = r["paced"]
+            lines.append(
+                f"| {r['name']} | {p['records_per_s']:,.0f} | {ms(p['p50_ms'])} | {ms(p['p99_ms'])} "
+                f"| {p['loop_delay_p99_ms']:.1f} ms ({p['loop_delay_p99_worst_ms']:.1f}) "
+                f"| {mib(p['sidecar_rss_max_bytes']) if p['sidecar_rss_max_bytes'] else '–'} |"
+            )
+        extra = [r for r in rows if r["extra_at_broker"]]
+        if extra:
+            lines += ["", "More records at the broker than were sent (duplicates): " +
+                      ", ".join(f"{r['name']} {r['extra_at_broker']}" for r in extra) + "."]
+
+    phprows = php["results"]
+    phpby = {r["mode"]: r for r in phprows}
+    rd = php["rdkafka"]
+    lines += [
+        "",
+        f"## PHP: {php['workers']} worker processes, one event per request, {php['seconds']:.0f} s per client ({php['rounds']} interleaved rounds)",
+        "",
+        f"Each request makes its client, produces one {php['value_bytes']}-byte event with a key, and drops",
+        "the client, as a PHP-FPM request does: a new `Attache\\Client` and",
+        "`$attache->kafka->produceOne(...)` (the SDK keeps its socket connection",
+        "persistent across requests) with ack `spooled` and with ack `delivered`;",
+        "and, where the rdkafka extension is available, a new `RdKafka\\Producer`",
+        "per request (idempotent, lz4), one message, `flush()`. Records at the",
+        "broker per request: end offsets read with kcat once every record was in.",
+        "",
+        "| client | requests/s | p50 | p99 | records at the broker / request |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in phprows:
+        lines.append(f"| {r['name']} | {r['requests_per_s']:,.0f} | {r['p50_us']:,.0f} µs | {r['p99_us']:,.0f} µs | {r['at_broker_per_request']:.3f} |")
+    if not rd["available"]:
+        lines.append(f"| php-rdkafka, a producer per request | not measured: {rd['reason']} | | | |")
+
+    lines += [
+        "",
+        f"## The spool alone (Rust, crates/spool), {spool['record_bytes']}-byte records, {spool['seconds']:.0f} s per run",
+        "",
+        "bench/rust/src/bin/spool.rs: a fresh spool on this disk, appends from",
+        "concurrent tokio tasks (2 runtime threads), one record per append from 64",
+        "tasks (many small produces) and 100 per append from 8 tasks (as",
+        "ProduceStream sends carry them); latency from the call to the",
+        "acknowledgement (durable as the mode promises).",
+        "",
+        "| fsync | tasks × records per append | appends/s | records/s | append p50 | append p99 | records per sync |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in spool["results"]:
+        per_sync = f"{r['records_per_sync']:,.0f}" if r.get("records_per_sync") else "–"
+        lines.append(
+            f"| {r['fsync']} | {r['tasks']} × {r['records_per_append']} | {r['appends_per_s']:,.0f} | {r['records_per_s']:,.0f} "
+            f"| {r['p50_us']:,.1f} µs | {r['p99_us']:,.1f} µs | {per_sync} |"
+        )
+
+    sc = node["sidecar"]
+    load_rss = max((r["sidecar_rss_max_bytes"] or 0) for r in node["results"]) or None
+    paced_rss = max((r["paced"]["sidecar_rss_max_bytes"] or 0) for r in node["results"]) or None
+    lines += [
+        "",
+        "## Sidecar memory",
+        "",
+        f"- Under load (the Node runs above): RSS at most **{mib(max(filter(None, (load_rss, paced_rss)), default=None))}** "
+        f"(idle before: {mib(sc['interval'] and sc['interval']['idle_rss_bytes'])} with fsync interval, "
+        f"{mib(sc['always'] and sc['always']['idle_rss_bytes'])} with fsync always); peak (VmHWM) after them "
+        f"{mib(sc['interval'] and sc['interval']['vm_hwm_bytes'])} and {mib(sc['always'] and sc['always']['vm_hwm_bytes'])}.",
+        f"- With {fill['spooled_bytes'] / 2**30:.2f} GiB spooled ({fill['records']:,} records of {fill['record_bytes']} B produced "
+        f"through ProduceStream at {fill['records_per_s']:,.0f} records/s to a sidecar of its own whose brokers are a closed port, "
+        f"so nothing leaves the spool): RSS **{mib(fill['rss_after_bytes'])}** 3 s after the last acknowledgement "
+        f"(at most {mib(fill['rss_max_while_filling_bytes'])} while filling, {mib(fill['idle_rss_bytes'])} before; VmHWM {mib(fill['vm_hwm_bytes'])}).",
+    ]
+
+    # Against the targets.
+    a100, kjs100 = by.get(("attache-spooled", 100)), by.get(("kafkajs", 100))
+    al100 = by.get(("attache-spooled-always", 100))
+    targets = ["", "## Against the targets", ""]
+    if a100:
+        targets.append(
+            f"- 100 B records through attache from Node (ack spooled, fsync interval): **{a100['records_per_s']:,.0f} records/s** "
+            f"(target ≥ 100,000: {met(a100['records_per_s'] >= 100_000)}); delivered on to the broker at "
+            f"{a100['at_broker_records_per_s']:,.0f} records/s; with fsync always {al100['records_per_s']:,.0f} records/s." if al100 else
+            f"- 100 B records through attache from Node (ack spooled, fsync interval): **{a100['records_per_s']:,.0f} records/s** "
+            f"(target ≥ 100,000: {met(a100['records_per_s'] >= 100_000)})."
+        )
+        if kjs100:
+            x = a100["records_per_s"] / kjs100["records_per_s"]
+            targets.append(f"- vs kafkajs: **{x:.2f}×** its records/s (target ≥ 1.5×: {met(x >= 1.5)}); "
+                           f"at the broker {a100['at_broker_records_per_s'] / kjs100['at_broker_records_per_s']:.2f}×.")
+        ck = by.get(("confluent", 100))
+        if ck:
+            targets.append(f"- vs @confluentinc/kafka-javascript (librdkafka in-process): {a100['records_per_s'] / ck['records_per_s']:.2f}× its records/s; "
+                           f"event-loop delay p99 {a100['loop_delay_p99_ms']:.1f} ms vs {ck['loop_delay_p99_ms']:.1f} ms "
+                           f"(kafkajs {kjs100['loop_delay_p99_ms']:.1f} ms)." if kjs100 else
+                           f"- vs @confluentinc/kafka-javascript (librdkafka in-process): {a100['records_per_s'] / ck['records_per_s']:.2f}× its records/s.")
+        p = a100["paced"]
+        targets.append(f"- Spooled-ack p99, fsync interval, at a steady {node['rate']:,} records/s of 100 B: **{ms(p['p99_ms'])}** "
+                       f"(target ≤ 2 ms: {met(p['p99_ms'] <= 2)}); p50 {ms(p['p50_ms'])}; at full throughput {ms(a100['p99_ms'])} (queueing).")
+    if al100:
+        p = al100["paced"]
+        targets.append(f"- Spooled-ack p99, fsync always (group commit), at a steady {node['rate']:,} records/s of 100 B: **{ms(p['p99_ms'])}** "
+                       f"(target ≤ 5 ms: {met(p['p99_ms'] <= 5)}); p50 {ms(p['p50_ms'])}; at full throughput {ms(al100['p99_ms'])} (queueing).")
+    if rd["available"] and "rdkafka" in phpby:
+        x = phpby["attache"]["requests_per_s"] / phpby["rdkafka"]["requests_per_s"]
+        targets.append(f"- PHP, one event per request: attache **{x:.1f}×** the requests/s of a php-rdkafka producer per request.")
+    else:
+        targets.append(f"- PHP, one event per request: attache {phpby['attache']['requests_per_s']:,.0f} requests/s; "
+                       f"the direct producer per request was not measured: {rd['reason']}.")
+    sp = {(r["fsync"].split()[0], r["records_per_append"]): r for r in spool["results"]}
+    targets.append("- The spool alone, one record per append from 64 tasks: " + "; ".join(
+        f"fsync {m} {sp[(m, 1)]['appends_per_s']:,.0f} appends/s, p99 {sp[(m, 1)]['p99_us']:,.0f} µs"
+        for m in ("always", "interval", "never") if (m, 1) in sp) + ".")
+    targets.append(f"- Sidecar RSS under load {mib(max(filter(None, (load_rss, paced_rss)), default=None))}; with "
+                   f"{fill['spooled_bytes'] / 2**30:.2f} GiB spooled {mib(fill['rss_after_bytes'])}.")
+    lines += targets
+    write("kafka", lines)
+
+    colors = {"attache-spooled": "tab:blue", "attache-spooled-always": "tab:cyan", "attache-delivered": "tab:purple",
+              "kafkajs": "tab:orange", "confluent": "tab:red"}
+    fig, ((a1, a2), (a3, a4)) = plt.subplots(2, 2, figsize=(15, 10))
+    width = 0.8 / max(1, len(keys))
+    x = range(len(sizes))
+    for i, k in enumerate(keys):
+        off = [j + (i - (len(keys) - 1) / 2) * width for j in x]
+        rs = [by.get((k, s)) for s in sizes]
+        a1.bar(off, [r["records_per_s"] if r else 0 for r in rs], width, label=short[k], color=colors[k])
+        for o, r in zip(off, rs):
+            if r:
+                a1.text(o, r["records_per_s"], f"{r['records_per_s'] / 1000:.0f}k", ha="center", va="bottom", fontsize=7)
+        a3.bar(off, [r["loop_delay_p99_ms"] if r else 0 for r in rs], width, color=colors[k])
+    a1.set_xticks(list(x), [label(s) for s in sizes])
+    a1.set_ylabel("records/s, as fast as it goes (higher is better)")
+    a1.axhline(100_000, color="gray", linestyle="--", linewidth=1)
+    a1.text(-0.45, 100_000, "target: 100k records/s of 100 B through attache", va="bottom", ha="left", fontsize=8, color="gray")
+    a1.set_title(f"throughput: {node['batch']} records per send, {node['in_flight']} sends in flight", fontsize=9)
+    a1.legend(fontsize=8, loc="upper right")
+    a3.set_xticks(list(x), [label(s) for s in sizes])
+    a3.set_yscale("log")
+    a3.set_ylabel("event-loop delay p99, ms, log (lower is better)")
+    a3.set_title("the Node event loop's delay at full throughput (colors as above)", fontsize=9)
+    rows = [(short[k], by[(k, 100)]["paced"], colors[k]) for k in keys if (k, 100) in by]
+    y = range(len(rows))
+    a2.barh([i - 0.2 for i in y], [r[1]["p50_ms"] for r in rows], 0.4, label="p50", color="tab:green")
+    a2.barh([i + 0.2 for i in y], [r[1]["p99_ms"] for r in rows], 0.4, label="p99", color="tab:red")
+    a2.set_yticks(list(y), [r[0] for r in rows], fontsize=8)
+    a2.set_xscale("log")
+    a2.set_xlabel(f"ack latency per send at a steady {node['rate']:,} records/s of 100 B, ms, log (lower is better)")
+    a2.axvline(2, color="gray", linestyle="--", linewidth=1, label="target, spooled, fsync interval: 2 ms")
+    a2.axvline(5, color="gray", linestyle=":", linewidth=1, label="target, spooled, fsync always: 5 ms")
+    a2.set_title("acknowledgement latency below saturation", fontsize=9)
+    a2.invert_yaxis()
+    a2.legend(fontsize=8, loc="best")
+    srows = spool["results"]
+    labels = [f"{r['fsync'].split()[0]}\n{r['tasks']}×{r['records_per_append']}" for r in srows]
+    a4.bar(range(len(srows)), [r["records_per_s"] for r in srows], color="tab:blue")
+    for i, r in enumerate(srows):
+        a4.text(i, r["records_per_s"], f"p99 {r['p99_us']:,.0f} µs", ha="center", va="bottom", fontsize=7)
+    a4.set_xticks(range(len(srows)), labels, fontsize=8)
+    a4.set_yscale("log")
+    a4.set_ylabel("spool alone: records/s, log (higher is better)")
+    a4.set_title("fsync mode, tasks × records per append", fontsize=9)
+    fig.suptitle("Kafka producing from Node: attache's spool vs kafkajs vs librdkafka in-process; the spool alone")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, f"{today}-kafka.png"), dpi=110)
+
+
 done = []
 for name, section in (("transport", transport), ("password", password), ("redis", redis), ("image", image),
-                      ("postgres", postgres), ("soak", soak)):
+                      ("postgres", postgres), ("soak", soak), ("kafka", kafka)):
     if name in sections:
         section()
         done.append(name)
