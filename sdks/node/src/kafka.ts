@@ -1,10 +1,16 @@
 // Kafka through the sidecar's durable spool: a record is acknowledged once
 // it is on this host's disk (or, with ack "delivered", once Kafka has it),
-// and reaches Kafka even if Kafka is down now or attache restarts.
+// and reaches Kafka even if Kafka is down now or attache restarts. And
+// consuming, at least once: a consumer group member per stream (Consume),
+// or records leased to short-lived callers (Fetch and Commit).
+import { EventEmitter } from "node:events";
 import { type MessageInitShape } from "@bufbuild/protobuf";
 import {
   Ack as PbAck,
   KafkaService,
+  StartFrom as PbStartFrom,
+  type ConsumeResponse as PbConsumeResponse,
+  type ConsumedRecord as PbConsumedRecord,
   type ProduceStreamResponse as PbProduceStreamResponse,
   type RecordResult as PbRecordResult,
   type RecordSchema,
@@ -299,8 +305,465 @@ export class ProduceStream {
 }
 
 /**
- * Kafka through the sidecar's durable spool. No call is retried (producing
- * is not idempotent); delivery to Kafka is at least once, each record
+ * Where a group with no committed offset starts reading a partition: its
+ * oldest record (`"earliest"`, the default) or the next one produced
+ * (`"latest"`).
+ */
+export type KafkaStart = "earliest" | "latest";
+
+/** One partition of a topic. */
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+/** Names one record, to acknowledge it: a {@link ConsumedRecord} is one. */
+export interface KafkaPosition {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+export interface ConsumeOptions {
+  /** The consumer group: 1 to 249 characters. */
+  group: string;
+  topics: readonly string[];
+  /**
+   * Static membership: a stable id of this app instance (a pod name, say).
+   * A consumer that comes back with the same id within the sidecar's
+   * `kafka.consumer.session_timeout` (45 s) keeps its partitions, without
+   * a rebalance; closing does not leave the group, so its partitions wait
+   * that long for it. Two live consumers with one id fence each other: the
+   * older ends with `aborted`.
+   */
+  instanceId?: string;
+  /**
+   * Most records delivered and not yet acknowledged; default (and cap) the
+   * sidecar's `kafka.consumer.max_unacked` (1000). Past it, no more come
+   * until some are acknowledged.
+   */
+  maxUnacked?: number;
+  /** Default `"earliest"`. */
+  start?: KafkaStart;
+  /** Aborting closes the consumer (pending acks are sent first); the loop rejects with `canceled`. */
+  signal?: AbortSignal;
+  /** Longest an `ack()` waits to be sent with others; default 5 ms. */
+  ackBatchMs?: number;
+  /** Acks sent at once as soon as this many wait; default 500. */
+  ackBatchSize?: number;
+}
+
+export interface FetchOptions extends CallOptions {
+  group: string;
+  topics: readonly string[];
+  /** Most records in the lease; default 100. */
+  maxRecords?: number;
+  /** How long to wait for a first record (at most 60 000; 0 answers at once); default 1000. */
+  maxWaitMs?: number;
+  /** How long the lease lasts (at most an hour); default the sidecar's `kafka.consumer.lease_timeout` (30 s). */
+  leaseMs?: number;
+  /** Default `"earliest"`. */
+  start?: KafkaStart;
+  /** The call's deadline, which must exceed `maxWaitMs`; default `maxWaitMs` plus the client's `timeoutMs`. */
+  timeoutMs?: number;
+}
+
+/** What a {@link KafkaLease.commit} did. */
+export interface CommitResult {
+  /** Records acknowledged. */
+  acked: number;
+  /** Records of the lease left out, which a later fetch delivers again. */
+  redelivered: number;
+}
+
+const starts: Record<KafkaStart, PbStartFrom> = { earliest: PbStartFrom.EARLIEST, latest: PbStartFrom.LATEST };
+
+/** The sidecar waits at most this long for a first record, and leases for at most this long. */
+const MAX_WAIT_MS = 60_000;
+const MAX_LEASE_MS = 3_600_000;
+const UINT32 = 2 ** 32 - 1;
+
+function toStart(start: KafkaStart | undefined): PbStartFrom {
+  if (start === undefined) return PbStartFrom.EARLIEST;
+  const value = starts[start];
+  if (value === undefined) throw bad("start", `unknown value ${String(start)}; use "earliest" or "latest"`);
+  return value;
+}
+
+function toTopics(topics: readonly string[]): string[] {
+  if (!Array.isArray(topics)) throw bad("topics", `must be an array of topic names, not ${kind(topics)}`);
+  topics.forEach((t: unknown, i) => {
+    if (typeof t !== "string") throw bad(`topics[${i}]`, `must be a string, not ${kind(t)}`);
+  });
+  return [...topics];
+}
+
+/** A whole number in [min, max], or undefined. */
+function toCount(v: unknown, field: string, min: number, max: number, why: string): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) throw bad(field, `must be ${why}, not ${String(v)}`);
+  return v;
+}
+
+function checkOptions(options: { group: string; topics: readonly string[] }, what: string): void {
+  if (options === null || typeof options !== "object") throw bad("options", `${what} takes { group, topics, … }, not ${kind(options)}`);
+  if (typeof options.group !== "string") throw bad("group", `must be a string, not ${kind(options.group)}`);
+}
+
+const partitionKey = (topic: string, partition: number) => `${partition}\u0000${topic}`;
+
+/**
+ * A record read from Kafka. Offsets are numbers (exact below 2^53, as
+ * offsets are); `key` and `value` are Buffers over the bytes received.
+ */
+export class ConsumedRecord implements KafkaPosition {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  /** `null`: the record has no key. */
+  readonly key: Buffer | null;
+  /** `null`: a null value (a tombstone). */
+  readonly value: Buffer | null;
+  /** In order, a repeated name kept, `attache-id` among them; a `null` value is a header without one. */
+  readonly headers: ReadonlyArray<readonly [string, Buffer | null]>;
+  /** Milliseconds since the Unix epoch, as the record carries it. */
+  readonly timestamp: number;
+  /**
+   * The `attache-id` header: the same on every delivery of a record attache
+   * produced, to drop duplicates by; `undefined` for records produced
+   * otherwise.
+   */
+  readonly id: string | undefined;
+
+  /** @internal */
+  constructor(r: PbConsumedRecord) {
+    this.topic = r.topic;
+    this.partition = r.partition;
+    this.offset = Number(r.offset);
+    this.key = r.key === undefined ? null : Buffer.from(r.key.buffer, r.key.byteOffset, r.key.byteLength);
+    this.value = r.value === undefined ? null : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+    let id: string | undefined;
+    this.headers = r.headers.map((h) => {
+      const value = h.value === undefined ? null : Buffer.from(h.value.buffer, h.value.byteOffset, h.value.byteLength);
+      if (h.key === "attache-id" && id === undefined && value !== null) id = value.toString("utf8");
+      return [h.key, value] as const;
+    });
+    this.timestamp = Number(r.timestampMs);
+    this.id = id;
+  }
+
+  /** The value as UTF-8 text; `null` for a null value. */
+  text(): string | null {
+    return this.value === null ? null : this.value.toString("utf8");
+  }
+}
+
+type AckSink = (message: ConsumedMessage, epoch: number) => boolean;
+
+/** A record a {@link KafkaConsumer} delivered: acknowledge it with `ack()` once handled. */
+export class ConsumedMessage extends ConsumedRecord {
+  readonly #sink: AckSink;
+  readonly #epoch: number;
+  #acked = false;
+
+  /** @internal */
+  constructor(r: PbConsumedRecord, sink: AckSink, epoch: number) {
+    super(r);
+    this.#sink = sink;
+    this.#epoch = epoch;
+  }
+
+  /**
+   * Acknowledges the record: handled, never to be delivered again to the
+   * group. Acks are sent together (every `ackBatchMs`, or `ackBatchSize` at
+   * once, or when the loop waits for records); the group's offset moves
+   * only past records all acknowledged, so any order is fine. Returns
+   * false, doing nothing, if it was acknowledged before, or can no longer
+   * be: its partition was revoked since, or the consumer is closed or
+   * failed; the group then delivers it again.
+   */
+  ack(): boolean {
+    if (this.#acked) return false;
+    this.#acked = this.#sink(this, this.#epoch);
+    return this.#acked;
+  }
+}
+
+type ConsumeMethod = typeof KafkaService.method.consume;
+
+interface Waiter {
+  resolve: (result: IteratorResult<ConsumedMessage, undefined>) => void;
+  reject: (err: AttacheError) => void;
+}
+
+const DONE: IteratorResult<ConsumedMessage, undefined> = { done: true, value: undefined };
+
+/**
+ * A member of a consumer group for as long as it is open, on a stream (a
+ * connection) of its own: iterate it for the group's records of its
+ * topics, `ack()` each once handled, `close()` it when done (leaving a
+ * `for await` loop closes it). Make one with `attache.kafka.consume()`.
+ *
+ * At least once: a record not acknowledged when the consumer closes, fails
+ * or loses its partition is delivered again to the group (here or to
+ * another member), as are the records after it on its partition. Events
+ * `"assigned"` and `"revoked"` carry the partitions a rebalance gave or
+ * took (`assignment` is the current set); the records of a revoked
+ * partition not yet handed out are dropped, and acks of those handed out
+ * do nothing.
+ *
+ * A failure ends the loop with an `AttacheError`: `unavailable` (the
+ * connection was lost), `aborted` (fenced by another consumer with the
+ * same `instanceId`), `invalid_argument` (a bad group or topic),
+ * `failed_precondition` (no brokers on the sidecar), `canceled` (the
+ * signal). Nothing is retried: open a new consumer.
+ */
+export class KafkaConsumer
+  extends EventEmitter<{ assigned: [partitions: TopicPartition[]]; revoked: [partitions: TopicPartition[]] }>
+  implements AsyncIterableIterator<ConsumedMessage, undefined>
+{
+  private readonly stream: BidiStream<ConsumeMethod["input"], ConsumeMethod["output"]>;
+  private readonly signal: AbortSignal | undefined;
+  private readonly ackBatchMs: number;
+  private readonly ackBatchSize: number;
+  /** Delivered by the sidecar, not yet by `next()`. */
+  private queue: ConsumedMessage[] = [];
+  private readonly waiting: Waiter[] = [];
+  private acks: Array<{ topic: string; partition: number; offset: bigint }> = [];
+  private ackTimer: NodeJS.Timeout | undefined;
+  /** Per partition, bumped when it is revoked: acks of records delivered before then do nothing. */
+  private readonly epochs = new Map<string, number>();
+  private readonly assigned = new Map<string, TopicPartition>();
+  private failure: AttacheError | undefined;
+  /** The failure was thrown from `next()`; later calls are done. */
+  private reported = false;
+  private closing: Promise<void> | undefined;
+  private ended!: () => void;
+  private readonly over = new Promise<void>((resolve) => (this.ended = resolve));
+  private readonly sink: AckSink = (message, epoch) => this.acknowledge(message, epoch);
+
+  /** @internal Use `attache.kafka.consume()`. */
+  constructor(
+    socketPath: string,
+    private readonly timeoutMs: number,
+    options: ConsumeOptions,
+  ) {
+    super();
+    checkOptions(options, "consume");
+    if (options.instanceId !== undefined && typeof options.instanceId !== "string") throw bad("instanceId", `must be a string, not ${kind(options.instanceId)}`);
+    const subscribe = {
+      group: options.group,
+      topics: toTopics(options.topics),
+      instanceId: options.instanceId ?? "",
+      maxUnacked: toCount(options.maxUnacked, "maxUnacked", 1, UINT32, "a whole number of records, at least 1") ?? 0,
+      start: toStart(options.start),
+    };
+    this.ackBatchMs = toCount(options.ackBatchMs, "ackBatchMs", 0, 60_000, "a whole number of milliseconds") ?? 5;
+    this.ackBatchSize = toCount(options.ackBatchSize, "ackBatchSize", 1, 100_000, "a whole number of acks, at least 1") ?? 500;
+    this.signal = options.signal;
+    this.stream = new BidiStream(socketPath, KafkaService.method.consume, {
+      message: (m) => this.receive(m),
+      end: (error) => this.end(error),
+    });
+    this.stream.send({ step: { case: "subscribe", value: subscribe } });
+    if (this.signal?.aborted) queueMicrotask(this.abort);
+    else this.signal?.addEventListener("abort", this.abort, { once: true });
+  }
+
+  /** The partitions this consumer reads now (empty until the group assigns it some). */
+  get assignment(): TopicPartition[] {
+    return [...this.assigned.values()].map((p) => ({ ...p }));
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** The next record, waiting for one; done once the consumer is closed, rejecting with its failure once. */
+  next(): Promise<IteratorResult<ConsumedMessage, undefined>> {
+    const message = this.queue.shift();
+    if (message) return Promise.resolve({ done: false, value: message });
+    if (this.failure) {
+      if (this.reported) return Promise.resolve(DONE);
+      this.reported = true;
+      return Promise.reject(this.failure);
+    }
+    if (this.closing || this.stream.ended) return Promise.resolve(DONE);
+    // Nothing to hand out: the sidecar may be holding records back until
+    // these acks free room under maxUnacked.
+    this.flushAcks();
+    this.stream.ref();
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  /** Leaving a `for await` loop (break, return, throw) closes the consumer. */
+  async return(): Promise<IteratorResult<ConsumedMessage, undefined>> {
+    await this.close();
+    return DONE;
+  }
+
+  /**
+   * Sends the acks not yet sent, then ends the stream: the sidecar commits
+   * what was acknowledged and the member leaves the group (with an
+   * `instanceId`, it keeps its partitions for the session timeout).
+   * Records delivered and not yet handed out by the loop are dropped (the
+   * group delivers them again), and the loop ends. Resolves once the
+   * sidecar has ended the stream; never rejects.
+   */
+  close(): Promise<void> {
+    if (!this.closing) this.shutdown();
+    return this.closing!;
+  }
+
+  private shutdown(): void {
+    this.closing = this.over;
+    this.queue = [];
+    this.flushAcks();
+    for (const w of this.waiting.splice(0)) w.resolve(DONE);
+    if (this.stream.ended) return;
+    this.stream.closeSend();
+    this.stream.ref();
+    const timer = setTimeout(
+      () => this.stream.destroy(new AttacheError(Code.DeadlineExceeded, `the sidecar did not end the stream within ${this.timeoutMs} ms`)),
+      this.timeoutMs,
+    ).unref();
+    void this.over.then(() => clearTimeout(timer));
+  }
+
+  private readonly abort = () => {
+    if (this.closing || this.stream.ended) return;
+    this.fail(new AttacheError(Code.Canceled, "the consumer was aborted"));
+    this.shutdown();
+  };
+
+  private fail(error: AttacheError): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.queue = [];
+    if (this.waiting.length > 0) {
+      this.reported = true;
+      for (const w of this.waiting.splice(0)) w.reject(error);
+    }
+  }
+
+  private acknowledge(m: ConsumedMessage, epoch: number): boolean {
+    if (this.closing || this.failure || this.stream.ended) return false;
+    if ((this.epochs.get(partitionKey(m.topic, m.partition)) ?? 0) !== epoch) return false;
+    this.acks.push({ topic: m.topic, partition: m.partition, offset: BigInt(m.offset) });
+    if (this.acks.length >= this.ackBatchSize) this.flushAcks();
+    else this.ackTimer ??= setTimeout(() => this.flushAcks(), this.ackBatchMs).unref();
+    return true;
+  }
+
+  private flushAcks(): void {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    if (this.acks.length === 0 || this.stream.ended) return;
+    const positions = this.acks;
+    this.acks = [];
+    try {
+      this.stream.send({ step: { case: "ack", value: { positions } } });
+    } catch {
+      // The stream is over; end() reports why.
+    }
+  }
+
+  private receive(message: PbConsumeResponse): void {
+    const event = message.event;
+    switch (event.case) {
+      case "records": {
+        if (this.closing || this.failure) return;
+        for (const r of event.value.records) {
+          this.queue.push(new ConsumedMessage(r, this.sink, this.epochs.get(partitionKey(r.topic, r.partition)) ?? 0));
+        }
+        while (this.waiting.length > 0 && this.queue.length > 0) this.waiting.shift()!.resolve({ done: false, value: this.queue.shift()! });
+        if (this.waiting.length === 0) this.stream.unref();
+        return;
+      }
+      case "assigned": {
+        const partitions = event.value.partitions.map((p) => ({ topic: p.topic, partition: p.partition }));
+        for (const p of partitions) this.assigned.set(partitionKey(p.topic, p.partition), { ...p });
+        this.emit("assigned", partitions);
+        return;
+      }
+      case "revoked": {
+        const partitions = event.value.partitions.map((p) => ({ topic: p.topic, partition: p.partition }));
+        const gone = new Set(partitions.map((p) => partitionKey(p.topic, p.partition)));
+        for (const key of gone) {
+          this.assigned.delete(key);
+          this.epochs.set(key, (this.epochs.get(key) ?? 0) + 1);
+        }
+        // The group delivers these again elsewhere; acks of them would do nothing.
+        this.queue = this.queue.filter((m) => !gone.has(partitionKey(m.topic, m.partition)));
+        this.acks = this.acks.filter((a) => !gone.has(partitionKey(a.topic, a.partition)));
+        this.emit("revoked", partitions);
+        return;
+      }
+    }
+  }
+
+  private end(error: AttacheError | undefined): void {
+    clearTimeout(this.ackTimer);
+    this.acks = [];
+    this.signal?.removeEventListener("abort", this.abort);
+    if (!this.closing) this.fail(error ?? new AttacheError(Code.Unavailable, "the sidecar ended the stream; open a new consumer"));
+    this.queue = [];
+    for (const w of this.waiting.splice(0)) w.resolve(DONE);
+    this.ended();
+  }
+}
+
+/**
+ * Records `attache.kafka.fetch()` leased to this caller: no other caller of
+ * the group gets them while the lease lasts. Commit the ones handled before
+ * it ends; those left out, and all of them if the lease runs out first, go
+ * to a later fetch of the group.
+ */
+export class KafkaLease {
+  /** @internal Use `attache.kafka.fetch()`. */
+  constructor(
+    /** The sidecar's id for the lease; empty when no record came. */
+    readonly id: string,
+    /** The records, in the order the group's consumer read them; empty when none came within `maxWaitMs`. */
+    readonly records: readonly ConsumedRecord[],
+    private readonly send: (acked: KafkaPosition[] | undefined, options: CallOptions) => Promise<CommitResult>,
+  ) {}
+
+  /**
+   * Acknowledges records of the lease and ends it: all of them (`acked`
+   * left out), or those listed (records of `records`, or positions
+   * `{ topic, partition, offset }`); the others are delivered again by a
+   * later fetch. An empty lease resolves to `{ acked: 0, redelivered: 0 }`
+   * without a call. Rejects with `not_found` when the lease is over
+   * (committed already, or expired: its records are delivered again,
+   * perhaps already handled elsewhere), `invalid_argument` for a position
+   * not in the lease. Not retried: a commit that went through and is sent
+   * again is `not_found`.
+   */
+  async commit(acked?: readonly KafkaPosition[], options: CallOptions = {}): Promise<CommitResult> {
+    let positions: KafkaPosition[] | undefined;
+    if (acked !== undefined && acked !== null) {
+      if (!Array.isArray(acked)) throw bad("acked", `must be an array of records or positions, not ${kind(acked)}`);
+      positions = acked.map((p: unknown, i) => {
+        const { topic, partition, offset } = (p ?? {}) as Partial<KafkaPosition>;
+        if (typeof topic !== "string" || typeof partition !== "number" || typeof offset !== "number") {
+          throw bad(`acked[${i}]`, "must be a record of the lease or { topic, partition, offset }");
+        }
+        if (!this.records.some((r) => r.topic === topic && r.partition === partition && r.offset === offset)) {
+          throw bad(`acked[${i}]`, `${topic}/${partition} offset ${offset} is not a record of this lease`);
+        }
+        return { topic, partition, offset };
+      });
+    }
+    if (this.records.length === 0) return { acked: 0, redelivered: 0 };
+    return this.send(positions, options);
+  }
+}
+
+/**
+ * Kafka through the sidecar's durable spool, and consumer groups. No call
+ * is retried (producing is not idempotent, nor is taking records);
+ * delivery is at least once both ways, each record attache produced
  * carrying an `attache-id` header for consumers to drop duplicates.
  */
 export class KafkaClient {
@@ -329,5 +792,71 @@ export class KafkaClient {
   /** A stream of pipelined sends (see {@link ProduceStream}); close it when done. */
   produceStream(options: ProduceStreamOptions = {}): ProduceStream {
     return new ProduceStream(this.transport.socketPath, options.timeoutMs ?? this.defaults.timeoutMs, options.signal);
+  }
+
+  /**
+   * Joins consumer group `group` for `topics` (see {@link KafkaConsumer}):
+   * iterate it, `ack()` what was handled, close it when done. Throws
+   * `invalid_argument` at once for options of the wrong JS types; the
+   * sidecar's refusals (a bad group or topic, no brokers) end the loop.
+   */
+  consume(options: ConsumeOptions): KafkaConsumer {
+    return new KafkaConsumer(this.transport.socketPath, this.defaults.timeoutMs, options);
+  }
+
+  /**
+   * Leases up to `maxRecords` of group `group`'s records of `topics`,
+   * waiting up to `maxWaitMs` for the first (then taking what is ready);
+   * an empty lease (`records` empty, `id` "") if none came. For callers
+   * that cannot hold a consumer open: the group's member lives in the
+   * sidecar, shared by every fetch of the group (and these topics) on the
+   * host; its first fetch joins the group, which takes a moment. Commit the
+   * lease within `leaseMs`, or its records go to a later fetch. Not retried
+   * (a fetch takes records; after a failure they come back once the lease
+   * ends).
+   */
+  async fetch(options: FetchOptions): Promise<KafkaLease> {
+    checkOptions(options, "fetch");
+    const maxWaitMs = Math.min(toCount(options.maxWaitMs, "maxWaitMs", 0, UINT32, "a whole number of milliseconds") ?? 1000, MAX_WAIT_MS);
+    const leaseMs = toCount(options.leaseMs, "leaseMs", 1, UINT32, "a whole number of milliseconds, at least 1 (default: the sidecar's kafka.consumer.lease_timeout)");
+    const request = {
+      group: options.group,
+      topics: toTopics(options.topics),
+      maxRecords: toCount(options.maxRecords, "maxRecords", 1, UINT32, "a whole number of records, at least 1") ?? 100,
+      maxWaitMs,
+      leaseMs: leaseMs === undefined ? 0 : Math.min(leaseMs, MAX_LEASE_MS),
+      start: toStart(options.start),
+    };
+    if (options.timeoutMs !== undefined && !(options.timeoutMs > maxWaitMs)) {
+      throw bad("timeoutMs", `the deadline (${options.timeoutMs} ms) must exceed the wait for records (maxWaitMs, ${maxWaitMs} ms)`);
+    }
+    const call = { timeoutMs: options.timeoutMs ?? maxWaitMs + this.defaults.timeoutMs, signal: options.signal };
+    const reply = await withPolicy(
+      this.defaults,
+      call,
+      (timeoutMs) => this.transport.unary(KafkaService.method.fetch, request, timeoutMs, options.signal),
+      false,
+    );
+    const id = reply.leaseId;
+    return new KafkaLease(
+      id,
+      reply.records.map((r) => new ConsumedRecord(r)),
+      (acked, commitOptions) => this.commit(id, acked, commitOptions),
+    );
+  }
+
+  private async commit(leaseId: string, acked: KafkaPosition[] | undefined, options: CallOptions): Promise<CommitResult> {
+    const request = {
+      leaseId,
+      all: acked === undefined,
+      acked: (acked ?? []).map((p) => ({ topic: p.topic, partition: p.partition, offset: BigInt(p.offset) })),
+    };
+    const reply = await withPolicy(
+      this.defaults,
+      options,
+      (timeoutMs) => this.transport.unary(KafkaService.method.commit, request, timeoutMs, options.signal),
+      false,
+    );
+    return { acked: reply.acked, redelivered: reply.redelivered };
   }
 }

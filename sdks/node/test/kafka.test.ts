@@ -10,7 +10,17 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import pino from "pino";
-import { Attache, AttacheError, type KafkaRecord, type ProduceResult } from "../src/index.js";
+import {
+  Attache,
+  AttacheError,
+  type ConsumedMessage,
+  type ConsumedRecord,
+  type KafkaConsumer,
+  type KafkaLease,
+  type KafkaRecord,
+  type ProduceResult,
+  type TopicPartition,
+} from "../src/index.js";
 import { startSidecar, type Sidecar } from "./sidecar.js";
 
 const scripts = resolve(fileURLToPath(new URL(".", import.meta.url)), "../../../../testing/kafka");
@@ -115,6 +125,89 @@ async function ready(transport: ReturnType<typeof pino.transport>): Promise<void
 function logLines(records: Read[]): Array<{ level: number; msg: string; i?: number; droppedLines?: number }> {
   return records.map((r) => JSON.parse(r.value!));
 }
+
+/**
+ * Produces `values` with kcat (the independent client) to `partition` of
+ * `topic`, in order, each keyed `key` if given; `null` is a null value.
+ * `headers` go on every record (`null`: a header without a value).
+ */
+function kcatProduce(
+  broker: Broker,
+  topic: string,
+  partition: number,
+  values: ReadonlyArray<string | null>,
+  options: { key?: string; headers?: Record<string, string | null> } = {},
+): void {
+  const args = ["-P", "-b", broker.bootstrap, "-t", topic, "-p", String(partition), "-Z"];
+  for (const [k, v] of Object.entries(options.headers ?? {})) args.push("-H", v === null ? k : `${k}=${v}`);
+  if (options.key !== undefined) args.push("-K", "\t");
+  const lines = values.map((v) => (options.key !== undefined ? `${options.key}\t${v ?? ""}` : (v ?? "")));
+  execFileSync("kcat", args, { input: lines.join("\n") + "\n" });
+}
+
+const TIMED_OUT = Symbol("timed out");
+
+/**
+ * Reads a consumer with deadlines. A read that timed out stays pending
+ * (the consumer's `next()` cannot be taken back) and gives its record to
+ * the next read, so nothing read is lost.
+ */
+class Reader {
+  private pending: Promise<IteratorResult<ConsumedMessage, undefined>> | undefined;
+
+  constructor(readonly consumer: KafkaConsumer) {}
+
+  /** The next result, or undefined if none came within `ms`. */
+  async next(ms: number): Promise<IteratorResult<ConsumedMessage, undefined> | undefined> {
+    this.pending ??= this.consumer.next();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const result = await Promise.race([this.pending, new Promise<typeof TIMED_OUT>((r) => (timer = setTimeout(() => r(TIMED_OUT), ms)))]);
+      if (result === TIMED_OUT) return undefined;
+      this.pending = undefined;
+      return result;
+    } catch (err) {
+      this.pending = undefined;
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Exactly `n` records, within `ms` in all. */
+  async take(n: number, ms = 30_000): Promise<ConsumedMessage[]> {
+    const deadline = Date.now() + ms;
+    const out: ConsumedMessage[] = [];
+    while (out.length < n) {
+      const result = await this.next(Math.max(1, deadline - Date.now()));
+      assert.ok(result, `${out.length} of ${n} records came within ${ms} ms: ${JSON.stringify(out.map(where))}`);
+      assert.ok(!result.done, `the consumer ended after ${out.length} of ${n} records`);
+      out.push(result.value);
+    }
+    return out;
+  }
+
+  /** Asserts that no record comes within `ms`. */
+  async quiet(ms: number, why: string): Promise<void> {
+    const result = await this.next(ms);
+    assert.equal(result, undefined, `${why}; came: ${result && !result.done ? where(result.value) : "the end"}`);
+  }
+}
+
+/** A record's place and value, for comparing and messages: "p/offset=value". */
+const where = (m: ConsumedRecord) => `${m.partition}/${m.offset}=${m.text()}`;
+
+/** Waits until `condition` holds, polling, or fails after `ms` with `why`. */
+async function until(condition: () => boolean, why: string, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    assert.ok(Date.now() < deadline, `not within ${ms} ms: ${why}`);
+    await sleep(50);
+  }
+}
+
+/** Partitions as sorted numbers (one topic). */
+const numbers = (partitions: readonly TopicPartition[]) => partitions.map((p) => p.partition).sort((a, b) => a - b);
 
 describe("kafka", () => {
   let broker: Broker;
@@ -454,5 +547,343 @@ describe("kafka", () => {
     await Promise.race([closed, sleep(8000)]);
     const took = Date.now() - started;
     assert.ok(took >= 400 && took < 3000, `end took ${took} ms`);
+  });
+
+  test("consume: what kcat produced arrives whole, in offset order per partition; acked and closed, the group's next consumer gets none of it", async () => {
+    const topic = topicName("consume");
+    const group = topicName("group");
+    await broker.createTopic(topic);
+    for (let p = 0; p < 3; p++) kcatProduce(broker, topic, p, Array.from({ length: 5 }, (_, i) => `p${p}-${i}`), { key: `k${p}` });
+    kcatProduce(broker, topic, 0, [null], { key: "tombstone", headers: { trace: "abc", flag: null } });
+    const [produced] = await client.kafka.produce([{ topic, key: "by-attache", value: "héllo", partition: 1, timestamp: 1_700_000_000_123 }], { ack: "delivered" });
+
+    const consumer = client.kafka.consume({ group, topics: [topic] });
+    const assigned: TopicPartition[][] = [];
+    consumer.on("assigned", (partitions) => assigned.push(partitions));
+    const got = await new Reader(consumer).take(17);
+    const started = Date.now();
+    for (const m of got) assert.equal(m.ack(), true);
+    assert.equal(got[0].ack(), false, "a second ack does nothing");
+    assert.deepEqual(assigned.map(numbers), [[0, 1, 2]], "the only member is assigned every partition");
+    assert.deepEqual(numbers(consumer.assignment), [0, 1, 2]);
+
+    for (let p = 0; p < 3; p++) {
+      const mine = got.filter((m) => m.partition === p);
+      assert.deepEqual(mine.map((m) => m.offset), Array.from({ length: mine.length }, (_, i) => i), `partition ${p} in offset order, none twice`);
+      assert.deepEqual(mine.slice(0, 5).map((m) => [m.key?.toString(), m.text()]), Array.from({ length: 5 }, (_, i) => [`k${p}`, `p${p}-${i}`]));
+    }
+    const tombstone = got.find((m) => m.key?.toString() === "tombstone")!;
+    assert.ok(tombstone, "the null value came");
+    assert.equal(tombstone.value, null);
+    assert.equal(tombstone.text(), null);
+    assert.deepEqual(tombstone.headers.map(([k, v]) => [k, v === null ? null : v.toString()]), [["trace", "abc"], ["flag", null]]);
+    assert.equal(tombstone.id, undefined, "no attache-id on a record kcat produced");
+    assert.ok(Math.abs(tombstone.timestamp - started) < 60_000, `a timestamp of now: ${tombstone.timestamp}`);
+    const mine = got.find((m) => m.id === produced.id)!;
+    assert.ok(mine, "attache's record came, found by its attache-id");
+    assert.deepEqual([mine.topic, mine.partition, mine.offset, mine.timestamp], [topic, 1, produced.offset, 1_700_000_000_123]);
+    assert.ok(Buffer.isBuffer(mine.value) && mine.value.equals(Buffer.from("héllo")));
+    assert.deepEqual(mine.headers.map(([k, v]) => [k, v?.toString()]), [["attache-id", produced.id]]);
+
+    await consumer.close();
+    assert.deepEqual(await consumer.next(), { done: true, value: undefined }, "a closed consumer's loop is over");
+    assert.equal(got[1].ack(), false);
+
+    const next = client.kafka.consume({ group, topics: [topic] });
+    try {
+      const reader = new Reader(next);
+      await until(() => next.assignment.length === 3, "the next consumer is assigned the partitions");
+      await reader.quiet(1500, "everything acknowledged was committed: the next consumer gets none of it");
+      kcatProduce(broker, topic, 2, ["new"]);
+      const [fresh] = await reader.take(1);
+      assert.deepEqual([fresh.partition, fresh.offset, fresh.text()], [2, 5, "new"], "it reads on from there");
+      fresh.ack();
+    } finally {
+      await next.close();
+    }
+  });
+
+  test("consume: acks of some records commit the partition only below its oldest unacknowledged one: the group's next consumer gets exactly that tail", async () => {
+    const topic = topicName("tail");
+    const group = topicName("group");
+    await broker.createTopic(topic);
+    kcatProduce(broker, topic, 1, Array.from({ length: 10 }, (_, i) => `v${i}`));
+    const first = client.kafka.consume({ group, topics: [topic] });
+    const got = await new Reader(first).take(10);
+    assert.deepEqual(got.map(where), Array.from({ length: 10 }, (_, i) => `1/${i}=v${i}`));
+    for (const i of [0, 1, 2, 3, 6]) assert.equal(got[i].ack(), true);
+    await first.close(); // sends the acks still batched
+    assert.equal(got[4].ack(), false, "a closed consumer acknowledges nothing");
+
+    const second = client.kafka.consume({ group, topics: [topic] });
+    try {
+      const reader = new Reader(second);
+      const tail = await reader.take(6);
+      assert.deepEqual(
+        tail.map(where),
+        [4, 5, 6, 7, 8, 9].map((i) => `1/${i}=v${i}`),
+        "from the oldest unacknowledged record on (6, acknowledged after it, comes again: at least once)",
+      );
+      await reader.quiet(1000, "and nothing else");
+      for (const m of tail) m.ack();
+    } finally {
+      await second.close();
+    }
+  });
+
+  test("consume: maxUnacked bounds the records outstanding; acks let more come", async () => {
+    const topic = topicName("bound");
+    const group = topicName("group");
+    await broker.createTopic(topic);
+    kcatProduce(broker, topic, 0, Array.from({ length: 12 }, (_, i) => `v${i}`));
+    const consumer = client.kafka.consume({ group, topics: [topic], maxUnacked: 5 });
+    try {
+      const reader = new Reader(consumer);
+      const first = await reader.take(5);
+      await reader.quiet(1500, "no more than maxUnacked before any ack");
+      first[0].ack();
+      first[1].ack();
+      const more = await reader.take(2);
+      await reader.quiet(1000, "two acks make room for two records");
+      for (const m of [...first.slice(2), ...more]) m.ack();
+      const rest = await reader.take(5);
+      assert.deepEqual([...first, ...more, ...rest].map(where), Array.from({ length: 12 }, (_, i) => `0/${i}=v${i}`));
+      for (const m of rest) m.ack();
+    } finally {
+      await consumer.close();
+    }
+  });
+
+  test("consume: two consumers of one group split the partitions; the first sees its partitions revoked and some assigned again", async () => {
+    const topic = topicName("split");
+    const group = topicName("group");
+    await broker.createTopic(topic);
+    const a = client.kafka.consume({ group, topics: [topic] });
+    const events: string[] = [];
+    a.on("assigned", (p) => events.push(`assigned ${numbers(p)}`));
+    a.on("revoked", (p) => events.push(`revoked ${numbers(p)}`));
+    let b: KafkaConsumer | undefined;
+    try {
+      await until(() => a.assignment.length === 3, "the first consumer is assigned every partition");
+      for (let p = 0; p < 3; p++) kcatProduce(broker, topic, p, [`p${p}-0`]);
+      const held = await new Reader(a).take(3); // and not acknowledged
+      b = client.kafka.consume({ group, topics: [topic] });
+      const other = b;
+      await until(
+        () => a.assignment.length > 0 && other.assignment.length > 0 && a.assignment.length + other.assignment.length === 3,
+        "the group splits the partitions between them",
+      );
+      const mineA = numbers(a.assignment);
+      const mineB = numbers(b.assignment);
+      assert.deepEqual([...mineA, ...mineB].sort(), [0, 1, 2], `disjoint: ${mineA} and ${mineB}`);
+      assert.deepEqual(events.slice(0, 2), ["assigned 0,1,2", "revoked 0,1,2"], "eager rebalancing: all revoked…");
+      assert.equal(events.at(-1), `assigned ${mineA}`, `…then some assigned: ${events}`);
+      assert.deepEqual(held.map((m) => m.ack()), [false, false, false], "acks of records of a revoked partition do nothing");
+
+      for (let p = 0; p < 3; p++) kcatProduce(broker, topic, p, [`p${p}-1`, `p${p}-2`]);
+      const [readerA, readerB] = [new Reader(a), new Reader(b)];
+      const gotA = await readerA.take(3 * mineA.length);
+      const gotB = await readerB.take(3 * mineB.length);
+      const sorted = (got: ConsumedMessage[]) => got.map(where).sort();
+      const expected = (mine: number[]) => mine.flatMap((p) => [0, 1, 2].map((o) => `${p}/${o}=p${p}-${o}`));
+      assert.deepEqual(sorted(gotA), expected(mineA), "each reads its own partitions, the unacknowledged records again");
+      assert.deepEqual(sorted(gotB), expected(mineB));
+      for (const m of [...gotA, ...gotB]) m.ack();
+      await readerA.quiet(500, "nothing more for the first");
+      await readerB.quiet(500, "nothing more for the second");
+    } finally {
+      await b?.close();
+      await a.close();
+    }
+  });
+
+  test("consume: leaving a for await loop closes the stream (after sending its acks), and the group gives its partitions, unacknowledged records and all, to the other consumer", async () => {
+    const topic = topicName("leave");
+    const group = topicName("group");
+    await broker.createTopic(topic);
+    const a = client.kafka.consume({ group, topics: [topic] });
+    const b = client.kafka.consume({ group, topics: [topic] });
+    try {
+      await until(() => a.assignment.length > 0 && b.assignment.length > 0 && a.assignment.length + b.assignment.length === 3, "the group splits");
+      const mineB = numbers(b.assignment);
+      for (let p = 0; p < 3; p++) kcatProduce(broker, topic, p, [`p${p}-0`, `p${p}-1`, `p${p}-2`]);
+
+      // A takes and acknowledges everything it is given, all along.
+      const seenA = new Map<string, ConsumedMessage>();
+      const loopA = (async () => {
+        for await (const m of a) {
+          seenA.set(`${m.partition}/${m.offset}`, m);
+          m.ack();
+        }
+      })();
+
+      let handled: ConsumedMessage | undefined;
+      for await (const m of b) {
+        handled = m;
+        assert.equal(m.ack(), true);
+        break; // the ack is still batched here: closing sends it
+      }
+      assert.ok(handled && mineB.includes(handled.partition));
+      assert.deepEqual(await new Reader(b).next(1000), { done: true, value: undefined }, "the loop closed the consumer");
+      assert.equal(handled.ack(), false);
+
+      const all = [0, 1, 2].flatMap((p) => [0, 1, 2].map((o) => `${p}/${o}`));
+      const expected = all.filter((k) => k !== `${handled!.partition}/${handled!.offset}`);
+      await until(() => a.assignment.length === 3, "the other consumer is assigned every partition");
+      await until(() => expected.every((k) => seenA.has(k)), `the other consumer gets every record but the acknowledged one: ${[...seenA.keys()]}`);
+      await sleep(1000);
+      await a.close();
+      await loopA;
+      assert.deepEqual([...seenA.keys()].sort(), expected, "and not the one acknowledged before the loop was left");
+      for (const m of seenA.values()) assert.equal(m.text(), `p${m.partition}-${m.offset}`);
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+
+  test("consume: an aborted signal ends the loop with canceled; acks made before it are sent and committed", async () => {
+    const topic = topicName("abort");
+    const group = topicName("group");
+    await broker.createTopic(topic);
+    kcatProduce(broker, topic, 2, ["v0", "v1", "v2", "v3"]);
+    const controller = new AbortController();
+    const first = client.kafka.consume({ group, topics: [topic], signal: controller.signal, ackBatchMs: 10_000 });
+    const got = await new Reader(first).take(4);
+    got[0].ack();
+    got[1].ack();
+    controller.abort();
+    assert.equal(got[2].ack(), false, "no acks once aborted");
+    await assert.rejects(first.next(), (e: unknown) => e instanceof AttacheError && e.code === "canceled");
+    assert.deepEqual(await first.next(), { done: true, value: undefined }, "the failure is thrown once");
+    await first.close();
+
+    const second = client.kafka.consume({ group, topics: [topic] });
+    try {
+      const reader = new Reader(second);
+      assert.deepEqual((await reader.take(2)).map(where), ["2/2=v2", "2/3=v3"], "the two acks, held back by a long ackBatchMs, were sent at the abort");
+      await reader.quiet(1000, "nothing else");
+    } finally {
+      await second.close();
+    }
+  });
+
+  test("consume: with an instanceId, a closed consumer keeps its partitions for the session timeout; back with the same id, it gets them without a rebalance", async () => {
+    const topic = topicName("static");
+    const group = topicName("group");
+    await broker.createTopic(topic);
+    // The dynamic member joins first (and leads the group).
+    const other = client.kafka.consume({ group, topics: [topic] });
+    const instanceId = topicName("pod");
+    let a = client.kafka.consume({ group, topics: [topic], instanceId });
+    try {
+      await until(() => other.assignment.length > 0 && a.assignment.length > 0 && other.assignment.length + a.assignment.length === 3, "the group splits");
+      const mineA = numbers(a.assignment);
+      const events: string[] = [];
+      other.on("assigned", (p) => events.push(`assigned ${numbers(p)}`));
+      other.on("revoked", (p) => events.push(`revoked ${numbers(p)}`));
+      for (const p of mineA) kcatProduce(broker, topic, p, ["v0", "v1"]);
+      const got = await new Reader(a).take(2 * mineA.length);
+      got.filter((m) => m.offset === 0).forEach((m) => m.ack());
+      await a.close();
+      await sleep(4000); // more than a heartbeat: a member that left would have rebalanced the group by now
+      assert.deepEqual(events, [], "the group did not rebalance: the static member still holds its partitions");
+
+      a = client.kafka.consume({ group, topics: [topic], instanceId });
+      const again = await new Reader(a).take(mineA.length);
+      assert.deepEqual(again.map(where).sort(), mineA.map((p) => `${p}/1=v1`), "back with its id, it gets its unacknowledged records");
+      assert.deepEqual(numbers(a.assignment), mineA, "and its partitions");
+      assert.deepEqual(events, [], "still without a rebalance");
+      for (const m of again) m.ack();
+    } finally {
+      await a.close();
+      await other.close();
+    }
+  });
+
+  test("fetch: a lease's records, a partial commit redelivering the rest, an expired lease redelivering all", async () => {
+    const topic = topicName("fetch");
+    const group = topicName("group");
+    await broker.createTopic(topic);
+    kcatProduce(broker, topic, 0, Array.from({ length: 6 }, (_, i) => `v${i}`), { key: "k" });
+    const fetchAll = async (want: number, options: { leaseMs?: number } = {}): Promise<KafkaLease[]> => {
+      const leases: KafkaLease[] = [];
+      for (let got = 0, tries = 0; got < want; tries++) {
+        assert.ok(tries < 20, `only ${got} of ${want} records leased`);
+        const lease = await client.kafka.fetch({ group, topics: [topic], maxRecords: want - got, maxWaitMs: 5000, ...options });
+        assert.equal(lease.id === "", lease.records.length === 0, "a lease id exactly when records came");
+        if (lease.records.length > 0) leases.push(lease);
+        got += lease.records.length;
+      }
+      return leases;
+    };
+    // Sorted: records a commit left out go back to the front of the group's queue, lease by lease.
+    const records = (leases: KafkaLease[]) => leases.flatMap((l) => l.records.map(where)).sort();
+
+    const leases = await fetchAll(6);
+    assert.deepEqual(records(leases), Array.from({ length: 6 }, (_, i) => `0/${i}=v${i}`));
+    const [r0] = leases[0].records;
+    assert.deepEqual([r0.topic, r0.key?.toString(), r0.id, typeof r0.timestamp], [topic, "k", undefined, "number"]);
+    // Every other record; the first lease's by position, the others' as the records.
+    const rest: string[] = [];
+    for (const [i, lease] of leases.entries()) {
+      const handled = lease.records.filter((r) => r.offset % 2 === 0);
+      rest.push(...lease.records.filter((r) => r.offset % 2 === 1).map(where));
+      const acked = i === 0 ? handled.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.offset })) : handled;
+      assert.deepEqual(await lease.commit(acked), { acked: handled.length, redelivered: lease.records.length - handled.length });
+      await assert.rejects(lease.commit(), { code: "not_found" }, "a lease ends at its commit");
+    }
+    await assert.rejects(leases[0].commit([{ topic, partition: 0, offset: 99 }]), { code: "invalid_argument", message: /^acked\[0\]: .*not a record of this lease/ });
+
+    // Left uncommitted, a short lease's records come back once it expires.
+    rest.sort();
+    const expiring = await fetchAll(3, { leaseMs: 1000 });
+    assert.deepEqual(records(expiring), rest, "the records left out come back, and only they");
+    await sleep(1300);
+    const again = await fetchAll(3);
+    assert.deepEqual(records(again), rest, "an expired lease's records come back");
+    await assert.rejects(expiring[0].commit(), { code: "not_found" });
+    for (const lease of again) assert.deepEqual(await lease.commit(), { acked: lease.records.length, redelivered: 0 });
+
+    const started = Date.now();
+    const empty = await client.kafka.fetch({ group, topics: [topic], maxWaitMs: 500 });
+    assert.ok(Date.now() - started >= 450, "it waited maxWaitMs for a record");
+    assert.deepEqual([empty.id, empty.records], ["", []], "nothing left");
+    assert.deepEqual(await empty.commit(), { acked: 0, redelivered: 0 }, "an empty lease commits nothing, without a call");
+    assert.throws(() => client.kafka.consume({ group, topics: topic as unknown as string[] }), { code: "invalid_argument", message: /^topics: must be an array/ });
+    await assert.rejects(client.kafka.fetch({ group, topics: [topic], maxRecords: 0 }), { code: "invalid_argument", message: /^maxRecords: / });
+    await assert.rejects(client.kafka.fetch({ group, topics: [topic], maxWaitMs: 2000, timeoutMs: 1000 }), { code: "invalid_argument", message: /^timeoutMs: / });
+  });
+
+  test("consume and fetch: the sidecar's refusals end the loop or reject as AttacheErrors", async () => {
+    const topic = topicName("refused");
+    const bad = client.kafka.consume({ group: "", topics: [topic] });
+    await assert.rejects(bad.next(), (e: unknown) => e instanceof AttacheError && e.code === "invalid_argument" && /^group: /.test(e.message));
+    await bad.close();
+    assert.throws(() => client.kafka.consume({ group: "g", topics: [topic], start: "middle" as "earliest" }), { code: "invalid_argument", message: /^start: / });
+    assert.throws(() => client.kafka.consume({ group: "g", topics: [topic], maxUnacked: 0 }), { code: "invalid_argument", message: /^maxUnacked: / });
+    await assert.rejects(client.kafka.fetch({ group: "g", topics: ["bad topic!"] }), { code: "invalid_argument", message: /^topics\[0\]: / });
+
+    const unreachable = new Attache({ socket: scratchSocket("none") });
+    const lost = unreachable.kafka.consume({ group: "g", topics: [topic] });
+    await assert.rejects(lost.next(), { code: "unavailable" });
+    unreachable.close();
+
+    const none = await startSidecar(); // Kafka on, with no brokers
+    const c = new Attache({ socket: none.socket });
+    try {
+      const consumer = c.kafka.consume({ group: "g", topics: [topic] });
+      await assert.rejects(consumer.next(), (e: unknown) => {
+        assert.ok(e instanceof AttacheError);
+        assert.equal(e.code, "failed_precondition");
+        assert.match(e.message, /brokers/);
+        return true;
+      });
+      await consumer.close();
+      await assert.rejects(c.kafka.fetch({ group: "g", topics: [topic], maxWaitMs: 0 }), { code: "failed_precondition", message: /brokers/ });
+    } finally {
+      c.close();
+      assert.equal(await none.stop(), 0);
+    }
   });
 });
