@@ -166,7 +166,23 @@ impl Hold {
     fn add(&self, bytes: usize) {
         self.bytes.fetch_add(bytes, Ordering::AcqRel);
     }
+
+    fn give_back(&self, bytes: usize) {
+        self.bytes.fetch_sub(bytes, Ordering::AcqRel);
+        self.budget.give(bytes);
+    }
 }
+
+/// Procedures whose request is a stream of messages, each handled and
+/// dropped while the next is read: their frames are held from the budget
+/// only until the next arrives, or a stream carrying gigabytes over hours
+/// would count them all until it ends. (A unary body is held whole: its
+/// handler may keep slices of it until it answers.)
+const STREAMING: &[&str] = &[
+    "/attache.kafka.v1.KafkaService/ProduceStream",
+    "/attache.kafka.v1.KafkaService/Consume",
+    "/attache.postgres.v1.PostgresService/Transaction",
+];
 
 impl Drop for Hold {
     fn drop(&mut self) {
@@ -202,6 +218,9 @@ pub(crate) struct Metered {
     prepaid: usize,
     read: usize,
     cut: Arc<Mutex<Option<Cut>>>,
+    /// A streaming procedure: the last frame's bytes, given back when the
+    /// next one is read.
+    streaming: Option<usize>,
 }
 
 impl Body for Metered {
@@ -212,7 +231,15 @@ impl Body for Metered {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
+                if let (Some(data), Some(last)) = (frame.data_ref(), this.streaming.as_mut()) {
+                    this.hold.give_back(std::mem::take(last));
+                    if !this.hold.budget.try_take(data.len()) {
+                        *this.cut.lock().expect("cut poisoned") = Some(Cut::OverBudget);
+                        return Poll::Ready(Some(Err(BodyError("over server.max_in_flight_bytes".into()))));
+                    }
+                    this.hold.add(data.len());
+                    *last = data.len();
+                } else if let Some(data) = frame.data_ref() {
                     let after = this.read + data.len();
                     let extra = after.saturating_sub(this.prepaid.max(this.read));
                     if extra > 0 {
@@ -398,7 +425,9 @@ impl tower::Service<Request<Incoming>> for Gate {
         }
         let cut = Arc::new(Mutex::new(None));
         let (parts, body) = req.into_parts();
-        let metered = Metered { inner: body, hold: hold.clone(), prepaid: declared, read: 0, cut: cut.clone() };
+        let streaming = STREAMING.contains(&parts.uri.path()).then_some(0);
+        let metered =
+            Metered { inner: body, hold: hold.clone(), prepaid: declared, read: 0, cut: cut.clone(), streaming };
         let budget = self.budget.clone();
         let mut inner = self.inner.clone();
         Box::pin(async move {

@@ -700,3 +700,58 @@ async fn sasl_scram_over_tls_delivers_and_a_wrong_password_keeps_records_spooled
     }
     assert_eq!(broker.read_all(&topic).len(), 3);
 }
+
+#[tokio::test]
+async fn keys_land_on_the_partitions_java_clients_choose() {
+    // librdkafka's murmur2_random is Java's default partitioner for keyed
+    // records; kcat with it stands in for a Java producer.
+    let broker = KafkaBroker::shared();
+    let topic = KafkaBroker::topic("partitioner");
+    broker.create_topic(&topic, 6).await;
+    let (_sidecar, client) = start(Some(broker), |_| {}).await;
+    let keys: Vec<String> = (0..24).map(|i| format!("customer-{i}")).collect();
+    let records = keys.iter().map(|k| record(&topic, k, "attache")).collect();
+    let ours = produce(&client, records, Ack::ACK_DELIVERED).await.unwrap();
+    let input: String = keys.iter().map(|k| format!("{k}:kcat\n")).collect();
+    let mut kcat = std::process::Command::new("kcat")
+        .args(["-P", "-b", broker.bootstrap(), "-t", &topic, "-K:", "-X", "partitioner=murmur2_random"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(kcat.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+    drop(kcat.stdin.take());
+    assert!(kcat.wait().unwrap().success());
+    let read = broker.wait_for(&topic, 48, Duration::from_secs(10));
+    let theirs: HashMap<&str, i32> = read
+        .iter()
+        .filter(|r| r.value.as_deref() == Some("kcat"))
+        .map(|r| (r.key.as_deref().unwrap(), r.partition))
+        .collect();
+    let mut spread = HashSet::new();
+    for (key, result) in keys.iter().zip(&ours.results) {
+        assert_eq!(Some(&result.partition.unwrap()), theirs.get(key.as_str()), "{key}");
+        spread.insert(result.partition.unwrap());
+    }
+    assert!(spread.len() > 3, "24 keys on {} of 6 partitions", spread.len());
+}
+
+#[tokio::test]
+async fn a_long_produce_stream_is_not_held_to_the_in_flight_byte_budget_as_a_whole() {
+    // 20 MB over one stream through a sidecar whose bytes in flight are
+    // capped at 2 MiB: each message counts until the next is read.
+    let (sidecar, client) = start(None, |c| {
+        c.server.max_request_bytes = bytesize::ByteSize::mib(1);
+        c.server.max_in_flight_bytes = bytesize::ByteSize::mib(2);
+    })
+    .await;
+    let mut stream = client.produce_stream().await.unwrap();
+    let value = "x".repeat(1000);
+    for sequence in 0..40u64 {
+        let records = (0..500).map(|_| record("big", "k", &value)).collect();
+        stream.send(ProduceStreamRequest { records, sequence, ..Default::default() }).await.unwrap();
+        let answer = stream.message().await.unwrap().unwrap().to_owned_message();
+        assert_eq!((answer.sequence, answer.results.len()), (sequence, 500));
+    }
+    stream.close_send();
+    assert_eq!(metric(&sidecar, "attache_spooled_records_total").await, 20_000.0);
+}
