@@ -277,18 +277,25 @@ impl Spool {
         }
         if inner.config.on_full == OnFull::DropOldest {
             let mut state = inner.lock();
-            while !inner.budget.try_reserve(bytes) {
-                let Some(oldest) = state.segments.iter_mut().find(|s| s.sealed && !s.dropped) else { break };
+            let mut dropped = false;
+            let reserved = loop {
+                if inner.budget.try_reserve(bytes) {
+                    break true;
+                }
+                let Some(oldest) = state.segments.iter_mut().find(|s| s.sealed && !s.dropped) else { break false };
                 oldest.dropped = true;
+                dropped = true;
                 let (first, end, size) = (oldest.first, oldest.end, oldest.bytes);
                 let lost = state.released.insert(first, end);
                 inner.counters.dropped.fetch_add(lost, Ordering::Relaxed);
                 inner.budget.give_back(size);
                 tracing::warn!(records = lost, first, "spool full: dropped its oldest segment");
-            }
-            if inner.budget.try_reserve(bytes) || state.closed {
-                drop(state);
+            };
+            drop(state);
+            if dropped {
                 let _ = inner.to_housekeeper.send(writer::Chore::Wake);
+            }
+            if reserved {
                 return Ok(());
             }
         }

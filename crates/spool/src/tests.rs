@@ -209,7 +209,8 @@ fn drop_oldest_drops_whole_sealed_segments_and_counts_them() {
     config.segment_bytes = 280; // 10 records
     config.max_record_bytes = 64;
     config.on_full = OnFull::DropOldest;
-    let (spool, _) = Spool::open(Arc::new(fs.clone()), config, Budget::new(900)).unwrap();
+    let budget = Budget::new(900);
+    let (spool, _) = Spool::open(Arc::new(fs.clone()), config, budget.clone()).unwrap();
     for i in 0..3 {
         spool.append_blocking(payloads(i * 10..i * 10 + 10)).unwrap();
     }
@@ -218,6 +219,17 @@ fn drop_oldest_drops_whole_sealed_segments_and_counts_them() {
     let got = drain(&spool);
     assert_eq!(got.first().unwrap().0, 10);
     assert_eq!(got.len(), 25);
+    // Keep dropping as the spool refills: the budget stays what the disk
+    // holds (an append reserves once), so it never jams full.
+    for i in 0..30 {
+        spool.append_blocking(payloads(100 + i * 10..110 + i * 10)).unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while budget.used() != spool.stats().disk_bytes && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(budget.used(), spool.stats().disk_bytes);
+    assert!(budget.used() <= 900);
 }
 
 #[test]
