@@ -30,13 +30,14 @@ pub enum Error {
 /// acknowledged them (or refused them for good: those are kept in the
 /// spool directory's rejected.jsonl).
 fn outbox_publisher(kafka: attache_kafka::Service) -> attache_postgres::Publish {
+    use attache_postgres::Published;
     std::sync::Arc::new(move |rows: Vec<attache_postgres::OutboxRow>| {
         let kafka = kafka.clone();
         Box::pin(async move {
-            let count = rows.len();
-            let records = rows
-                .into_iter()
-                .map(|row| attache_kafka::Record {
+            let mut outcomes = vec![Published::Later; rows.len()];
+            let mut valid = Vec::new();
+            for (i, row) in rows.into_iter().enumerate() {
+                let record = attache_kafka::Record {
                     topic: row.topic,
                     key: Some(row.key),
                     value: row.value,
@@ -44,18 +45,32 @@ fn outbox_publisher(kafka: attache_kafka::Service) -> attache_postgres::Publish 
                     partition: None,
                     timestamp_ms: None,
                     id: Some(row.id.to_string()),
-                })
-                .collect();
-            match kafka.produce(records, attache_kafka::Ack::Delivered).await {
-                Ok(produced) => produced
-                    .iter()
-                    .map(|p| p.error.as_ref().is_none_or(|(kind, _)| *kind != attache_core::Kind::Unavailable))
-                    .collect(),
-                Err(error) => {
-                    tracing::warn!(%error, "postgres outbox: rows could not be spooled; trying again");
-                    vec![false; count]
+                };
+                // One bad row (a topic Kafka cannot have, a header too
+                // many) is set aside alone; it never holds up the others.
+                match kafka.check(&record) {
+                    Ok(()) => valid.push((i, record)),
+                    Err(error) => outcomes[i] = Published::Invalid(error.to_string()),
                 }
             }
+            for chunk in valid.chunks(kafka.max_records_per_call()) {
+                let (indexes, records): (Vec<usize>, Vec<_>) = chunk.iter().cloned().unzip();
+                match kafka.produce(records, attache_kafka::Ack::Delivered).await {
+                    Ok(produced) => {
+                        for (i, p) in indexes.into_iter().zip(produced) {
+                            outcomes[i] = match p.error {
+                                // Refused by Kafka for good: kept in the
+                                // spool directory's rejected.jsonl.
+                                Some((kind, _)) if kind != attache_core::Kind::Unavailable => Published::Done,
+                                Some(_) => Published::Later,
+                                None => Published::Done,
+                            };
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "postgres outbox: rows could not be spooled; trying again"),
+                }
+            }
+            outcomes
         })
     })
 }

@@ -371,3 +371,15 @@ fn one_process_holds_a_spool_directory() {
     drop(spool);
     Spool::open(Arc::new(OsFs), config(dir.path(), Fsync::Never), Budget::new(1 << 20)).unwrap();
 }
+
+#[test]
+fn a_failed_sync_on_an_empty_segment_does_not_wedge_the_spool() {
+    let fs = MemFs::new();
+    let (spool, _) = open(&fs, Fsync::Always);
+    // The very first append's sync fails: its segment held nothing before.
+    fs.inject(Op::Sync, 1, Fault::Fail(std::io::ErrorKind::Other));
+    assert!(spool.append_blocking(payloads(0..3)).is_err());
+    assert_eq!(spool.append_blocking(payloads(3..5)).unwrap(), 0..2);
+    let got: Vec<Vec<u8>> = drain(&spool).into_iter().map(|r| r.1).collect();
+    assert_eq!(got, payloads(3..5));
+}

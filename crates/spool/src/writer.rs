@@ -152,10 +152,12 @@ impl Housekeeper {
                 }
                 _ => {}
             }
-            inner.lock().segments.pop_front();
+            // The segment as it is now: a full spool may have dropped it
+            // (and given its bytes back) since it was looked at.
+            let popped = inner.lock().segments.pop_front();
             deleted = true;
-            if !doomed.dropped {
-                inner.budget.give_back(doomed.bytes);
+            if let Some(segment) = popped.filter(|s| !s.dropped) {
+                inner.budget.give_back(segment.bytes);
             }
         }
         if !deleted {
@@ -346,6 +348,17 @@ impl Writer {
             inner.counters.syncs.fetch_add(1, Ordering::Relaxed);
         }
         let path = inner.segment_path(self.next_seq);
+        // A segment that failed before holding anything (its sync failed, or
+        // the directory's): start it over rather than name two alike.
+        let empty = inner.lock().segments.back().is_some_and(|s| s.first == self.next_seq && s.bytes == 0);
+        if empty {
+            self.file = None;
+            match inner.fs.remove(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            inner.lock().segments.pop_back();
+        }
         let file = inner.fs.create(&path)?;
         inner.fs.sync_dir(&inner.config.dir)?;
         *inner.syncer.lock().unwrap_or_else(|p| p.into_inner()) = file.syncer().ok();

@@ -271,10 +271,16 @@ async fn a_replaced_producer_sends_again_what_kafka_had_not_acknowledged() {
         let records = (0..100).map(|i| record(&topic, &format!("k{i}"), &format!("{round}:{i}"))).collect();
         acked.extend(produce(&client, records, Ack::ACK_SPOOLED).await.unwrap().results.into_iter().map(|r| r.id));
         if round % 3 == 1 {
-            // As after a fatal idempotence error: what the old producer held
-            // is purged, and everything unreleased is read again.
-            let kafka = sidecar_kafka(&sidecar);
-            kafka.replace_producer();
+            // A fatal error (librdkafka's own injection, as a fenced
+            // idempotent producer gets): what the old producer held is
+            // purged, a new one reads again everything unreleased.
+            let restarts = metric(&sidecar, "attache_producer_restarts_total").await;
+            sidecar_kafka(&sidecar).inject_fatal_error();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while metric(&sidecar, "attache_producer_restarts_total").await == restarts {
+                assert!(Instant::now() < deadline, "the producer was not replaced after a fatal error");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
     }
     wait_until_delivered(&sidecar, Duration::from_secs(30)).await;

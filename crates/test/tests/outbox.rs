@@ -160,3 +160,25 @@ fn rand_suffix() -> u64 {
     h.write_u64(std::process::id() as u64);
     h.finish()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_that_cannot_be_published_stays_in_the_table_and_holds_nothing_up() {
+    let pg = PostgresServer::start();
+    pg.psql(&schema());
+    let broker = KafkaBroker::shared();
+    let aggregate = format!("good{:x}", rand_suffix());
+    let topic = format!("outbox.event.{aggregate}");
+    broker.create_topic(&topic, 1).await;
+    // Its topic would be "outbox.event.has space": no topic can have it.
+    pg.psql("insert into attache_outbox (aggregate_type, aggregate_id, payload) values ('has space', 'x', '0')");
+    for n in 1..=3 {
+        pg.psql(&format!(
+            "insert into attache_outbox (aggregate_type, aggregate_id, payload) values ('{aggregate}', 'a', '{n}')"
+        ));
+    }
+    let _sidecar = start(&pg, broker).await;
+    let read = broker.wait_for(&topic, 3, Duration::from_secs(20));
+    assert_eq!(read.iter().map(|r| r.value.as_deref().unwrap()).collect::<Vec<_>>(), ["1", "2", "3"]);
+    wait_for_rows(&pg, 1, Duration::from_secs(10));
+    assert_eq!(pg.psql("select aggregate_type from attache_outbox"), "has space");
+}

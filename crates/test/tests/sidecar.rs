@@ -213,7 +213,8 @@ async fn get_info_names_the_version_and_the_serving_modules() {
     let sidecar = Sidecar::start().await;
     let info = sidecar.sidecar().await.get_info(Default::default()).await.unwrap().into_owned();
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
-    assert_eq!(info.modules, vec!["password".to_string(), "image".to_string()]);
+    // Kafka serves spool-only with no configuration at all.
+    assert_eq!(info.modules, vec!["password".to_string(), "image".to_string(), "kafka".to_string()]);
 }
 
 #[tokio::test]
@@ -221,6 +222,7 @@ async fn disabled_module_is_failed_precondition_with_a_fix() {
     let sidecar = Sidecar::start_with(|c| {
         c.password.enabled = false;
         c.image.enabled = false;
+        c.kafka.enabled = false;
     })
     .await;
     let info = sidecar.sidecar().await.get_info(Default::default()).await.unwrap().into_owned();
@@ -232,6 +234,10 @@ async fn disabled_module_is_failed_precondition_with_a_fix() {
     let err = sidecar.image(Protocol::Grpc).await.probe(request).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::FailedPrecondition);
     assert!(err.message.unwrap().contains("image.enabled = true"));
+    let request = attache_proto::attache::kafka::v1::ProduceRequest::default();
+    let err = sidecar.kafka(Protocol::Grpc).await.produce(request).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::FailedPrecondition);
+    assert!(err.message.unwrap().contains("kafka.enabled = true"));
 }
 
 #[tokio::test]
@@ -254,7 +260,9 @@ async fn health_readiness_and_metrics() {
     assert_eq!(reply.status.as_known(), Some(connectrpc_health::wire::ServingStatus::SERVING));
 
     assert_eq!(admin_get(&sidecar, "/healthz").await, "ok\n");
-    assert_eq!(admin_get(&sidecar, "/readyz").await, "ready\n");
+    // Ready, with what the Kafka module is not doing said on the way.
+    let ready = admin_get(&sidecar, "/readyz").await;
+    assert!(ready.starts_with("ready\nkafka: spool only: no brokers configured"), "{ready}");
     let metrics = admin_get(&sidecar, "/metrics").await;
     for expected in [
         r#"attache_requests_total{module="password",method="Hash",code="ok"} 1"#,
@@ -308,7 +316,7 @@ async fn the_optional_tcp_listener_serves_the_same_api() {
         .unwrap();
     let (status, _, body) = http1_tcp(addr, request).await;
     assert_eq!(status, 200);
-    assert!(String::from_utf8_lossy(&body).contains(r#""modules":["password","image"]"#));
+    assert!(String::from_utf8_lossy(&body).contains(r#""modules":["password","image","kafka"]"#));
 }
 
 #[tokio::test]

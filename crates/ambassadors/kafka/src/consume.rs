@@ -114,7 +114,7 @@ pub(crate) fn consume(
                 () = &mut notified => {}
                 ack = s.acks.next() => match ack {
                     Some(Ok(positions)) => {
-                        if let Err(error) = s.member.ack(&positions) {
+                        if let Err(error) = s.member.ack(&positions, true) {
                             s.over = true;
                             return Some((Err(error), s));
                         }
@@ -258,7 +258,7 @@ impl Leases {
             .into_iter()
             .partition(|r| all || acked.iter().any(|(t, p, o)| *t == r.topic && *p == r.partition && *o == r.offset));
         let positions: Vec<Position> = done.iter().map(|r| (r.topic.clone(), r.partition, r.offset)).collect();
-        let count = leased.group.member.ack(&positions)?;
+        let count = leased.group.member.ack(&positions, false)?;
         let redelivered = rest.len();
         leased.group.member.redeliver(rest);
         Ok(Committed { acked: count, redelivered })

@@ -127,7 +127,7 @@ impl ConsumerContext for Context {
         for element in list.elements() {
             let key = (element.topic().to_owned(), element.partition());
             if let Some(part) = state.parts.remove(&key) {
-                state.pending -= part.pending.len();
+                state.pending = state.pending.saturating_sub(part.pending.len());
                 if part.position() > part.committed {
                     let _ = commit.add_partition_offset(&key.0, key.1, Offset::Offset(part.position()));
                 }
@@ -160,6 +160,9 @@ impl ConsumerContext for Context {
 }
 
 type Inner = StreamConsumer<Context>;
+
+/// Record bytes (keys and values) in one handed-out batch, at most.
+const MAX_REPLY_BYTES: usize = 4 << 20;
 
 /// A group member; stops (leaving the group, after committing what was
 /// acknowledged) when dropped.
@@ -213,9 +216,19 @@ impl Member {
     /// more than `max_unacked` handed out and unacknowledged at once.
     pub(crate) fn take(&self, max: usize) -> Vec<Consumed> {
         let mut state = self.shared.lock();
-        let handed = state.pending - state.ready.len();
+        let handed = state.pending.saturating_sub(state.ready.len());
         let n = max.min(state.ready.len()).min(self.shared.max_unacked.saturating_sub(handed));
-        state.ready.drain(..n).collect()
+        // Replies are bounded in bytes too (at least one record each).
+        let mut bytes = 0usize;
+        let mut count = 0;
+        for record in state.ready.iter().take(n) {
+            bytes += record.value.as_ref().map_or(0, Vec::len) + record.key.as_ref().map_or(0, Vec::len);
+            count += 1;
+            if bytes >= MAX_REPLY_BYTES {
+                break;
+            }
+        }
+        state.ready.drain(..count).collect()
     }
 
     /// Changes since the last call, and a failure if the member died.
@@ -226,22 +239,31 @@ impl Member {
 
     /// Acknowledges records; unknown partitions (revoked since) are
     /// ignored, an offset never received there is an error.
-    pub(crate) fn ack(&self, positions: &[(String, i32, i64)]) -> Result<usize, Error> {
+    pub(crate) fn ack(&self, positions: &[(String, i32, i64)], strict: bool) -> Result<usize, Error> {
         let mut state = self.shared.lock();
-        let mut acked = 0;
-        for (i, (topic, partition, offset)) in positions.iter().enumerate() {
-            let Some(part) = state.parts.get_mut(&(topic.clone(), *partition)) else { continue };
-            if *offset >= part.next {
-                return Err(Error::invalid(
-                    format!("positions[{i}]"),
-                    format!("{topic}/{partition} offset {offset} was never delivered to this consumer"),
-                ));
-            }
-            if part.pending.remove(offset) {
-                acked += 1;
+        // Checked before anything changes: a bad position fails the whole
+        // acknowledgement (a stream's, which may not name records it was
+        // never given), never half of it.
+        if strict {
+            for (i, (topic, partition, offset)) in positions.iter().enumerate() {
+                if state.parts.get(&(topic.clone(), *partition)).is_some_and(|part| *offset >= part.next) {
+                    return Err(Error::invalid(
+                        format!("positions[{i}]"),
+                        format!("{topic}/{partition} offset {offset} was never delivered to this consumer"),
+                    ));
+                }
             }
         }
-        state.pending -= acked;
+        let mut acked = 0;
+        for (topic, partition, offset) in positions {
+            let Some(part) = state.parts.get_mut(&(topic.clone(), *partition)) else { continue };
+            if part.pending.remove(offset) {
+                acked += 1;
+                // A copy fetched again after a rebalance is done with too.
+                state.ready.retain(|r| !(r.partition == *partition && r.offset == *offset && r.topic == *topic));
+            }
+        }
+        state.pending = state.pending.saturating_sub(acked);
         let commit = state.take_commits();
         let resume = state.paused && state.pending < self.shared.max_unacked;
         drop(state);
@@ -265,7 +287,11 @@ impl Member {
                 .parts
                 .get(&(record.topic.clone(), record.partition))
                 .is_some_and(|p| p.pending.contains(&record.offset));
-            if live {
+            let queued = state
+                .ready
+                .iter()
+                .any(|r| r.partition == record.partition && r.offset == record.offset && r.topic == record.topic);
+            if live && !queued {
                 state.ready.push_front(record);
             }
         }

@@ -16,7 +16,7 @@ use attache_spool::Spool;
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, Headers as _, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer as _, ProducerContext, PurgeConfig, ThreadedProducer};
 
 use crate::config::Config;
@@ -65,12 +65,30 @@ impl ProducerContext for Context {
                 Outcome::Purged => {}
                 Outcome::Retry => {
                     tracing::warn!(%error, "kafka: a delivery failed; sending the unreleased records again");
-                    shared.replay.store(true, Ordering::Release);
+                    shared.replay[delivery.lane].store(true, Ordering::Release);
                 }
                 Outcome::Refused(kind) => {
-                    let topic = message.topic().to_owned();
-                    let why = format!("Kafka refused a record for topic {topic:?}: {error}");
-                    shared.reject(delivery.lane, delivery.seq, delivery.ticket, &topic, kind, &why, message.payload());
+                    // What Kafka refused, as it was sent (kept in
+                    // rejected.jsonl).
+                    let record = Record {
+                        topic: message.topic().to_owned(),
+                        key: message.key().map(<[u8]>::to_vec),
+                        value: message.payload().map(<[u8]>::to_vec),
+                        headers: message
+                            .headers()
+                            .map(|h| {
+                                h.iter()
+                                    .filter(|h| h.key != ID_HEADER)
+                                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        partition: None,
+                        timestamp_ms: message.timestamp().to_millis(),
+                        id: None,
+                    };
+                    let why = format!("Kafka refused a record for topic {:?}: {error}", record.topic);
+                    shared.reject(delivery.lane, delivery.seq, delivery.ticket, &kind, &why, &record);
                 }
             },
         }
@@ -148,6 +166,24 @@ impl Producer {
         }
     }
 
+    /// Raises a fatal error in the current producer through librdkafka's own
+    /// test hook, as a broker fencing an idempotent producer would: the
+    /// error callback sees it and the producer is replaced (tests).
+    #[allow(unsafe_code)]
+    pub(crate) fn inject_fatal(&self) {
+        let producer = self.current();
+        let reason = c"attache test: an injected fatal error";
+        // SAFETY: the handle is the live producer's (`producer` holds it for
+        // the call) and `reason` is NUL-terminated and outlives the call.
+        unsafe {
+            rdkafka::bindings::rd_kafka_test_fatal_error(
+                producer.client().native_ptr(),
+                rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                reason.as_ptr(),
+            );
+        }
+    }
+
     /// Waits up to `timeout` for what the producer holds to be delivered.
     pub(crate) fn flush(&self, timeout: Duration) {
         let _ = self.current().flush(timeout);
@@ -160,11 +196,13 @@ impl Producer {
         let mut generation = self.generation.load(Ordering::Acquire);
         let id = format!("{:016x}", spool.id());
         while !self.stopping.load(Ordering::Acquire) {
-            if lane == 0 && self.fatal.load(Ordering::Acquire) {
+            // The error callback flags a fatal error; librdkafka also keeps
+            // it on the handle, should the callback have missed it.
+            if lane == 0 && (self.fatal.load(Ordering::Acquire) || self.current().client().fatal_error().is_some()) {
                 self.replace();
             }
             let now = self.generation.load(Ordering::Acquire);
-            if now != generation || self.shared.replay.swap(false, Ordering::AcqRel) {
+            if now != generation || self.shared.replay[lane].swap(false, Ordering::AcqRel) {
                 generation = now;
                 reader.rewind();
             }
@@ -192,7 +230,8 @@ impl Producer {
     fn send(&self, producer: &Inner, lane: usize, id: &str, spooled: attache_spool::Record) -> bool {
         let Some((record, ticket)) = Record::decode(&spooled.payload) else {
             let why = "the spooled record is unreadable by this build";
-            self.shared.reject(lane, spooled.seq, 0, "?", Kind::Internal, why, Some(&spooled.payload));
+            let unreadable = Record { topic: "?".into(), value: Some(spooled.payload.clone()), ..Record::default() };
+            self.shared.reject(lane, spooled.seq, 0, &Kind::Internal, why, &unreadable);
             return true;
         };
         let attache_id = record.id.clone().unwrap_or_else(|| format!("{id}-{}", spooled.seq));
@@ -226,24 +265,28 @@ impl Producer {
                     base = back;
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                Err((error, back)) => {
-                    let kind = match classify(&error) {
-                        Outcome::Refused(kind) => kind,
-                        _ => Kind::InvalidArgument,
-                    };
-                    let why = format!("Kafka cannot take a record for topic {:?}: {error}", record.topic);
-                    let delivery = back.delivery_opaque;
-                    self.shared.reject(
-                        lane,
-                        delivery.seq,
-                        delivery.ticket,
-                        &record.topic,
-                        kind,
-                        &why,
-                        Some(&spooled.payload),
-                    );
-                    return true;
-                }
+                Err((error, back)) => match classify(&error) {
+                    // Only an error known to be permanent lets a record go.
+                    Outcome::Refused(kind) => {
+                        let why = format!("Kafka cannot take a record for topic {:?}: {error}", record.topic);
+                        let delivery = back.delivery_opaque;
+                        self.shared.reject(lane, delivery.seq, delivery.ticket, &kind, &why, &record);
+                        return true;
+                    }
+                    // A fatal error (the producer must be replaced) or one
+                    // not known: the record stays spooled; stop the batch,
+                    // and the lane reads again from its watermark.
+                    _ => {
+                        if producer.client().fatal_error().is_some() {
+                            self.fatal.store(true, Ordering::Release);
+                        } else {
+                            tracing::warn!(%error, "kafka: librdkafka refused a record for now; it stays spooled");
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                        self.shared.replay[lane].store(true, Ordering::Release);
+                        return false;
+                    }
+                },
             }
         }
     }

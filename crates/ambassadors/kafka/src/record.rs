@@ -25,6 +25,8 @@ pub const ID_HEADER: &str = "attache-id";
 /// 1: without an explicit id; 2: with one.
 const VERSION: u8 = 2;
 const NONE32: u32 = u32::MAX;
+/// Header keys (and ids) travel with 16-bit lengths in the spool.
+const MAX_HEADER_KEY: usize = 4096;
 
 pub(crate) fn check_topic(topic: &str) -> Result<(), &'static str> {
     if topic.is_empty() {
@@ -64,6 +66,12 @@ impl Record {
         for (i, (key, _)) in self.headers.iter().enumerate() {
             if key.is_empty() {
                 return Err(Error::invalid(field(&format!("headers[{i}].key")), "a header needs a key"));
+            }
+            if key.len() > MAX_HEADER_KEY {
+                return Err(Error::invalid(
+                    field(&format!("headers[{i}].key")),
+                    format!("a header key is at most {MAX_HEADER_KEY} bytes"),
+                ));
             }
             if key.eq_ignore_ascii_case(ID_HEADER) {
                 return Err(Error::invalid(
@@ -220,6 +228,10 @@ mod tests {
         assert!(check(Record { value: Some(vec![0; 101]), ..ok.clone() }).contains("kafka.max_record_bytes (100)"));
         let headers = vec![("a".into(), None); 3];
         assert!(check(Record { headers, ..ok.clone() }).starts_with("records[3].headers:"));
+        let headers = vec![("k".repeat(4097), None)];
+        assert!(
+            check(Record { headers, ..ok.clone() }).starts_with("records[3].headers[0].key: a header key is at most")
+        );
         let headers = vec![("Attache-Id".into(), None)];
         assert!(check(Record { headers, ..ok.clone() }).starts_with("records[3].headers[0].key:"));
         assert!(check(Record { partition: Some(-1), ..ok }).starts_with("records[3].partition:"));

@@ -57,8 +57,8 @@ pub(crate) struct Shared {
     pub lanes: Vec<Spool>,
     waiters: Mutex<HashMap<u64, oneshot::Sender<Delivered>>>,
     pub metrics: Metrics,
-    /// A delivery failed in a way that needs the lanes read again.
-    pub replay: AtomicBool,
+    /// Per lane: a delivery failed in a way that needs it read again.
+    pub replay: Vec<AtomicBool>,
     rejected: Mutex<Option<std::fs::File>>,
     rejected_path: PathBuf,
     /// The producer's latest error since its last delivery, and when it
@@ -112,17 +112,8 @@ impl Shared {
 
     /// Kafka will never take this record: keep it in `rejected.jsonl` (up
     /// to a bound), count it, tell a waiting caller, and release it.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn reject(
-        &self,
-        lane: usize,
-        seq: u64,
-        ticket: u64,
-        topic: &str,
-        kind: Kind,
-        why: &str,
-        payload: Option<&[u8]>,
-    ) {
+    pub(crate) fn reject(&self, lane: usize, seq: u64, ticket: u64, kind: &Kind, why: &str, record: &Record) {
+        let topic = &record.topic;
         tracing::error!(
             topic,
             seq,
@@ -131,18 +122,17 @@ impl Shared {
             self.rejected_path.display()
         );
         self.metrics.rejected.inc();
-        let record = payload.and_then(Record::decode).map(|(r, _)| r);
         let b64 = |b: &Option<Vec<u8>>| b.as_ref().map(|b| base64::engine::general_purpose::STANDARD.encode(b));
         let line = serde_json::json!({
-            "id": format!("{:016x}-{seq}", self.lanes[lane].id()),
+            "id": record.id.clone().unwrap_or_else(|| format!("{:016x}-{seq}", self.lanes[lane].id())),
             "time_ms": now_ms(),
             "topic": topic,
             "error": why,
-            "key_base64": record.as_ref().and_then(|r| b64(&r.key)),
-            "value_base64": record.as_ref().and_then(|r| b64(&r.value)),
-            "headers": record.as_ref().map(|r| r.headers.iter().map(|(k, v)| (k.clone(), b64(v))).collect::<Vec<_>>()),
-            "partition": record.as_ref().and_then(|r| r.partition),
-            "timestamp_ms": record.as_ref().and_then(|r| r.timestamp_ms),
+            "key_base64": b64(&record.key),
+            "value_base64": b64(&record.value),
+            "headers": record.headers.iter().map(|(k, v)| (k.clone(), b64(v))).collect::<Vec<_>>(),
+            "partition": record.partition,
+            "timestamp_ms": record.timestamp_ms,
         });
         let mut file = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
         if file.is_none() {
@@ -156,7 +146,7 @@ impl Shared {
         }
         drop(file);
         self.lanes[lane].release(seq);
-        self.complete(ticket, Err(Error::Rejected { kind, message: why.to_owned() }));
+        self.complete(ticket, Err(Error::Rejected { kind: *kind, message: why.to_owned() }));
     }
 }
 
@@ -250,6 +240,17 @@ impl Service {
         Self { inner: Arc::new(inner) }
     }
 
+    /// Checks a record as Produce would (its index 0 in the error).
+    pub fn check(&self, record: &Record) -> Result<(), Error> {
+        let config = &self.inner.config;
+        record.check(0, config.max_record_bytes.as_u64() as usize, config.max_headers)
+    }
+
+    /// Most records one call may carry (`kafka.max_records_per_call`).
+    pub fn max_records_per_call(&self) -> usize {
+        self.inner.config.max_records_per_call
+    }
+
     /// Whether records are being delivered (brokers are configured).
     pub fn delivers(&self) -> bool {
         self.inner.producer.is_some()
@@ -297,6 +298,12 @@ impl Service {
         let max_bytes = config.max_record_bytes.as_u64() as usize;
         for (i, record) in records.iter().enumerate() {
             record.check(i, max_bytes, config.max_headers)?;
+        }
+        if ack == Ack::Delivered && inner.producer.is_none() {
+            return Err(Error::Precondition(
+                "ACK_DELIVERED needs brokers (kafka.brokers, ATTACHE_KAFKA_BROKERS); ACK_SPOOLED spools for later"
+                    .into(),
+            ));
         }
         let mut waiting = Waiting { shared: shared.clone(), tickets: Vec::new() };
         let mut receivers = Vec::new();
@@ -385,12 +392,12 @@ impl Service {
         }
     }
 
-    /// Replaces the producer as a fatal producer error does (tests use it
-    /// to exercise the replay).
+    /// Raises a fatal error in the producer (librdkafka's test hook), which
+    /// then is replaced and every unreleased record sent again (tests).
     #[doc(hidden)]
-    pub fn replace_producer(&self) {
+    pub fn inject_fatal_error(&self) {
         if let Some(producer) = &self.inner.producer {
-            producer.replace();
+            producer.inject_fatal();
         }
     }
 
@@ -564,7 +571,7 @@ fn open_lanes(config: &Config, dir: &std::path::Path) -> Result<(Arc<Shared>, Op
         lanes,
         waiters: Mutex::new(HashMap::new()),
         metrics: Metrics::default(),
-        replay: AtomicBool::new(false),
+        replay: (0..2).map(|_| AtomicBool::new(false)).collect(),
         rejected: Mutex::new(None),
         rejected_path: dir.join("rejected.jsonl"),
         last_error: Mutex::new(None),

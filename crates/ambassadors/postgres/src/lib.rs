@@ -32,7 +32,7 @@ pub use cache::{Table, Touched};
 pub use config::{CacheConfig, Config, InsertConfig, Invalidation, TransactionConfig};
 pub use error::{DbFacts, Error};
 pub use insert::{Inserted, OnConflict, Shape};
-pub use outbox::{After, OutboxConfig, OutboxRow, Publish};
+pub use outbox::{After, OutboxConfig, OutboxRow, Publish, Published};
 pub use service::{
     Column, InvalidationHook, Origin, Param, Queried, QueryOptions, QueryResult, Service, Sharing, Statement, Watch,
 };

@@ -107,8 +107,21 @@ pub struct OutboxRow {
     pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
-/// Publishes rows; answers, per row, whether it was delivered.
-pub type Publish = Arc<dyn Fn(Vec<OutboxRow>) -> BoxFuture<'static, Vec<bool>> + Send + Sync>;
+/// What became of a row handed to the publisher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// Delivered: the row goes.
+    Done,
+    /// Not yet (the publisher is stopping): the row stays, and is read again.
+    Later,
+    /// The row cannot be published as it is (an invalid topic, say): it
+    /// stays in the table, is skipped until attache restarts, and is
+    /// logged with why, for someone to fix.
+    Invalid(String),
+}
+
+/// Publishes rows; answers, per row, what became of it.
+pub type Publish = Arc<dyn Fn(Vec<OutboxRow>) -> BoxFuture<'static, Vec<Published>> + Send + Sync>;
 
 impl Service {
     pub fn outbox_enabled(&self) -> bool {
@@ -207,7 +220,8 @@ async fn relay(
     };
     let select = format!(
         "select id, coalesce(topic, replace($1, '${{aggregate_type}}', aggregate_type)), aggregate_id, \
-         aggregate_type, event_type, {payload}, headers::text from {t} where {unpublished} order by id limit $2",
+         aggregate_type, event_type, {payload}, headers::text from {t} where {unpublished} \
+         and not (id = any($3)) order by id limit $2",
         t = config.table
     );
     let done = match config.after {
@@ -216,9 +230,11 @@ async fn relay(
     };
     let select = client.prepare(&select).await.map_err(fail("preparing the outbox query"))?;
     let done = client.prepare(&done).await.map_err(fail("preparing the outbox update"))?;
+    // Rows that cannot be published as they are: left in the table.
+    let mut invalid: Vec<i64> = Vec::new();
     loop {
         let rows = client
-            .query(&select, &[&config.topic, &(config.batch as i64)])
+            .query(&select, &[&config.topic, &(config.batch as i64), &invalid])
             .await
             .map_err(fail("reading the outbox"))?;
         if rows.is_empty() {
@@ -256,12 +272,28 @@ async fn relay(
             batch.push(OutboxRow { id, topic, key: key.into_bytes(), value, headers });
         }
         let ids: Vec<i64> = batch.iter().map(|r| r.id).collect();
-        let delivered = publish(batch).await;
-        let done_ids: Vec<i64> = ids.iter().zip(&delivered).filter(|(_, ok)| **ok).map(|(id, _)| *id).collect();
+        let outcomes = publish(batch).await;
+        let mut done_ids = Vec::new();
+        let mut later = false;
+        for (id, outcome) in ids.iter().zip(outcomes) {
+            match outcome {
+                Published::Done => done_ids.push(*id),
+                Published::Later => later = true,
+                Published::Invalid(why) => {
+                    tracing::error!(
+                        table = config.table,
+                        id,
+                        why,
+                        "postgres outbox: a row cannot be published; it stays in the table"
+                    );
+                    invalid.push(*id);
+                }
+            }
+        }
         if !done_ids.is_empty() {
             client.execute(&done, &[&done_ids]).await.map_err(fail("removing published rows"))?;
         }
-        if done_ids.len() < ids.len() {
+        if later {
             // Not delivered (the module is stopping): try again later.
             tokio::time::sleep(config.poll_interval).await;
         }

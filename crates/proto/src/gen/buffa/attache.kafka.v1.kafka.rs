@@ -12,7 +12,7 @@ pub enum Ack {
     /// can.
     ACK_SPOOLED = 1i32,
     /// ACK_DELIVERED: Kafka acknowledged it (acks=all); the result carries its
-    /// partition and offset.
+    /// partition and offset. Without brokers configured: FAILED_PRECONDITION.
     ACK_DELIVERED = 2i32,
 }
 impl Ack {

@@ -669,7 +669,7 @@ export enum Ack {
 
   /**
    * ACK_DELIVERED: Kafka acknowledged it (acks=all); the result carries its
-   * partition and offset.
+   * partition and offset. Without brokers configured: FAILED_PRECONDITION.
    *
    * @generated from enum value: ACK_DELIVERED = 2;
    */
