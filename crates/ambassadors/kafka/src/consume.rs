@@ -154,6 +154,10 @@ pub struct FetchRequest {
     pub start: Start,
 }
 
+/// Fetch consumers one host keeps at once (each is a librdkafka consumer
+/// and a member of its group).
+const MAX_FETCH_GROUPS: usize = 64;
+
 /// A group id and its sorted topics.
 type GroupKey = (String, Vec<String>);
 
@@ -191,7 +195,18 @@ impl Leases {
         topics.dedup();
         let group = {
             let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
-            match groups.get(&(request.group.clone(), topics.clone())) {
+            // A member that failed (fenced, say) is replaced.
+            let key = (request.group.clone(), topics.clone());
+            if groups.get(&key).is_some_and(|g| g.member.changes_peek_failed()) {
+                groups.remove(&key);
+            }
+            if !groups.contains_key(&key) && groups.len() >= MAX_FETCH_GROUPS {
+                return Err(Error::Exhausted(format!(
+                    "{MAX_FETCH_GROUPS} Fetch consumers (group and topics) are open on this host, the most it keeps; \
+                     they close after kafka.consumer.idle_timeout without a Fetch"
+                )));
+            }
+            match groups.get(&key) {
                 Some(group) => group.clone(),
                 None => {
                     let join = Join {

@@ -19,6 +19,8 @@ pub enum Error {
     Precondition(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Exhausted(String),
     /// Kafka refused the record for good (ACK_DELIVERED only).
     #[error("{message}")]
     Rejected { kind: Kind, message: String },
@@ -38,6 +40,7 @@ impl Error {
             Self::Spool(_) | Self::Unavailable(_) | Self::ShuttingDown => Kind::Unavailable,
             Self::Precondition(_) => Kind::FailedPrecondition,
             Self::NotFound(_) => Kind::NotFound,
+            Self::Exhausted(_) => Kind::ResourceExhausted,
             Self::Rejected { kind, .. } => *kind,
         }
     }

@@ -231,6 +231,11 @@ impl Member {
         state.ready.drain(..count).collect()
     }
 
+    /// Whether the member died (without taking its changes).
+    pub(crate) fn changes_peek_failed(&self) -> bool {
+        self.shared.lock().failed.is_some()
+    }
+
     /// Changes since the last call, and a failure if the member died.
     pub(crate) fn changes(&self) -> (Vec<Change>, Option<Error>) {
         let mut state = self.shared.lock();

@@ -5643,7 +5643,7 @@ pub struct FetchRequestView<'a> {
     /// Field 4: `max_wait_ms`
     pub max_wait_ms: u32,
     /// How long the caller has to Commit; 0 takes
-    /// `kafka.consumer.lease_timeout`.
+    /// `kafka.consumer.lease_timeout`, which is also the most it may be.
     ///
     /// Field 5: `lease_ms`
     pub lease_ms: u32,
@@ -5989,7 +5989,7 @@ impl FetchRequestOwnedView {
         self.0.reborrow().max_wait_ms
     }
     /// How long the caller has to Commit; 0 takes
-    /// `kafka.consumer.lease_timeout`.
+    /// `kafka.consumer.lease_timeout`, which is also the most it may be.
     ///
     /// Field 5: `lease_ms`
     #[must_use]

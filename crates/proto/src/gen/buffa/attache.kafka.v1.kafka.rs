@@ -3740,7 +3740,7 @@ pub struct FetchRequest {
     )]
     pub max_wait_ms: u32,
     /// How long the caller has to Commit; 0 takes
-    /// `kafka.consumer.lease_timeout`.
+    /// `kafka.consumer.lease_timeout`, which is also the most it may be.
     ///
     /// Field 5: `lease_ms`
     #[serde(

@@ -546,7 +546,7 @@ export type FetchRequest = Message<"attache.kafka.v1.FetchRequest"> & {
 
   /**
    * How long the caller has to Commit; 0 takes
-   * `kafka.consumer.lease_timeout`.
+   * `kafka.consumer.lease_timeout`, which is also the most it may be.
    *
    * @generated from field: uint32 lease_ms = 5;
    */
