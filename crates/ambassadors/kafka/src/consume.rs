@@ -197,7 +197,7 @@ impl Leases {
             let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
             // A member that failed (fenced, say) is replaced.
             let key = (request.group.clone(), topics.clone());
-            if groups.get(&key).is_some_and(|g| g.member.changes_peek_failed()) {
+            if groups.get(&key).is_some_and(|g| g.member.failed()) {
                 groups.remove(&key);
             }
             if !groups.contains_key(&key) && groups.len() >= MAX_FETCH_GROUPS {

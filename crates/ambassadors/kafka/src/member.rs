@@ -232,7 +232,7 @@ impl Member {
     }
 
     /// Whether the member died (without taking its changes).
-    pub(crate) fn changes_peek_failed(&self) -> bool {
+    pub(crate) fn failed(&self) -> bool {
         self.shared.lock().failed.is_some()
     }
 
