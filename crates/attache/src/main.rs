@@ -116,7 +116,14 @@ fn run(file: Option<PathBuf>, flags: Flags) -> ExitCode {
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("attache-io").build() {
+    // The API's connections and the ambassadors' network I/O run on
+    // `server.io_threads` workers (one by default, chosen by measurement:
+    // see ARCHITECTURE.md); CPU-heavy work has pools of its own.
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = loaded.config.server.io_threads() {
+        builder.worker_threads(threads);
+    }
+    let runtime = match builder.enable_all().thread_name("attache-io").build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("attache: cannot start the async runtime: {e}");

@@ -74,6 +74,12 @@ pub struct Config {
     /// Requests with an `Origin` header (browsers) are refused on TCP unless
     /// the origin's host is one of these too.
     pub tcp_allowed_hosts: Vec<String>,
+    /// Threads that run the API's connections and the ambassadors' network
+    /// I/O (the async runtime's workers); password hashing and images have
+    /// pools of their own. 0 = one per core. One by default: a call then
+    /// never wakes a second worker, which measured cheaper per call and
+    /// faster under load on 2 cores (ARCHITECTURE.md, "The per-call path").
+    pub io_threads: usize,
 }
 
 impl Default for Config {
@@ -97,11 +103,17 @@ impl Default for Config {
             max_connections_per_peer: 256,
             max_streams_per_connection: 256,
             tcp_allowed_hosts: Vec::new(),
+            io_threads: 1,
         }
     }
 }
 
 impl Config {
+    /// Worker threads for the async runtime; `None` is one per core.
+    pub fn io_threads(&self) -> Option<usize> {
+        (self.io_threads > 0).then_some(self.io_threads)
+    }
+
     /// The socket mode as permission bits.
     pub fn socket_mode_bits(&self) -> Result<u32, String> {
         let digits = self.socket_mode.trim_start_matches("0o");
@@ -143,6 +155,12 @@ impl Config {
                 "server.max_connections, max_connections_per_peer and max_streams_per_connection must be at least 1"
                     .into(),
             );
+        }
+        if self.io_threads > 1024 {
+            return Err(format!(
+                "server.io_threads {} is more threads than any machine needs (0 = one per core)",
+                self.io_threads
+            ));
         }
         Ok(())
     }

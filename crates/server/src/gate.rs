@@ -76,6 +76,8 @@ pub(crate) struct ConnState {
     active: AtomicUsize,
     /// Milliseconds after `born` when `active` last fell to zero.
     idle_since: AtomicU64,
+    /// Requests finished on this connection.
+    finished: AtomicU64,
     unwritten: AtomicUsize,
     budget: Option<Arc<Budget>>,
 }
@@ -86,6 +88,7 @@ impl ConnState {
             born: Instant::now(),
             active: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
             unwritten: AtomicUsize::new(0),
             budget,
         })
@@ -128,6 +131,11 @@ impl ConnState {
     pub fn is_idle(&self) -> bool {
         self.active.load(Ordering::Acquire) == 0
     }
+
+    /// How many requests have finished on this connection.
+    pub fn finished(&self) -> u64 {
+        self.finished.load(Ordering::Acquire)
+    }
 }
 
 /// One request in flight on a connection, until its response is done.
@@ -151,6 +159,7 @@ impl Drop for Active {
     fn drop(&mut self) {
         let since = self.0.born.elapsed().as_millis() as u64;
         self.0.idle_since.store(since, Ordering::Release);
+        self.0.finished.fetch_add(1, Ordering::AcqRel);
         self.0.active.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -160,6 +169,9 @@ impl Drop for Active {
 struct Hold {
     budget: Arc<Budget>,
     bytes: AtomicUsize,
+    /// Why the body ended early, if it did (one allocation per request
+    /// holds both).
+    cut: Mutex<Option<Cut>>,
 }
 
 impl Hold {
@@ -217,7 +229,6 @@ pub(crate) struct Metered {
     /// Bytes reserved before reading (the declared length).
     prepaid: usize,
     read: usize,
-    cut: Arc<Mutex<Option<Cut>>>,
     /// A streaming procedure: the last frame's bytes, given back when the
     /// next one is read.
     streaming: Option<usize>,
@@ -234,7 +245,7 @@ impl Body for Metered {
                 if let (Some(data), Some(last)) = (frame.data_ref(), this.streaming.as_mut()) {
                     this.hold.give_back(std::mem::take(last));
                     if !this.hold.budget.try_take(data.len()) {
-                        *this.cut.lock().expect("cut poisoned") = Some(Cut::OverBudget);
+                        *this.hold.cut.lock().expect("cut poisoned") = Some(Cut::OverBudget);
                         return Poll::Ready(Some(Err(BodyError("over server.max_in_flight_bytes".into()))));
                     }
                     this.hold.add(data.len());
@@ -244,7 +255,7 @@ impl Body for Metered {
                     let extra = after.saturating_sub(this.prepaid.max(this.read));
                     if extra > 0 {
                         if !this.hold.budget.try_take(extra) {
-                            *this.cut.lock().expect("cut poisoned") = Some(Cut::OverBudget);
+                            *this.hold.cut.lock().expect("cut poisoned") = Some(Cut::OverBudget);
                             return Poll::Ready(Some(Err(BodyError("over server.max_in_flight_bytes".into()))));
                         }
                         this.hold.add(extra);
@@ -255,7 +266,7 @@ impl Body for Metered {
             }
             Poll::Ready(Some(Err(e))) => {
                 let why = e.to_string();
-                *this.cut.lock().expect("cut poisoned") = Some(Cut::Broken(why.clone()));
+                *this.hold.cut.lock().expect("cut poisoned") = Some(Cut::Broken(why.clone()));
                 Poll::Ready(Some(Err(BodyError(why))))
             }
             other => other.map(|_| None),
@@ -295,12 +306,21 @@ impl Body for Counted {
         polled
     }
 
+    // connectrpc's body does not pass these on from a unary reply's `Full`
+    // body; asked here, hyper writes a Connect unary reply with its
+    // `content-length` in one piece instead of chunked.
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            ConnectRpcBody::Full(full) => full.is_end_stream(),
+            other => other.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            ConnectRpcBody::Full(full) => full.size_hint(),
+            other => other.size_hint(),
+        }
     }
 }
 
@@ -401,7 +421,7 @@ impl tower::Service<Request<Incoming>> for Gate {
     fn call(&mut self, mut req: Request<Incoming>) -> GateFuture {
         req.extensions_mut().insert(self.caller.clone());
         let active = Active::new(&self.conn);
-        let hold = Arc::new(Hold { budget: self.budget.clone(), bytes: AtomicUsize::new(0) });
+        let hold = Arc::new(Hold { budget: self.budget.clone(), bytes: AtomicUsize::new(0), cut: Mutex::new(None) });
         let refuse = |err: ConnectError, headers: &HeaderMap, hold: Arc<Hold>, active: Active| {
             let response = counted(err.into_http_response(headers), hold, active);
             Box::pin(std::future::ready(Ok(response))) as GateFuture
@@ -418,25 +438,24 @@ impl tower::Service<Request<Incoming>> for Gate {
             }
             hold.add(declared);
         }
-        // Only the content type is needed to answer in the caller's protocol.
-        let mut protocol = HeaderMap::new();
-        if let Some(ct) = req.headers().get(http::header::CONTENT_TYPE) {
-            protocol.insert(http::header::CONTENT_TYPE, ct.clone());
-        }
-        let cut = Arc::new(Mutex::new(None));
+        // Only the content type is needed to answer in the caller's protocol
+        // (kept as a value: a header map is made only for such an answer).
+        let content_type = req.headers().get(http::header::CONTENT_TYPE).cloned();
         let (parts, body) = req.into_parts();
         let streaming = STREAMING.contains(&parts.uri.path()).then_some(0);
-        let metered =
-            Metered { inner: body, hold: hold.clone(), prepaid: declared, read: 0, cut: cut.clone(), streaming };
-        let budget = self.budget.clone();
-        let mut inner = self.inner.clone();
+        let metered = Metered { inner: body, hold: hold.clone(), prepaid: declared, read: 0, streaming };
+        let response = tower::Service::call(&mut self.inner, Request::from_parts(parts, metered));
         Box::pin(async move {
-            let Ok(response) = tower::Service::call(&mut inner, Request::from_parts(parts, metered)).await;
-            let cut = cut.lock().expect("cut poisoned").take();
+            let Ok(response) = response.await;
+            let cut = hold.cut.lock().expect("cut poisoned").take();
+            let Some(cut) = cut else { return Ok(counted(response, hold, active)) };
+            let mut protocol = HeaderMap::new();
+            if let Some(ct) = content_type {
+                protocol.insert(http::header::CONTENT_TYPE, ct);
+            }
             let response = match cut {
-                None => response,
-                Some(Cut::OverBudget) => budget.refusal().into_http_response(&protocol),
-                Some(Cut::Broken(why)) => ConnectError::invalid_argument(format!(
+                Cut::OverBudget => hold.budget.refusal().into_http_response(&protocol),
+                Cut::Broken(why) => ConnectError::invalid_argument(format!(
                     "the request body could not be read ({why}); check the client's framing (Content-Length, chunked encoding)"
                 ))
                 .into_http_response(&protocol),

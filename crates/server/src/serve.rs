@@ -121,7 +121,9 @@ impl Server {
 
         let peers = PeerPolicy { uids: self.config.allowed_uids.clone(), gids: self.config.allowed_gids.clone() };
         let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new()).header_read_timeout(self.config.header_timeout);
+        // The head timeout is `Timed`'s: hyper's also runs while a kept-alive
+        // connection waits for its next request (see timed.rs).
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(None);
         builder
             .http2()
             .timer(TokioTimer::new())
@@ -134,7 +136,8 @@ impl Server {
             .as_ref()
             .and_then(|l| l.local_addr().ok())
             .map(|addr| Arc::new(Hosts::new(addr, &self.config.tcp_allowed_hosts)));
-        let (idle_timeout, write_timeout) = (self.config.idle_timeout, self.config.write_timeout);
+        let (header_timeout, idle_timeout, write_timeout) =
+            (self.config.header_timeout, self.config.idle_timeout, self.config.write_timeout);
         let connections = TaskTracker::new();
         let drain = CancellationToken::new();
         let serve_io = |io: Io, peer: Peer, caller: Caller, tcp: bool| {
@@ -151,7 +154,7 @@ impl Server {
                 hosts: if tcp { hosts.clone() } else { None },
                 caller,
             };
-            let io = Timed::new(io, conn_state.clone(), idle_timeout, write_timeout);
+            let io = Timed::new(io, conn_state.clone(), idle_timeout, Some(header_timeout), write_timeout);
             let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(gate)).into_owned();
             let drain = drain.clone();
             connections.spawn(async move {
@@ -260,7 +263,7 @@ async fn serve_admin(admin: Admin, state: Arc<AdminState>, timeouts: (Duration, 
                 let _active = ConnState::busy(&idle);
                 admin::handle(state.clone(), req)
             });
-            let io = Timed::new(io, conn_state, idle_timeout, write_timeout);
+            let io = Timed::new(io, conn_state, idle_timeout, None, write_timeout);
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)

@@ -6,7 +6,12 @@
 //! trickling bytes that never complete a request (slowloris) is closed as
 //! surely as a silent one; a long call in flight is never cut by it. A write
 //! that makes no progress for `write_timeout` fails the connection, so a
-//! client that stops reading cannot pin its responses in memory.
+//! client that stops reading cannot pin its responses in memory. On
+//! HTTP/1.1, a request's head must arrive within `header_timeout` of its
+//! first byte; an idle keep-alive connection waiting for its next request
+//! is under `idle_timeout` alone (hyper's own header timer also runs while a
+//! kept-alive connection waits, which closed idle connections after
+//! `header_timeout` and raced the clients that reuse them).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -25,26 +30,98 @@ pub(crate) struct Timed<T> {
     inner: T,
     conn: Arc<ConnState>,
     idle: Duration,
+    /// The head timeout; `None` where the protocol layer keeps its own (the
+    /// admin listener) and once the connection shows itself HTTP/2.
+    header: Option<Duration>,
     write: Duration,
     idle_timer: Pin<Box<Sleep>>,
     write_timer: Option<Pin<Box<Sleep>>>,
+    /// When the head of the request being read began to arrive (its first
+    /// byte while no request was in flight), and how many requests the
+    /// connection had finished then (a later count makes it stale).
+    head: Option<(Instant, u64)>,
+    /// Bytes of the HTTP/2 preface's start matched so far, while the first
+    /// bytes have not yet told HTTP/2 from HTTP/1.1 (`None` once they have).
+    preface: Option<usize>,
 }
 
+/// How an HTTP/2 connection starts; its frames are not request heads.
+const H2_PREFACE_START: &[u8] = b"PRI * HTTP/2";
+
 impl<T> Timed<T> {
-    pub fn new(inner: T, conn: Arc<ConnState>, idle: Duration, write: Duration) -> Self {
+    pub fn new(inner: T, conn: Arc<ConnState>, idle: Duration, header: Option<Duration>, write: Duration) -> Self {
         let idle_timer = Box::pin(tokio::time::sleep(idle));
-        Self { inner, conn, idle, write, idle_timer, write_timer: None }
+        // A new connection owes its first head at once: one that sends
+        // nothing is closed after `header`, as one that sends half a head.
+        let head = header.map(|_| (Instant::now(), 0));
+        Self { inner, conn, idle, header, write, idle_timer, write_timer: None, head, preface: Some(0) }
     }
 
-    /// Whether the connection has been idle too long; arms the timer that
-    /// wakes the reader when it will have been.
+    /// Bytes arrived: the first of a request head starts its clock.
+    fn read_some(&mut self, bytes: &[u8]) {
+        if let Some(seen) = self.preface {
+            // The preface may come in pieces: decide once it is whole or a
+            // byte differs.
+            let want = &H2_PREFACE_START[seen..];
+            let n = want.len().min(bytes.len());
+            self.preface = if bytes[..n] != want[..n] {
+                None
+            } else if seen + n == H2_PREFACE_START.len() {
+                self.header = None;
+                self.head = None;
+                None
+            } else {
+                Some(seen + n)
+            };
+        }
+        if self.header.is_none() || !self.conn.is_idle() {
+            return;
+        }
+        let finished = self.conn.finished();
+        if self.head.is_none_or(|(_, n)| n != finished) {
+            self.head = Some((Instant::now(), finished));
+        }
+    }
+
+    /// When the head being read must be complete, if one is.
+    fn head_deadline(&self) -> Option<Instant> {
+        let (started, finished) = self.head?;
+        let header = self.header?;
+        (self.conn.is_idle() && finished == self.conn.finished()).then(|| started + header)
+    }
+
+    /// Whether the connection has been idle too long, or a head has taken
+    /// too long; arms the timer that wakes the reader when either will have.
+    ///
+    /// The idle deadline moves later with every call, but the timer is moved
+    /// only when it would fire late (or has fired): one armed earlier fires,
+    /// finds the connection not yet idle long enough, and is moved then.
+    /// Moving it on every call cost a timer-wheel removal and insertion per
+    /// call.
     fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(deadline) = self.conn.idle_deadline(self.idle) else { return false };
-        if Instant::now() >= deadline {
+        let idle = self.conn.idle_deadline(self.idle);
+        let deadline = match (idle, self.head_deadline()) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => match a.or(b) {
+                Some(deadline) => deadline,
+                None => return false,
+            },
+        };
+        let now = Instant::now();
+        if now >= deadline {
             return true;
         }
-        self.idle_timer.as_mut().reset(deadline.into());
-        self.idle_timer.as_mut().poll(cx).is_ready()
+        let armed = self.idle_timer.deadline().into_std();
+        if armed > deadline || armed <= now {
+            self.idle_timer.as_mut().reset(deadline.into());
+        }
+        // Ready only if it fired early, between two checks: the next read's
+        // check moves it.
+        if self.idle_timer.as_mut().poll(cx).is_ready() {
+            self.idle_timer.as_mut().reset(deadline.into());
+            return self.idle_timer.as_mut().poll(cx).is_ready();
+        }
+        false
     }
 
     /// Turns a write that made no progress for `write_timeout` into an error.
@@ -74,8 +151,14 @@ impl<T> Drop for Timed<T> {
 impl<T: AsyncRead + Unpin> AsyncRead for Timed<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
+        let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            // Idle too long: end of stream, and the protocol closes it.
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                this.read_some(&buf.filled()[before..]);
+                Poll::Ready(Ok(()))
+            }
+            // Idle or a head too long: end of stream, and the protocol
+            // closes it.
             Poll::Pending if this.idle_expired(cx) => Poll::Ready(Ok(())),
             other => other,
         }

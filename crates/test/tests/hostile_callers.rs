@@ -58,16 +58,23 @@ async fn slow_headers_and_idle_connections_are_closed() {
         let (_, closed) = read_until_closed(stream, Duration::from_secs(2)).await;
         assert!(closed, "a slowloris connection is still open after {:?}", started.elapsed());
     }
-    // A kept-alive connection that makes no next request is closed too.
+    // A kept-alive connection waiting for its next request is under
+    // idle_timeout, not header_timeout: still usable past the latter, and
+    // its next request's clock starts only with that request.
     let mut idle = UnixStream::connect(sidecar.socket()).await.unwrap();
     let body = "{}";
-    idle.write_all(post_head("attache.sidecar.v1.SidecarService/GetInfo", "application/json", body.len()).as_bytes())
-        .await
-        .unwrap();
-    idle.write_all(body.as_bytes()).await.unwrap();
-    let (answer, closed) = read_until_closed(&mut idle, Duration::from_secs(3)).await;
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let request = post_head("attache.sidecar.v1.SidecarService/GetInfo", "application/json", body.len()) + body;
+    for _ in 0..2 {
+        idle.write_all(request.as_bytes()).await.unwrap();
+        let (answer, closed) = read_until_closed(&mut idle, Duration::from_millis(450)).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(!closed, "a kept-alive connection was closed after server.header_timeout, before idle_timeout");
+    }
+    // One that makes no next request is closed.
+    let started = Instant::now();
+    let (_, closed) = read_until_closed(&mut idle, Duration::from_secs(3)).await;
     assert!(closed, "an idle connection was kept past server.idle_timeout");
+    assert!(started.elapsed() >= Duration::from_millis(100), "closed after {:?}", started.elapsed());
 }
 
 #[tokio::test]
