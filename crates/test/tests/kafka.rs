@@ -597,7 +597,11 @@ mod consuming {
         broker.create_topic(&topic, 1).await;
         broker.kcat_produce(&topic, &["one"]);
         let (_sidecar, client) = start(Some(broker), |_| {}).await;
-        for (group, topic, field) in [("", topic.as_str(), "group"), ("g", "no such/topic", "topics[0]")] {
+        for (group, topic, field) in [
+            ("", topic.as_str(), "group"),
+            ("bad group!", topic.as_str(), "group"),
+            ("g", "no such/topic", "topics[0]"),
+        ] {
             let mut stream = subscribe(&client, group, topic, 0).await;
             let error = stream.message().await.unwrap_err();
             assert_eq!(error.code, ErrorCode::InvalidArgument, "{error:?}");

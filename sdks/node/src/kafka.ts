@@ -325,7 +325,7 @@ export interface KafkaPosition {
 }
 
 export interface ConsumeOptions {
-  /** The consumer group: 1 to 249 characters. */
+  /** The consumer group: 1 to 249 of `[a-zA-Z0-9._-]`. */
   group: string;
   topics: readonly string[];
   /**

@@ -35,8 +35,14 @@ pub enum Event {
 }
 
 pub(crate) fn check_group(group: &str, topics: &[String]) -> Result<(), Error> {
-    if group.is_empty() || group.len() > 249 || group.chars().any(char::is_control) {
-        return Err(Error::invalid("group", "a group id is 1 to 249 characters, none of them control characters"));
+    // As the API documents it (and as Kafka names topics): a group id also
+    // names metrics and log lines, and a typo with a space in it would
+    // otherwise join a group of its own and wait for records in silence.
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if group.is_empty() || group.len() > 249 || !group.chars().all(allowed) {
+        let shown: String = group.chars().take(64).collect();
+        let more = if group.chars().count() > 64 { "…" } else { "" };
+        return Err(Error::invalid("group", format!("{shown:?}{more} is not a group id: 1 to 249 of [a-zA-Z0-9._-]")));
     }
     if topics.is_empty() {
         return Err(Error::invalid("topics", "name at least one topic"));

@@ -115,6 +115,16 @@ pub(crate) struct Context {
 
 impl ClientContext for Context {}
 
+/// Runs blocking `work` where it does not stall the async runtime: through
+/// `block_in_place` on a multi-thread runtime (the sidecar's), as is
+/// elsewhere (a current-thread test runtime, or no runtime).
+fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 impl ConsumerContext for Context {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(list) = rebalance else { return };
@@ -137,8 +147,12 @@ impl ConsumerContext for Context {
         state.ready.retain(|r| !revoked.iter().any(|(t, p)| *t == r.topic && *p == r.partition));
         state.changes.push(Change::Revoked(revoked));
         drop(state);
+        // librdkafka runs this callback inside the member's poll, on an I/O
+        // worker: a blocking commit there would hold up every connection
+        // that worker serves (all of them, with one worker), so the worker
+        // hands its other tasks on while the commit waits for the broker.
         if commit.count() > 0
-            && let Err(error) = consumer.commit(&commit, CommitMode::Sync)
+            && let Err(error) = off_the_workers(|| consumer.commit(&commit, CommitMode::Sync))
         {
             tracing::warn!(%error, "kafka: committing before a rebalance failed; those records may be delivered again");
         }
