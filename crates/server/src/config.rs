@@ -49,8 +49,10 @@ pub struct Config {
     /// RESOURCE_EXHAUSTED before it is read, and a response counts until it
     /// is written. Bounds what many large or slow callers can pin.
     pub max_in_flight_bytes: ByteSize,
-    /// Time a client has to send a request's headers (HTTP/1.1) once it
-    /// starts one.
+    /// Time a client has to send a request's headers (HTTP/1.1), from their
+    /// first byte (from connecting, for a connection's first request); a
+    /// kept-alive connection waiting for its next request is under
+    /// `idle_timeout` instead.
     #[serde(with = "humantime_serde")]
     pub header_timeout: Duration,
     /// A connection with no request in flight for this long is closed;
