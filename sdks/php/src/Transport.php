@@ -125,13 +125,7 @@ final class Transport
         while (($end = strpos($buffer, "\r\n\r\n")) === false) {
             $buffer .= $this->read($stream);
         }
-        $lines = explode("\r\n", substr($buffer, 0, $end));
-        $status = (int) (explode(' ', $lines[0], 3)[1] ?? 0);
-        $headers = [];
-        foreach (array_slice($lines, 1) as $line) {
-            [$name, $value] = explode(':', $line, 2) + [1 => ''];
-            $headers[strtolower(trim($name))] = trim($value);
-        }
+        $headers = self::parseHead(substr($buffer, 0, $end), $status);
         $buffer = substr($buffer, $end + 4);
         if (isset($headers['content-length'])) {
             $length = (int) $headers['content-length'];
@@ -158,6 +152,31 @@ final class Transport
             }
         }
         throw new AttacheException('unknown', 'reply from attache has neither content-length nor chunked encoding');
+    }
+
+    /**
+     * The status and the headers that frame a reply (content-length,
+     * transfer-encoding, connection), read from its head without splitting
+     * every line: measured with bench/php/steps.php, splitting the whole
+     * head into an array was ~4 µs of a ~65 µs call.
+     *
+     * @return array<string, string>
+     */
+    private static function parseHead(string $head, ?int &$status): array
+    {
+        $space = strpos($head, ' ');
+        $status = $space === false ? 0 : (int) substr($head, $space + 1, 3);
+        $lower = strtolower($head);
+        $headers = [];
+        foreach (['content-length', 'transfer-encoding', 'connection'] as $name) {
+            $at = strpos($lower, "\r\n$name:");
+            if ($at !== false) {
+                $from = $at + strlen($name) + 3;
+                $to = strpos($head, "\r\n", $from);
+                $headers[$name] = trim($to === false ? substr($head, $from) : substr($head, $from, $to - $from));
+            }
+        }
+        return $headers;
     }
 
     /** @param resource $stream */
