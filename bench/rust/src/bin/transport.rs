@@ -4,8 +4,9 @@
 //! same epoll runtime attache serves on). A blocking client against each
 //! echo and against attache (a hand-written Connect HTTP/1.1 call: the least
 //! a client can do) separates the sidecar's own share from the socket's; the
-//! generated connectrpc client (gRPC and Connect over h2c) is what a Rust
-//! app pays. Each server's CPU per call is read from /proc over its run.
+//! generated connectrpc client (gRPC and Connect over h2c) and the Rust SDK
+//! (`attache-client`, its own Connect HTTP/1.1 on tokio) are what a Rust app
+//! pays. Each server's CPU per call is read from /proc over its run.
 //! The servers take turns in rounds, so drift on a shared machine falls on
 //! all of them alike.
 //! Usage: transport ATTACHE_SOCKET:PID ECHO_SOCKET:PID ECHO_ASYNC_SOCKET:PID N
@@ -117,8 +118,9 @@ fn main() {
     let mut h1 = UnixStream::connect(&attache.path).expect("attache socket");
     let grpc = runtime.block_on(rpc_client(&attache.path, Protocol::Grpc));
     let connect = runtime.block_on(rpc_client(&attache.path, Protocol::Connect));
+    let sdk = runtime.block_on(attache_client::Client::connect(&attache.path)).expect("attache socket");
     let mut buf = vec![0u8; 4096];
-    let [mut floor, mut floor_tokio, mut raw, mut grpc_run, mut connect_run] = Default::default();
+    let [mut floor, mut floor_tokio, mut raw, mut grpc_run, mut connect_run, mut sdk_run] = Default::default();
     for _ in 0..ROUNDS {
         Run::time(&mut floor, echo.pid, warmup, per_round, || echo_call(&mut blocking_echo));
         Run::time(&mut floor_tokio, echo_async.pid, warmup, per_round, || echo_call(&mut tokio_echo));
@@ -128,6 +130,9 @@ fn main() {
         });
         Run::time(&mut connect_run, attache.pid, warmup, per_round, || {
             runtime.block_on(connect.get_info(GetInfoRequest::default())).expect("GetInfo");
+        });
+        Run::time(&mut sdk_run, attache.pid, warmup, per_round, || {
+            runtime.block_on(sdk.info()).expect("GetInfo");
         });
     }
     println!(
@@ -139,6 +144,7 @@ fn main() {
             "attache_connect_h1_blocking": raw.report(),
             "attache": grpc_run.report(),
             "attache_connect_h2": connect_run.report(),
+            "attache_sdk": sdk_run.report(),
         })
     );
 }
