@@ -263,6 +263,8 @@ export class ProduceStream {
     if (!this.closing) {
       this.closing = this.over;
       this.stream.closeSend();
+      // Awaiting the end keeps the process alive until it comes.
+      this.stream.ref();
     }
     return this.closing;
   }

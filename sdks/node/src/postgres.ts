@@ -17,10 +17,13 @@ import {
   type QueryResponse as PbQueryResponse,
   type Row as PbRow,
   type Timestamp as PbTimestamp,
+  type TransactionResponse as PbTransactionResponse,
+  type TransactionRequestSchema,
   type Value as PbValue,
 } from "../gen/attache/postgres/v1/postgres_pb.js";
 import { AttacheError, Code } from "./errors.js";
 import { type CallOptions, type Defaults, withPolicy } from "./policy.js";
+import { BidiStream } from "./stream.js";
 import { type Transport } from "./transport.js";
 
 /**
@@ -151,11 +154,18 @@ export interface TransactionOptions extends CallOptions {
   readOnly?: boolean;
   /** With `serializable` and `readOnly`: wait for a snapshot that cannot fail. */
   deferrable?: boolean;
+  /**
+   * Run the transaction on a stream (a connection) of its own, whose
+   * lifetime is the transaction's: if this process dies or the connection
+   * breaks before Commit, the sidecar rolls it back at once rather than
+   * after its idle timeout. A statement that fails ends it, rolled back.
+   */
+  stream?: boolean;
 }
 
 /** The handle `transaction()` passes to its callback. */
 export interface Transaction {
-  /** The sidecar's id for the transaction. */
+  /** The sidecar's id for the transaction; `""` for one on a stream (the stream is the transaction). */
   readonly id: string;
   /** Runs one statement inside the transaction. */
   query<R = Record<string, unknown>>(sql: string, params?: unknown[], options?: QueryOptions): Promise<QueryResult<R>>;
@@ -452,6 +462,99 @@ function toResult<R>(reply: PbQueryResponse, mode: Int8Mode): QueryResult<R> {
   return { rows, columns, rowsAffected: Number(reply.rowsAffected), commandTag: reply.commandTag, cache: toCache(reply.cache) };
 }
 
+function queryRequest(sql: string, params: unknown[], options: QueryOptions, transactionId: string) {
+  const cacheTtlMs = millis(options.cacheTtlMs, "cacheTtlMs");
+  return {
+    sql,
+    params: params.map(toParam),
+    options: options.maxRows || cacheTtlMs ? { maxRows: options.maxRows ? BigInt(Math.floor(options.maxRows)) : 0n, cacheTtlMs } : undefined,
+    transactionId,
+  };
+}
+
+type TransactionStep = MessageInitShape<typeof TransactionRequestSchema>["step"];
+type TransactionAnswer = NonNullable<PbTransactionResponse["step"]["case"]>;
+
+interface PendingStep {
+  expect: TransactionAnswer;
+  resolve: (reply: PbTransactionResponse) => void;
+  reject: (err: AttacheError) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * One Transaction stream: each step a message, answered in order. The
+ * first failure ends it (the sidecar rolls the transaction back): the step
+ * that failed rejects with its error, any later one with
+ * `failed_precondition`. A step not answered within its deadline ends the
+ * stream too (`deadline_exceeded`), since answers come in order.
+ */
+class TransactionStream {
+  private readonly stream: BidiStream<typeof TransactionRequestSchema, typeof PostgresService.method.transaction.output>;
+  /** Steps awaiting answers, in the order sent. */
+  private readonly pending: PendingStep[] = [];
+  private failure: AttacheError | undefined;
+
+  constructor(socketPath: string, signal?: AbortSignal) {
+    this.stream = new BidiStream(
+      socketPath,
+      PostgresService.method.transaction,
+      { message: (m) => this.answer(m), end: (error) => this.end(error) },
+      signal,
+    );
+  }
+
+  step(step: TransactionStep, expect: TransactionAnswer, timeoutMs: number): Promise<PbTransactionResponse> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => this.stream.destroy(new AttacheError(Code.DeadlineExceeded, `no answer from the sidecar within ${timeoutMs} ms; the transaction is rolled back`)),
+        timeoutMs,
+      ).unref();
+      this.pending.push({ expect, resolve, reject, timer });
+      this.stream.ref();
+      try {
+        this.stream.send({ step });
+      } catch (err) {
+        this.pending.pop();
+        clearTimeout(timer);
+        reject(AttacheError.from(err));
+      }
+    });
+  }
+
+  /** Ends the stream; a transaction not committed is rolled back. */
+  close(): void {
+    this.stream.closeSend();
+    this.stream.unref();
+  }
+
+  private answer(message: PbTransactionResponse): void {
+    const pending = this.pending.shift();
+    if (!pending || message.step.case !== pending.expect) {
+      if (pending) this.pending.unshift(pending);
+      this.stream.destroy(new AttacheError(Code.Internal, `the sidecar answered a transaction step with ${message.step.case ?? "nothing"}`));
+      return;
+    }
+    clearTimeout(pending.timer);
+    if (this.pending.length === 0) this.stream.unref();
+    pending.resolve(message);
+  }
+
+  private end(error: AttacheError | undefined): void {
+    const failure = error ?? (this.pending.length > 0 ? new AttacheError(Code.Internal, "the sidecar ended the transaction's stream without answering") : undefined);
+    this.failure = new AttacheError(
+      Code.FailedPrecondition,
+      failure ? `the transaction has ended (${failure.code}: ${failure.message}); begin a new one` : "the transaction has ended; begin a new one",
+      { cause: failure },
+    );
+    this.pending.splice(0).forEach((p, i) => {
+      clearTimeout(p.timer);
+      p.reject(i === 0 && failure ? failure : this.failure!);
+    });
+  }
+}
+
 /**
  * PostgreSQL through the sidecar's shared connection pool. No call is
  * retried: none is idempotent. Errors are `AttacheError`s with Postgres's
@@ -549,10 +652,12 @@ export class PostgresClient {
    * Runs `fn` in a transaction: commits if it resolves (and resolves to its
    * value), rolls back and rethrows if it throws. An `aborted` error
    * (serialization failure, deadlock) means: run the whole transaction again.
-   * `timeoutMs` and `signal` apply to Begin and Commit, each.
+   * `timeoutMs` and `signal` apply to Begin and Commit, each; with
+   * `stream`, aborting `signal` ends the whole transaction (rolled back).
    */
   async transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options: TransactionOptions = {}): Promise<T> {
     const request = { isolation: isolation(options.isolation), readOnly: options.readOnly ?? false, deferrable: options.deferrable ?? false };
+    if (options.stream) return this.streamTransaction(fn, request, options);
     const { transactionId } = await withPolicy(
       this.defaults,
       options,
@@ -586,15 +691,42 @@ export class PostgresClient {
     return result;
   }
 
-  private async run<R>(sql: string, params: unknown[], options: QueryOptions, transactionId: string): Promise<QueryResult<R>> {
-    const cacheTtlMs = millis(options.cacheTtlMs, "cacheTtlMs");
-    const request = {
-      sql,
-      params: params.map(toParam),
-      options:
-        options.maxRows || cacheTtlMs ? { maxRows: options.maxRows ? BigInt(Math.floor(options.maxRows)) : 0n, cacheTtlMs } : undefined,
-      transactionId,
+  /** `transaction()` with `stream`: Begin, the statements and Commit (or Rollback) are messages of one Transaction stream. */
+  private async streamTransaction<T>(
+    fn: (tx: Transaction) => Promise<T> | T,
+    begin: { isolation: PbIsolation; readOnly: boolean; deferrable: boolean },
+    options: TransactionOptions,
+  ): Promise<T> {
+    const timeoutMs = options.timeoutMs ?? this.defaults.timeoutMs;
+    const stream = new TransactionStream(this.transport.socketPath, options.signal);
+    await stream.step({ case: "begin", value: begin }, "begun", timeoutMs);
+    const tx: Transaction = {
+      id: "",
+      query: async <R>(sql: string, params: unknown[] = [], queryOptions: QueryOptions = {}) => {
+        const request = queryRequest(sql, params, queryOptions, "");
+        const reply = await stream.step({ case: "query", value: request }, "result", queryOptions.timeoutMs ?? this.defaults.timeoutMs);
+        return toResult<R>(reply.step.value as PbQueryResponse, queryOptions.int8 ?? this.int8);
+      },
     };
+    let result: T;
+    try {
+      result = await fn(tx);
+    } catch (err) {
+      // Best effort: ending the stream rolls the transaction back anyway.
+      await stream.step({ case: "rollback", value: {} }, "rolledBack", timeoutMs).catch(() => undefined);
+      stream.close();
+      throw err;
+    }
+    try {
+      await stream.step({ case: "commit", value: {} }, "committed", timeoutMs);
+    } finally {
+      stream.close();
+    }
+    return result;
+  }
+
+  private async run<R>(sql: string, params: unknown[], options: QueryOptions, transactionId: string): Promise<QueryResult<R>> {
+    const request = queryRequest(sql, params, options, transactionId);
     const reply = await withPolicy(
       this.defaults,
       options,

@@ -396,6 +396,24 @@ describe("kafka", () => {
     c.close();
   });
 
+  test("produceStream: awaiting close() keeps a process with nothing else to do alive until the stream ends", async () => {
+    const topic = topicName("stream-close");
+    await broker.createTopic(topic);
+    // A script whose last act is `await stream.close()`: it must not exit
+    // (code 13, a top-level await never settled) before the stream is over.
+    const script = `
+      import { Attache } from ${JSON.stringify(new URL("../src/index.js", import.meta.url).href)};
+      const client = new Attache({ socket: ${JSON.stringify(sidecar.socket)} });
+      const stream = client.kafka.produceStream();
+      await stream.send([{ topic: ${JSON.stringify(topic)}, value: "v" }]);
+      await stream.close();
+      client.close();
+      console.log("closed");
+    `;
+    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+    assert.equal(out.trim(), "closed");
+  });
+
   test("pino transport: every line a real logger logs arrives as one JSON record", async () => {
     const topic = topicName("pino");
     await broker.createTopic(topic);

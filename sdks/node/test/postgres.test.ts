@@ -238,6 +238,54 @@ describe("postgres", () => {
     assert.deepEqual((await client.postgres.query(`select id from ${table} where id in (12, 13)`)).rows, []);
   });
 
+  test("a transaction on a stream commits, rolls back, and ends at a failed statement", async () => {
+    const count = await client.postgres.transaction(
+      async (tx) => {
+        assert.equal(tx.id, "", "the stream is the transaction: no id");
+        await tx.query(`insert into ${table} (id, email) values ($1, $2)`, [40, "stream@example.com"]);
+        const { rows } = await tx.query<{ n: bigint }>(`select count(*) as n from ${table} where id = $1`, [40]);
+        return rows[0].n;
+      },
+      { stream: true, isolation: "repeatable read" },
+    );
+    assert.equal(count, 1n);
+    assert.deepEqual((await client.postgres.query(`select email from ${table} where id = 40`)).rows, [{ email: "stream@example.com" }]);
+
+    await assert.rejects(
+      client.postgres.transaction(
+        async (tx) => {
+          await tx.query(`insert into ${table} (id, email) values ($1, $2)`, [41, "gone@example.com"]);
+          throw new Error("changed my mind");
+        },
+        { stream: true },
+      ),
+      /changed my mind/,
+    );
+    assert.deepEqual((await client.postgres.query(`select id from ${table} where id = 41`)).rows, []);
+
+    // A failed statement ends the stream: its own error, then the transaction is over.
+    let saved: Transaction | undefined;
+    await assert.rejects(
+      client.postgres.transaction(
+        async (tx) => {
+          saved = tx;
+          await tx.query(`insert into ${table} (id, email) values ($1, $2)`, [42, "fortytwo@example.com"]);
+          await tx.query(`insert into ${table} (id, email) values ($1, $2)`, [43, "fortytwo@example.com"]);
+        },
+        { stream: true },
+      ),
+      { code: "already_exists", sqlstate: "23505" },
+    );
+    assert.deepEqual((await client.postgres.query(`select id from ${table} where id in (42, 43)`)).rows, []);
+    await assert.rejects(saved!.query("select 1"), { code: "failed_precondition" });
+
+    // A read-only transaction refuses a write.
+    await assert.rejects(
+      client.postgres.transaction((tx) => tx.query(`insert into ${table} (id) values (44)`), { stream: true, readOnly: true }),
+      (err: AttacheError) => err instanceof AttacheError && err.sqlstate === "25006",
+    );
+  });
+
   test("execute runs statements in order; transactional is all or nothing", async () => {
     const results = await client.postgres.execute([
       { sql: `insert into ${table} (id, email) values ($1, $2)`, params: [30, "thirty@example.com"] },

@@ -73,6 +73,38 @@ final class RedisClient
     }
 
     /**
+     * Runs many independent calls in one round trip: each is a command, as
+     * do() takes it (['INCR', 'hits']), or a cached read, as doCached()
+     * takes it (['doCached' => ['GET', 'user:1'], 'ttlMs' => 60_000];
+     * 'ttlMs' optional). Returns one result per call, in order:
+     * ['value' => the reply, 'cacheHit' => bool (false for a command),
+     * 'error' => null, a RedisReplyError for an error reply, or the
+     * AttacheException the call would have thrown on its own]. A call that
+     * fails does not fail the others. Not retried: commands may not be
+     * idempotent.
+     *
+     * @param list<list<string|int|float>|array{doCached: list<string|int|float>, ttlMs?: int}> $calls
+     * @return list<array{value: mixed, cacheHit: bool, error: RedisReplyError|AttacheException|null}>
+     */
+    public function batch(array $calls, ?int $timeoutMs = null): array
+    {
+        $request = [];
+        foreach (array_values($calls) as $i => $call) {
+            $request[] = self::batchCall($call, $i);
+        }
+        if ($request === []) {
+            return [];
+        }
+        $reply = $this->transport->call(self::SERVICE . 'Batch', ['calls' => $request], $timeoutMs, false);
+        $results = $reply['results'] ?? [];
+        $out = [];
+        foreach (array_keys($request) as $i) {
+            $out[] = self::batchResult($results[$i] ?? null, $i);
+        }
+        return $out;
+    }
+
+    /**
      * Subscribes to channels and/or patterns and calls $onMessage(channel,
      * payload, pattern) for each message until it returns false, $timeoutMs
      * passes, or the stream ends with an error (ResourceExhaustedException
@@ -174,6 +206,38 @@ final class RedisClient
     public function mget(array $keys, ?int $timeoutMs = null): array
     {
         return $this->do(['MGET', ...$keys], $timeoutMs);
+    }
+
+    /** @return array<string, mixed> a BatchCall in protobuf JSON form */
+    private static function batchCall(mixed $call, int $i): array
+    {
+        if (is_array($call) && $call !== [] && array_is_list($call)) {
+            return ['do' => ['args' => self::encodeArgs($call)]];
+        }
+        $args = is_array($call) ? ($call['doCached'] ?? null) : null;
+        $ttlMs = is_array($call) ? ($call['ttlMs'] ?? 0) : null;
+        if (!is_array($args) || $args === [] || !array_is_list($args) || !is_int($ttlMs) || $ttlMs < 0 || array_diff(array_keys($call), ['doCached', 'ttlMs']) !== []) {
+            throw new InvalidArgumentException("calls[$i]: a command such as ['GET', 'k'], or ['doCached' => ['GET', 'k'], 'ttlMs' => 60_000]");
+        }
+        return ['doCached' => ['args' => self::encodeArgs($args), 'ttlMs' => (string) $ttlMs]];
+    }
+
+    /** @return array{value: mixed, cacheHit: bool, error: RedisReplyError|AttacheException|null} */
+    private static function batchResult(mixed $result, int $i): array
+    {
+        $result = is_array($result) ? $result : [];
+        if (is_array($result['error'] ?? null)) {
+            $error = AttacheException::fromCode((string) ($result['error']['code'] ?? 'unknown'), (string) ($result['error']['message'] ?? ''));
+            return ['value' => null, 'cacheHit' => false, 'error' => $error];
+        }
+        $kind = isset($result['doCached']) ? 'doCached' : (isset($result['do']) ? 'do' : null);
+        if ($kind === null) {
+            $error = new AttacheException('internal', "attache's batch reply lacks result $i");
+            return ['value' => null, 'cacheHit' => false, 'error' => $error];
+        }
+        $value = self::decode($result[$kind]['reply'] ?? null);
+        $error = $value instanceof RedisReplyError ? $value : null;
+        return ['value' => $error === null ? $value : null, 'cacheHit' => (bool) ($result[$kind]['cacheHit'] ?? false), 'error' => $error];
     }
 
     /**

@@ -265,6 +265,29 @@ check('redis doCached serves hits and sees writes by other clients', function ()
     expectThrows(InvalidArgumentException::class, fn () => $attache->redis->doCached(['SET', 'k', 'v']), 'not cacheable');
 });
 
+check('redis batch runs commands and cached reads in one call, each with its own result', function () use ($attache, $cli) {
+    $results = $attache->redis->batch([
+        ['SET', 'batched', '1'],
+        ['INCR', 'batched'],
+        ['doCached' => ['GET', 'batched'], 'ttlMs' => 60_000],
+        ['doCached' => ['INCR', 'batched']], // not cacheable: fails alone
+        ['HGET', 'batched', 'f'], // WRONGTYPE: an error reply
+    ]);
+    expect($results[0] === ['value' => 'OK', 'cacheHit' => false, 'error' => null], 'SET ' . json_encode($results[0]));
+    expect($results[1] === ['value' => 2, 'cacheHit' => false, 'error' => null], 'INCR ' . json_encode($results[1]));
+    expect($results[2] === ['value' => '2', 'cacheHit' => false, 'error' => null], 'cached GET ' . json_encode($results[2]));
+    $e = $results[3]['error'];
+    expect($e instanceof InvalidArgumentException && str_contains($e->getMessage(), 'not cacheable') && $results[3]['value'] === null, 'cached INCR ' . json_encode([$results[3]['value'], $e?->getMessage()]));
+    $e = $results[4]['error'];
+    expect($e instanceof RedisReplyError && str_starts_with($e->getMessage(), 'WRONGTYPE'), 'HGET of a string');
+    $attache->redis->batch([['doCached' => ['GET', 'batched'], 'ttlMs' => 60_000]]); // cached now, if the write above kept it from it
+    $again = $attache->redis->batch([['doCached' => ['GET', 'batched'], 'ttlMs' => 60_000], ['GET', 'batched']]);
+    expect($again === [['value' => '2', 'cacheHit' => true, 'error' => null], ['value' => '2', 'cacheHit' => false, 'error' => null]], 'hit ' . json_encode($again));
+    expect($attache->redis->batch([]) === [], 'an empty batch');
+    expectThrows(InvalidArgumentException::class, fn () => $attache->redis->batch([['GET', 'batched'], ['doCached' => ['GET', 'batched'], 'ttl' => 5]]), 'calls[1]');
+    expect($cli('DEL', 'batched') === '1', 'del');
+});
+
 check('redis subscribe delivers messages until the callback says stop', function () use ($attache, $cli, $redisPort) {
     $got = [];
     $attache->redis->subscribe(['events'], ['ev*'], function (string $channel, string $payload, ?string $pattern) use (&$got) {

@@ -110,6 +110,34 @@ def test_transactions_commit_and_roll_back(client: attache.Client, table: str) -
             pass
 
 
+def test_stream_transactions(client: attache.Client, table: str) -> None:
+    with client.postgres.transaction(stream=True, isolation="repeatable read") as tx:
+        assert tx.id == ""
+        tx.query(f"insert into {table} (id) values ($1)", [1])
+        assert tx.query(f"select count(*) as n from {table}").rows == [{"n": 1}]
+    with pytest.raises(RuntimeError):
+        with client.postgres.transaction(stream=True) as tx:
+            tx.query(f"insert into {table} (id) values (2)")
+            raise RuntimeError("boom")
+    with pytest.raises(attache.UniqueViolation):
+        with client.postgres.transaction(stream=True) as tx:
+            tx.query(f"insert into {table} (id) values (3)")
+            try:
+                tx.query(f"insert into {table} (id) values (1)")
+            finally:
+                # The failed statement ended the transaction.
+                with pytest.raises(attache.FailedPrecondition, match="has ended"):
+                    tx.query("select 1")
+    with pytest.raises(attache.DeadlineExceeded, match="rolled back"):
+        with client.postgres.transaction(stream=True) as tx:
+            tx.query(f"insert into {table} (id) values (4)")
+            tx.query("select pg_sleep(2)", timeout=0.2)
+    with pytest.raises(attache.FailedPrecondition, match="read-only"):
+        with client.postgres.transaction(stream=True, read_only=True) as tx:
+            tx.query(f"insert into {table} (id) values (5)")
+    assert client.postgres.query(f"select id from {table} order by id").rows == [{"id": 1}]
+
+
 def test_execute_is_all_or_nothing(client: attache.Client, table: str) -> None:
     results = client.postgres.execute(
         [Statement(f"insert into {table} (id) values ($1)", [1]), f"select count(*) as n from {table}"], transactional=True
@@ -154,6 +182,13 @@ def test_async_postgres(sidecar: Sidecar, client: attache.Client, table: str) ->
         assert sorted(r.row["id"] for r in results if r.row) == list(range(1, 41))
         async with c.postgres.transaction() as tx:
             await tx.query(f"delete from {table} where id > $1", [10])
+        async with c.postgres.transaction(stream=True) as tx:
+            await tx.query(f"delete from {table} where id > $1", [20])
+            assert (await tx.query(f"select count(*) as n from {table}")).rows == [{"n": 10}]
+        with pytest.raises(attache.UniqueViolation):
+            async with c.postgres.transaction(stream=True) as tx:
+                await tx.query(f"update {table} set id = id + 100 where id = 1")
+                await tx.query(f"insert into {table} (id) values (2)")
         with pytest.raises(attache.UniqueViolation):
             await c.postgres.insert(table, {"id": 1})
         r = await c.postgres.query(f"select count(*) as n from {table}")

@@ -10,6 +10,7 @@ import time
 import pytest
 
 import attache
+from attache.redis import BatchResult, CachedCmd, Cmd
 from conftest import Backends, Sidecar, name
 
 
@@ -62,6 +63,23 @@ def test_cached_reads_are_invalidated_by_writes(client: attache.Client, backends
     assert many.values == [b"two", None]
 
 
+def test_batch(client: attache.Client, backends: Backends) -> None:
+    k = name("batch")
+    cli(backends, "SET", k, "v")
+    results = client.redis.batch(
+        [Cmd("INCR", k + "n"), CachedCmd("GET", k, ttl=60), CachedCmd("SET", k, "x"), Cmd("LLEN", k), Cmd("GET", k)]
+    )
+    assert results[0] == BatchResult(1) and results[1] == BatchResult(b"v", False)
+    assert isinstance(results[2].error, attache.InvalidArgument) and results[2].value is None
+    assert results[3].error == attache.RedisReplyError("WRONGTYPE Operation against a key holding the wrong kind of value")
+    assert results[4] == BatchResult(b"v")
+    assert client.redis.batch([CachedCmd("GET", k, ttl=60)])[0].cache_hit
+    assert client.redis.batch([]) == []
+    with pytest.raises(TypeError):
+        client.redis.batch([["GET", k]])  # type: ignore[list-item]
+    assert cli(backends, "GET", k + "n") == "1"
+
+
 def test_redis_bad_input(client: attache.Client) -> None:
     with pytest.raises(attache.InvalidArgument, match="not cacheable"):
         client.redis.do_cached("SET", "k", "v")
@@ -112,6 +130,10 @@ def test_async_auto_pipelining_and_helpers(sidecar: Sidecar, backends: Backends)
         assert await c.redis.hgetall(name("none")) == {}
         with pytest.raises(attache.RedisReplyError):
             await c.redis.do("INCR", k + "s")
+        explicit = await c.redis.batch([Cmd("INCR", k), CachedCmd("GET", k + "s", ttl=10), Cmd("INCR", k + "s")])
+        assert explicit[0] == BatchResult(101) and explicit[1].value == b"v"
+        assert isinstance(explicit[2].error, attache.RedisReplyError)
+        await c.redis.do("DECR", k)
 
     asyncio.run(main())
     assert cli(backends, "GET", k) == "100"

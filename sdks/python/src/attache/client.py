@@ -51,7 +51,7 @@ class Client:
         self.password = PasswordClient(self._call)
         self.image = ImageClient(self._call)
         self.redis = RedisClient(self._call, self.socket)
-        self.postgres = PostgresClient(self._call)
+        self.postgres = PostgresClient(self._call, self.socket)
         self.kafka = KafkaClient(self._call, self.socket)
 
     def info(self, *, timeout: float | None = None) -> Info:
@@ -92,7 +92,7 @@ class AsyncClient:
         self.password = AsyncPasswordClient(self._call)
         self.image = AsyncImageClient(self._call)
         self.redis = AsyncRedisClient(self._call, self.socket)
-        self.postgres = AsyncPostgresClient(self._call)
+        self.postgres = AsyncPostgresClient(self._call, self.socket)
         self.kafka = AsyncKafkaClient(self._call, self.socket)
 
     async def info(self, *, timeout: float | None = None) -> Info:

@@ -5,6 +5,7 @@ names one. No call is retried: the proto marks none idempotent."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import uuid
@@ -15,9 +16,10 @@ from typing import Any, AsyncIterator, Iterator, Literal, Mapping, Sequence
 
 from ._atransport import AsyncCaller
 from ._gen.postgres.v1 import postgres_pb2 as pb
+from ._stream import AsyncStream, SyncStream
 from ._transport import Caller
 from ._wire import method
-from .errors import Internal, InvalidArgument
+from .errors import AttacheError, DeadlineExceeded, FailedPrecondition, Internal, InvalidArgument
 
 _service = pb.DESCRIPTOR.services_by_name["PostgresService"]
 QUERY = method(_service, "Query", pb.QueryRequest, pb.QueryResponse)
@@ -27,6 +29,7 @@ COMMIT = method(_service, "Commit", pb.CommitRequest, pb.CommitResponse)
 ROLLBACK = method(_service, "Rollback", pb.RollbackRequest, pb.RollbackResponse)
 INSERT = method(_service, "Insert", pb.InsertRequest, pb.InsertResponse)
 GET_OR_LOAD = method(_service, "GetOrLoad", pb.GetOrLoadRequest, pb.GetOrLoadResponse)
+TRANSACTION = method(_service, "Transaction", pb.TransactionRequest, pb.TransactionResponse)
 
 Isolation = Literal["read committed", "repeatable read", "serializable"]
 CacheStatus = Literal["bypass", "miss", "coalesced", "hit"]
@@ -387,18 +390,71 @@ def _get_or_load_result(r: pb.GetOrLoadResponse) -> QueryResult:
     return QueryResult(rows=[_row(row, columns) for row in r.rows], columns=columns, cache=_cache(r.cache))
 
 
+def _answer(reply: pb.TransactionResponse | None, want: str) -> pb.TransactionResponse:
+    if reply is None:
+        raise Internal("the sidecar ended the transaction's stream without answering")
+    if reply.WhichOneof("step") != want:
+        raise Internal(f"the sidecar answered a transaction step with {reply.WhichOneof('step')}, not {want}")
+    return reply
+
+
+def _unanswered(timeout: float) -> DeadlineExceeded:
+    return DeadlineExceeded(f"no answer from the sidecar within {timeout} s; the transaction is rolled back")
+
+
+def _ended(failure: AttacheError | None) -> FailedPrecondition:
+    why = f" ({failure})" if failure is not None else ""
+    return FailedPrecondition(f"the transaction has ended{why}; begin a new one")
+
+
+class _TxStream:
+    """A transaction that is a stream of its own: one step at a time, each
+    answered in order, so a step that fails or is not answered in time
+    ends the stream, and the sidecar rolls the transaction back."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        self._stream = SyncStream(path, TRANSACTION, timeout)
+        self._failure: AttacheError | None = None
+
+    def step(self, request: pb.TransactionRequest, want: str, timeout: float) -> pb.TransactionResponse:
+        if self._stream.ended:
+            raise _ended(self._failure)
+        try:
+            self._stream.send(request)
+            try:
+                reply = self._stream.receive(timeout)
+            except DeadlineExceeded:
+                raise _unanswered(timeout) from None
+            return _answer(reply, want)
+        except AttacheError as err:
+            self._failure = err
+            self._stream.close()
+            raise
+
+    def end(self, request: pb.TransactionRequest, want: str, timeout: float) -> None:
+        try:
+            self.step(request, want, timeout)
+        finally:
+            self._stream.close()
+
+
 class Transaction:
     """The handle ``with client.postgres.transaction() as tx`` gives."""
 
-    def __init__(self, client: PostgresClient, id: str) -> None:
+    def __init__(self, client: PostgresClient, id: str, stream: _TxStream | None = None) -> None:
         self._client = client
-        #: The sidecar's id for the transaction.
+        #: The sidecar's id for the transaction; empty for ``stream=True``.
         self.id = id
+        self._stream = stream
 
     def query(
         self, sql: str, params: Sequence[Any] = (), *, max_rows: int | None = None, timeout: float | None = None
     ) -> QueryResult:
-        return _result(self._client._call(QUERY, _query_request(sql, params, max_rows, None, self.id), timeout))
+        request = _query_request(sql, params, max_rows, None, self.id)
+        if self._stream is None:
+            return _result(self._client._call(QUERY, request, timeout))
+        wait = self._client._call.timeout if timeout is None else timeout
+        return _result(self._stream.step(pb.TransactionRequest(query=request), "result", wait).result)
 
 
 class PostgresClient:
@@ -406,8 +462,9 @@ class PostgresClient:
     ``constraint``, ``detail``, ``position``…); a unique violation is
     :class:`attache.UniqueViolation` (an ``AlreadyExists``)."""
 
-    def __init__(self, call: Caller) -> None:
+    def __init__(self, call: Caller, path: str) -> None:
         self._call = call
+        self._path = path
 
     def query(
         self,
@@ -470,12 +527,23 @@ class PostgresClient:
         isolation: Isolation | None = None,
         read_only: bool = False,
         deferrable: bool = False,
+        stream: bool = False,
         timeout: float | None = None,
     ) -> Iterator[Transaction]:
         """``with client.postgres.transaction() as tx: tx.query(...)``: commits
         when the block ends, rolls back if it raises. An ``Aborted`` error
-        (serialization failure, deadlock) means: run the whole block again."""
+        (serialization failure, deadlock) means: run the whole block again.
+
+        ``stream=True``: the transaction is a stream of its own (a connection
+        of its own) rather than unary calls naming it: if this process dies
+        or the connection breaks before the commit, the sidecar rolls it back
+        at once, not after its idle timeout. A statement that fails, or is
+        not answered within its timeout, ends it, rolled back."""
         request = pb.BeginRequest(isolation=_isolation(isolation), read_only=read_only, deferrable=deferrable)
+        if stream:
+            with self._stream_transaction(request, self._call.timeout if timeout is None else timeout) as tx:
+                yield tx
+            return
         tid = self._call(BEGIN, request, timeout).transaction_id
         try:
             yield Transaction(self, tid)
@@ -495,23 +563,72 @@ class PostgresClient:
         except Exception:  # noqa: BLE001 - must not hide the error that caused it
             pass  # The sidecar rolls back on its own after the idle timeout.
 
+    @contextmanager
+    def _stream_transaction(self, begin: pb.BeginRequest, timeout: float) -> Iterator[Transaction]:
+        stream = _TxStream(self._path, timeout)
+        try:
+            stream.step(pb.TransactionRequest(begin=begin), "begun", timeout)
+            yield Transaction(self, "", stream)
+        except BaseException:
+            try:
+                stream.end(pb.TransactionRequest(rollback=pb.RollbackRequest()), "rolled_back", timeout)
+            except AttacheError:
+                pass  # Ended already: the sidecar rolled it back.
+            raise
+        stream.end(pb.TransactionRequest(commit=pb.CommitRequest()), "committed", timeout)
+
+
+class _AsyncTxStream:
+    """As :class:`_TxStream`, on asyncio."""
+
+    def __init__(self, stream: AsyncStream[pb.TransactionRequest, pb.TransactionResponse]) -> None:
+        self._stream = stream
+        self._failure: AttacheError | None = None
+
+    async def step(self, request: pb.TransactionRequest, want: str, timeout: float) -> pb.TransactionResponse:
+        if self._stream.ended:
+            raise _ended(self._failure)
+        try:
+            self._stream.send(request)
+            try:
+                reply = await asyncio.wait_for(self._stream.receive(), timeout)
+            except asyncio.TimeoutError:
+                raise _unanswered(timeout) from None
+            return _answer(reply, want)
+        except AttacheError as err:
+            self._failure = err
+            self._stream.close()
+            raise
+
+    async def end(self, request: pb.TransactionRequest, want: str, timeout: float) -> None:
+        try:
+            await self.step(request, want, timeout)
+        finally:
+            self._stream.close()
+
 
 class AsyncTransaction:
-    def __init__(self, client: AsyncPostgresClient, id: str) -> None:
+    def __init__(self, client: AsyncPostgresClient, id: str, stream: _AsyncTxStream | None = None) -> None:
         self._client = client
         self.id = id
+        self._stream = stream
 
     async def query(
         self, sql: str, params: Sequence[Any] = (), *, max_rows: int | None = None, timeout: float | None = None
     ) -> QueryResult:
-        return _result(await self._client._call(QUERY, _query_request(sql, params, max_rows, None, self.id), timeout))
+        request = _query_request(sql, params, max_rows, None, self.id)
+        if self._stream is None:
+            return _result(await self._client._call(QUERY, request, timeout))
+        wait = self._client._call.timeout if timeout is None else timeout
+        return _result((await self._stream.step(pb.TransactionRequest(query=request), "result", wait)).result)
 
 
 class AsyncPostgresClient:
     """``AsyncClient.postgres``: as :class:`PostgresClient`, awaitable."""
 
-    def __init__(self, call: AsyncCaller) -> None:
+    def __init__(self, call: AsyncCaller, path: str) -> None:
         self._call = call
+        self._path = path
 
     async def query(
         self,
@@ -563,9 +680,14 @@ class AsyncPostgresClient:
         isolation: Isolation | None = None,
         read_only: bool = False,
         deferrable: bool = False,
+        stream: bool = False,
         timeout: float | None = None,
     ) -> AsyncIterator[AsyncTransaction]:
         request = pb.BeginRequest(isolation=_isolation(isolation), read_only=read_only, deferrable=deferrable)
+        if stream:
+            async with self._stream_transaction(request, self._call.timeout if timeout is None else timeout) as tx:
+                yield tx
+            return
         tid = (await self._call(BEGIN, request, timeout)).transaction_id
         try:
             yield AsyncTransaction(self, tid)
@@ -583,3 +705,17 @@ class AsyncPostgresClient:
             await self._call(ROLLBACK, pb.RollbackRequest(transaction_id=tid))
         except Exception:  # noqa: BLE001
             pass
+
+    @asynccontextmanager
+    async def _stream_transaction(self, begin: pb.BeginRequest, timeout: float) -> AsyncIterator[AsyncTransaction]:
+        stream = _AsyncTxStream(await AsyncStream.open(self._path, TRANSACTION))
+        try:
+            await stream.step(pb.TransactionRequest(begin=begin), "begun", timeout)
+            yield AsyncTransaction(self, "", stream)
+        except BaseException:
+            try:
+                await stream.end(pb.TransactionRequest(rollback=pb.RollbackRequest()), "rolled_back", timeout)
+            except AttacheError:
+                pass
+            raise
+        await stream.end(pb.TransactionRequest(commit=pb.CommitRequest()), "committed", timeout)

@@ -48,6 +48,40 @@ class CachedValues:
     cache_hits: int
 
 
+@dataclass(frozen=True, init=False)
+class Cmd:
+    """A ``do`` call of :meth:`RedisClient.batch`: ``Cmd("INCR", "hits")``."""
+
+    args: tuple[RedisArg, ...]
+
+    def __init__(self, *args: RedisArg) -> None:
+        object.__setattr__(self, "args", args)
+
+
+@dataclass(frozen=True, init=False)
+class CachedCmd:
+    """A ``do_cached`` call of :meth:`RedisClient.batch`: ``CachedCmd("GET", "k", ttl=60)``."""
+
+    args: tuple[RedisArg, ...]
+    ttl: float | None
+
+    def __init__(self, *args: RedisArg, ttl: float | None = None) -> None:
+        object.__setattr__(self, "args", args)
+        object.__setattr__(self, "ttl", ttl)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """The outcome of one call of a batch."""
+
+    value: RedisValue = None
+    #: A :class:`CachedCmd` was answered from the sidecar's cache.
+    cache_hit: bool = False
+    #: The call's own failure: the AttacheError it would have raised alone,
+    #: or the RedisReplyError of an error reply (``value`` is then None).
+    error: AttacheError | RedisReplyError | None = None
+
+
 @dataclass(frozen=True)
 class PubSubMessage:
     channel: str
@@ -140,6 +174,39 @@ def _ttl(ttl: float | None) -> int:
     return 0 if ttl is None else max(0, int(ttl * 1000))
 
 
+def _batch_request(calls: Sequence[Cmd | CachedCmd]) -> pb.BatchRequest:
+    request = pb.BatchRequest()
+    for c in calls:
+        if isinstance(c, Cmd):
+            request.calls.append(pb.BatchCall(do=pb.DoRequest(args=_args(c.args))))
+        elif isinstance(c, CachedCmd):
+            request.calls.append(pb.BatchCall(do_cached=pb.DoCachedRequest(args=_args(c.args), ttl_ms=_ttl(c.ttl))))
+        else:
+            raise TypeError(f"a batch call must be a Cmd or a CachedCmd, not {type(c).__name__}")
+    return request
+
+
+def _batch_result(r: pb.BatchResult) -> BatchResult:
+    which = r.WhichOneof("result")
+    if which == "do":
+        value, hit = from_value(r.do.reply), False
+    elif which == "do_cached":
+        value, hit = from_value(r.do_cached.reply), r.do_cached.cache_hit
+    elif which == "error":
+        return BatchResult(error=error_for(r.error.code, r.error.message))
+    else:
+        return BatchResult(error=Internal("the sidecar's batch reply lacks a result"))
+    if isinstance(value, RedisReplyError):
+        return BatchResult(cache_hit=hit, error=value)
+    return BatchResult(value, hit)
+
+
+def _batch_results(reply: pb.BatchResponse, n: int) -> list[BatchResult]:
+    if len(reply.results) != n:
+        raise Internal(f"the sidecar answered {len(reply.results)} of {n} calls")
+    return [_batch_result(r) for r in reply.results]
+
+
 def _message(r: pb.SubscribeResponse) -> PubSubMessage | None:
     if r.WhichOneof("event") != "message":
         return None
@@ -175,6 +242,14 @@ class RedisClient:
         """Many keys, hits from the cache and misses from Redis in one round trip."""
         reply = self._call(MGET_CACHED, pb.MGetCachedRequest(keys=_args(keys), ttl_ms=_ttl(ttl)), timeout)
         return CachedValues([v.bulk if v.WhichOneof("kind") == "bulk" else None for v in reply.values], reply.cache_hits)
+
+    def batch(self, calls: Sequence[Cmd | CachedCmd], *, timeout: float | None = None) -> list[BatchResult]:
+        """Independent calls in one round trip, each with its own result: a
+        failed call does not fail the others, e.g. ``batch([Cmd("INCR", "n"),
+        CachedCmd("GET", "k", ttl=60)])``. The explicit form of the asyncio
+        client's auto-pipelining; raises only for the batch as a whole (the
+        sidecar unreachable, the deadline passed)."""
+        return _batch_results(self._call(BATCH, _batch_request(calls), timeout), len(calls))
 
     def subscribe(
         self, channels: Sequence[str] = (), patterns: Sequence[str] = (), *, timeout: float | None = None
@@ -423,6 +498,10 @@ class AsyncRedisClient:
     ) -> CachedValues:
         reply = await self._call(MGET_CACHED, pb.MGetCachedRequest(keys=_args(keys), ttl_ms=_ttl(ttl)), timeout)
         return CachedValues([v.bulk if v.WhichOneof("kind") == "bulk" else None for v in reply.values], reply.cache_hits)
+
+    async def batch(self, calls: Sequence[Cmd | CachedCmd], *, timeout: float | None = None) -> list[BatchResult]:
+        """As :meth:`RedisClient.batch`: these calls in one Batch RPC of their own."""
+        return _batch_results(await self._call(BATCH, _batch_request(calls), timeout), len(calls))
 
     async def subscribe(
         self, channels: Sequence[str] = (), patterns: Sequence[str] = (), *, timeout: float | None = None
