@@ -8,7 +8,11 @@ require __DIR__ . '/../../sdks/php/src/autoload.php';
 $attache = new Attache\Client();
 $say = fn (string $s) => print("[php]  $s\n");
 
-$hash = getenv('DEMO_HASH') ?: exit("set DEMO_HASH\n");
+$hash = getenv('DEMO_HASH');
+if ($hash === false || $hash === '') {
+    fwrite(STDERR, "set DEMO_HASH\n");
+    exit(1);
+}
 $v = $attache->password->verify('correct horse battery staple', $hash);
 $say("verify(node's hash) -> valid=" . json_encode($v->valid) . ' needsRehash=' . json_encode($v->needsRehash));
 $say("password_verify()   -> " . json_encode(password_verify('correct horse battery staple', $hash)) . ' (PHP agrees)');
