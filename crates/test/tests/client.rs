@@ -78,6 +78,35 @@ async fn replies_larger_than_allowed_fail_that_call_only() {
 }
 
 #[tokio::test]
+async fn calls_beyond_max_connections_wait_for_one_to_finish_not_for_a_close() {
+    let sidecar = Sidecar::start().await;
+    let client =
+        Client::builder().socket(sidecar.socket()).max_connections(1).timeout(Duration::from_secs(5)).build().unwrap();
+    let started = Instant::now();
+    let calls = (0..8).map(|_| client.info());
+    for info in futures::future::join_all(calls).await {
+        info.unwrap();
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "calls queued behind an idle connection: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_request_the_sidecar_refuses_unread_gets_its_reply_not_unavailable() {
+    let sidecar = Sidecar::start().await;
+    let client = Client::connect(sidecar.socket()).await.unwrap();
+    // Over server.max_request_bytes (4 MiB): refused before its body is
+    // read; the connection closes under the rest of the write. (Verify is
+    // idempotent: an Unavailable here would also have been sent again.)
+    let err = client.password().verify(&"p".repeat(8 << 20), "x").await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
+    client.info().await.unwrap();
+}
+
+#[tokio::test]
 async fn postgres_rows_decode_errors_carry_details_and_a_dropped_transaction_rolls_back() {
     let pg = PostgresServer::start();
     let url = pg.url().to_owned();

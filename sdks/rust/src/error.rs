@@ -179,8 +179,11 @@ impl Error {
         let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
             return Error::new(Code::from_http(status), format!("HTTP {status} from the sidecar"));
         };
-        let code = json["code"].as_str().map_or(Code::from_http(status), Code::from_name);
-        let message = json["message"].as_str().unwrap_or_default().to_owned();
+        let code = json["code"].as_str().filter(|c| !c.is_empty()).map_or(Code::from_http(status), Code::from_name);
+        let message = match json["message"].as_str() {
+            Some(m) if !m.is_empty() => m.to_owned(),
+            _ => format!("HTTP {status} from the sidecar"),
+        };
         let mut error = Error::new(code, message);
         if let Some(details) = json["details"].as_array() {
             for d in details {

@@ -210,8 +210,8 @@ pub struct FetchOptions {
 /// Records leased by one [`Kafka::fetch`]; commit them before the lease
 /// ends, or they are fetched again.
 #[derive(Debug)]
-pub struct Lease<'a> {
-    client: &'a Client,
+pub struct Lease {
+    client: Client,
     /// The lease's id.
     pub id: String,
     /// The records, in each partition's order.
@@ -227,7 +227,7 @@ pub struct Committed {
     pub redelivered: u32,
 }
 
-impl Lease<'_> {
+impl Lease {
     /// Acknowledges every record of the lease.
     pub async fn commit_all(self) -> Result<Committed> {
         self.commit_with(Vec::new(), true).await
@@ -290,6 +290,12 @@ impl Consumer {
         let _ = self.acks.send(record.position());
     }
 
+    /// A handle that acks for this consumer from other tasks, for records
+    /// handled concurrently while the consumer reads on.
+    pub fn acker(&self) -> Acker {
+        Acker { acks: self.acks.clone() }
+    }
+
     /// Leaves the group cleanly: the acks given so far reach the sidecar,
     /// which commits them before it ends the stream; records delivered
     /// meanwhile and not acked are delivered again later. Within the
@@ -315,6 +321,19 @@ impl Stream for Consumer {
     type Item = Result<ConsumedRecord>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.records.as_mut().poll_next(cx)
+    }
+}
+
+/// Acks records for a [`Consumer`] from any task; from [`Consumer::acker`].
+#[derive(Debug, Clone)]
+pub struct Acker {
+    acks: mpsc::UnboundedSender<pb::Position>,
+}
+
+impl Acker {
+    /// Acknowledges `record`, as [`Consumer::ack`] does.
+    pub fn ack(&self, record: &ConsumedRecord) {
+        let _ = self.acks.send(record.position());
     }
 }
 
@@ -348,16 +367,25 @@ impl ProduceStream {
         let sequence = self.sequence;
         let exchange = async {
             let sent = self.send.send(req).await;
-            match futures::StreamExt::next(&mut self.recv).await {
-                Some(Ok(reply)) if reply.sequence == sequence => Ok(produced(reply.results)),
-                Some(Ok(reply)) => {
-                    Err(Error::new(Code::Internal, format!("answer {} to produce {sequence}", reply.sequence)))
+            loop {
+                match futures::StreamExt::next(&mut self.recv).await {
+                    Some(Ok(reply)) if reply.sequence == sequence => return Ok(produced(reply.results)),
+                    // The late answer to a send whose caller gave up waiting.
+                    Some(Ok(reply)) if reply.sequence < sequence => continue,
+                    Some(Ok(reply)) => {
+                        return Err(Error::new(
+                            Code::Internal,
+                            format!("answer {} to produce {sequence}", reply.sequence),
+                        ));
+                    }
+                    Some(Err(e)) => return Err(e),
+                    None => {
+                        return Err(match sent {
+                            Err(e) => Error::from_connect(e),
+                            Ok(()) => Error::new(Code::Internal, "the produce stream ended without an answer"),
+                        });
+                    }
                 }
-                Some(Err(e)) => Err(e),
-                None => Err(match sent {
-                    Err(e) => Error::from_connect(e),
-                    Ok(()) => Error::new(Code::Internal, "the produce stream ended without an answer"),
-                }),
             }
         };
         tokio::time::timeout(self.client.timeout(), exchange).await.unwrap_or_else(|_| {
@@ -368,12 +396,21 @@ impl ProduceStream {
     /// Ends the stream once the sidecar has answered what was sent.
     pub async fn close(mut self) -> Result<()> {
         self.send.close_send();
-        match tokio::time::timeout(self.client.timeout(), futures::StreamExt::next(&mut self.recv)).await {
-            Ok(None) => Ok(()),
-            Ok(Some(Err(e))) => Err(e),
-            Ok(Some(Ok(_))) => Err(Error::new(Code::Internal, "an answer after the produce stream closed")),
-            Err(_) => Err(Error::new(Code::DeadlineExceeded, "the produce stream did not end within the deadline")),
-        }
+        let sequence = self.sequence;
+        let end = async {
+            loop {
+                match futures::StreamExt::next(&mut self.recv).await {
+                    None => return Ok(()),
+                    Some(Err(e)) => return Err(e),
+                    // Late answers to sends whose callers gave up waiting.
+                    Some(Ok(reply)) if reply.sequence <= sequence => {}
+                    Some(Ok(_)) => return Err(Error::new(Code::Internal, "an answer to nothing sent")),
+                }
+            }
+        };
+        tokio::time::timeout(self.client.timeout(), end).await.unwrap_or_else(|_| {
+            Err(Error::new(Code::DeadlineExceeded, "the produce stream did not end within the deadline"))
+        })
     }
 }
 
@@ -387,7 +424,7 @@ fn millis(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }
 
-impl<'a> Kafka<'a> {
+impl Kafka<'_> {
     /// Produces `records`; a result per record, in order.
     pub async fn produce(&self, records: &[Record], ack: Ack) -> Result<Vec<Produced>> {
         let req = pb::ProduceRequest {
@@ -424,7 +461,7 @@ impl<'a> Kafka<'a> {
 
     /// Leases the group's next records (waiting up to `max_wait` for a
     /// first one); an empty lease when none came.
-    pub async fn fetch(&self, options: &FetchOptions) -> Result<Lease<'a>> {
+    pub async fn fetch(&self, options: &FetchOptions) -> Result<Lease> {
         let max_wait = options.max_wait.unwrap_or(Duration::from_secs(1)).min(Duration::from_secs(60));
         let req = pb::FetchRequest {
             group: options.group.clone(),
@@ -435,10 +472,10 @@ impl<'a> Kafka<'a> {
             start: options.start.to_pb().into(),
             ..Default::default()
         };
-        let waiting = self.client.with_timeout(self.client.timeout() + max_wait);
+        let waiting = self.client.with_timeout(self.client.timeout().saturating_add(max_wait));
         let reply: pb::FetchResponse = waiting.unary(pb::KAFKA_SERVICE_FETCH_SPEC, &req).await?;
         Ok(Lease {
-            client: self.client,
+            client: self.client.clone(),
             id: reply.lease_id,
             records: reply.records.into_iter().map(ConsumedRecord::from_pb).collect(),
         })

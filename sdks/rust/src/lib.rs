@@ -91,10 +91,10 @@ impl Builder {
         self
     }
 
-    /// The deadline of each call. Default: `$ATTACHE_TIMEOUT_MS`
-    /// milliseconds, else 10 s.
+    /// The deadline of each call. Default (and for zero):
+    /// `$ATTACHE_TIMEOUT_MS` milliseconds, else 10 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.timeout = Some(timeout).filter(|t| !t.is_zero());
         self
     }
 
@@ -105,15 +105,16 @@ impl Builder {
         self
     }
 
-    /// Most HTTP/1.1 connections open to the socket at once; calls beyond
-    /// wait for one. Default 128.
+    /// Most unary calls in flight at once, each on an HTTP/1.1 connection
+    /// of its own (kept for later calls); calls beyond wait for one to
+    /// finish. Default 128.
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n.max(1);
         self
     }
 
     /// Largest reply accepted, in bytes; a larger one fails the call with
-    /// `ResourceExhausted` before it is read. Default 256 MiB.
+    /// `ResourceExhausted` without being buffered. Default 256 MiB.
     pub fn max_reply_bytes(mut self, n: usize) -> Self {
         self.max_reply_bytes = n;
         self
@@ -209,7 +210,9 @@ impl Client {
     }
 
     fn deadline(&self) -> Instant {
-        Instant::now() + self.timeout
+        let now = Instant::now();
+        // Duration::MAX, say, means no deadline: a century is as good.
+        now.checked_add(self.timeout).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
     }
 
     /// One unary call under the client's deadline and its retry rule: only

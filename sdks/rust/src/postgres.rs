@@ -103,8 +103,8 @@ pub enum Value {
     Bytes(Vec<u8>),
     /// numeric, exactly, in decimal.
     Numeric(String),
-    /// timestamp (without time zone): microseconds since 2000-01-01... no:
-    /// since the Unix epoch, or an infinity.
+    /// timestamp (without time zone): microseconds since the Unix epoch,
+    /// or an infinity.
     Timestamp(Timestamp),
     /// timestamptz, in UTC.
     Timestamptz(Timestamp),
@@ -702,8 +702,10 @@ impl Transaction {
     /// Commits.
     pub async fn commit(mut self) -> Result<()> {
         let req = pb::CommitRequest { transaction_id: self.id()?.to_owned(), ..Default::default() };
-        self.id = None;
         let _: pb::CommitResponse = self.client.unary(pb::POSTGRES_SERVICE_COMMIT_SPEC, &req).await?;
+        // Only now: a commit that failed or was cancelled leaves the id for
+        // the drop's rollback (harmless if the commit did land).
+        self.id = None;
         Ok(())
     }
 
@@ -756,6 +758,9 @@ impl TransactionStream {
         if self.done {
             return Err(Error::new(Code::FailedPrecondition, "the transaction has ended"));
         }
+        // Ended until this step's answer is read: a step whose future is
+        // dropped after its send would leave its answer for the next one.
+        self.done = true;
         let req = pb::TransactionRequest { step: Some(step), ..Default::default() };
         let exchange = async {
             // A send that fails means the sidecar ended the stream: its
@@ -775,9 +780,7 @@ impl TransactionStream {
                 "the transaction step's deadline passed before the sidecar answered",
             ))
         });
-        if answer.is_err() {
-            self.done = true;
-        }
+        self.done = answer.is_err();
         answer
     }
 

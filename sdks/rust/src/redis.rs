@@ -303,34 +303,38 @@ impl Redis<'_> {
     }
 
     /// Subscribes to `channels` and `patterns`; returns once Redis has
-    /// confirmed them, so a message published after it is received.
-    pub async fn subscribe<C, P>(&self, channels: &[C], patterns: &[P]) -> Result<Subscription>
-    where
-        C: AsRef<str>,
-        P: AsRef<str>,
-    {
+    /// confirmed them (within the client's deadline), so a message
+    /// published after it is received.
+    pub async fn subscribe(&self, channels: &[&str], patterns: &[&str]) -> Result<Subscription> {
         let transport = self.client.transport();
-        let h2 = transport.h2().await?;
-        let rpc = pb::RedisServiceClient::new(h2, transport.config());
         let req = pb::SubscribeRequest {
-            channels: channels.iter().map(|c| c.as_ref().to_owned()).collect(),
-            patterns: patterns.iter().map(|p| p.as_ref().to_owned()).collect(),
+            channels: channels.iter().map(|c| (*c).to_owned()).collect(),
+            patterns: patterns.iter().map(|p| (*p).to_owned()).collect(),
             ..Default::default()
         };
-        let mut stream = match rpc.subscribe(req).await {
-            Ok(s) => s,
-            Err(e) => {
-                transport.h2_failed().await;
-                return Err(Error::from_connect(e));
+        let open = async {
+            let rpc = pb::RedisServiceClient::new(transport.h2().await?, transport.config());
+            let mut stream = rpc.subscribe(req).await.map_err(Error::from_connect)?;
+            match stream.message().await.map_err(Error::from_connect)?.map(|m| m.to_owned_message().event) {
+                Some(Some(subscribe_response::Event::Subscribed(_))) => Ok(stream),
+                _ => Err(Error::new(Code::Internal, "the subscription began without its confirmation")),
             }
         };
-        let first = tokio::time::timeout(self.client.timeout(), stream.message()).await.map_err(|_| {
-            Error::new(Code::DeadlineExceeded, "Redis did not confirm the subscription within the client's timeout")
-        })?;
-        match first.map_err(Error::from_connect)?.map(|m| m.to_owned_message().event) {
-            Some(Some(subscribe_response::Event::Subscribed(_))) => {}
-            _ => return Err(Error::new(Code::Internal, "the subscription began without its confirmation")),
-        }
+        let opened = tokio::time::timeout(self.client.timeout(), open).await.unwrap_or_else(|_| {
+            Err(Error::new(
+                Code::DeadlineExceeded,
+                "Redis did not confirm the subscription within the client's timeout",
+            ))
+        });
+        let stream = match opened {
+            Ok(stream) => stream,
+            Err(e) => {
+                if e.code() == Code::Unavailable {
+                    transport.h2_failed().await;
+                }
+                return Err(e);
+            }
+        };
         let messages = futures::stream::unfold(Some(stream), |stream| async move {
             let mut stream = stream?;
             loop {

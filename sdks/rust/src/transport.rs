@@ -34,7 +34,8 @@ pub(crate) struct Transport {
     socket: PathBuf,
     /// Idle connections, most recently used last.
     idle: Mutex<Vec<Conn>>,
-    /// One permit per connection that may be open at once.
+    /// One permit per call in flight: a call takes an idle connection or,
+    /// when there is none, dials one, so at most this many are ever open.
     slots: Arc<Semaphore>,
     /// A kept-alive connection idle this long is closed rather than reused.
     idle_for: Duration,
@@ -46,9 +47,10 @@ struct Conn {
     io: UnixStream,
     buf: BytesMut,
     idle_at: Instant,
-    reused: bool,
-    _slot: OwnedSemaphorePermit,
 }
+
+/// A read buffer larger than this is not kept with an idle connection.
+const KEPT_BUFFER_BYTES: usize = 64 << 10;
 
 /// Why an exchange failed, before it is a caller's [`Error`].
 enum Fail {
@@ -81,9 +83,14 @@ impl Transport {
 
     /// Dials one connection and keeps it idle for the first call.
     pub(crate) async fn warm(&self) -> Result<()> {
-        let conn = self.get(false).await?;
+        let _slot = self.slot().await;
+        let conn = self.dial().await?;
         self.put(conn);
         Ok(())
+    }
+
+    async fn slot(&self) -> OwnedSemaphorePermit {
+        self.slots.clone().acquire_owned().await.expect("the semaphore is never closed")
     }
 
     /// One unary call: `req` to `procedure`, the reply decoded as `Resp`,
@@ -109,7 +116,8 @@ impl Transport {
     }
 
     async fn exchange(&self, procedure: &str, body: &[u8], deadline: Instant) -> Result<bytes::Bytes> {
-        let timeout_ms = deadline.saturating_duration_since(Instant::now()).as_millis().max(1);
+        // At most ten digits, which the sidecar reads (about 115 days).
+        let timeout_ms = deadline.saturating_duration_since(Instant::now()).as_millis().clamp(1, 9_999_999_999);
         let mut request = Vec::with_capacity(160 + procedure.len() + body.len());
         request.extend_from_slice(b"POST ");
         request.extend_from_slice(procedure.as_bytes());
@@ -120,67 +128,52 @@ impl Transport {
             format!("Connect-Timeout-Ms: {timeout_ms}\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
         );
         request.extend_from_slice(body);
-        let mut fresh = false;
-        loop {
-            let mut conn = self.get(fresh).await?;
-            match conn.round_trip(&request, self.max_reply_bytes).await {
-                Ok((status, reply, keep)) => {
-                    if keep {
-                        self.put(conn);
-                    }
-                    if status != 200 {
-                        return Err(Error::from_connect_body(status, &reply));
-                    }
-                    return Ok(reply);
+        let _slot = self.slot().await;
+        let mut conn = match self.take_idle() {
+            Some(conn) => conn,
+            None => self.dial().await?,
+        };
+        match conn.round_trip(&request, self.max_reply_bytes).await {
+            Ok((status, reply, keep)) => {
+                if keep {
+                    self.put(conn);
                 }
-                // A kept-alive connection the sidecar closed while it was
-                // idle (a restart, or its idle timeout) fails before any
-                // reply byte: the request was not read, so it is sent
-                // again, once, on a fresh connection.
-                Err(Fail::Io(e)) if conn.reused && !fresh && conn.buf.is_empty() && stale(&e) => fresh = true,
-                Err(Fail::Io(e)) => {
-                    return Err(Error::new(Code::Unavailable, format!("the connection to the sidecar broke: {e}")));
+                if status != 200 {
+                    return Err(Error::from_connect_body(status, &reply));
                 }
-                Err(Fail::Malformed(what)) => {
-                    return Err(Error::new(Code::Internal, format!("malformed HTTP reply from the sidecar: {what}")));
-                }
-                Err(Fail::TooLarge(n)) => {
-                    return Err(Error::new(
-                        Code::ResourceExhausted,
-                        format!(
-                            "the sidecar's reply of {n} bytes is larger than max_reply_bytes ({})",
-                            self.max_reply_bytes
-                        ),
-                    ));
-                }
+                Ok(reply)
             }
+            // The connection ended before a reply: whether the sidecar ran
+            // the request is unknown, so it is not sent again here (the
+            // retry rule sends idempotent calls again).
+            Err(Fail::Io(e)) => Err(Error::new(Code::Unavailable, format!("the connection to the sidecar broke: {e}"))),
+            Err(Fail::Malformed(what)) => {
+                Err(Error::new(Code::Internal, format!("malformed HTTP reply from the sidecar: {what}")))
+            }
+            Err(Fail::TooLarge(n)) => Err(Error::new(
+                Code::ResourceExhausted,
+                format!("the sidecar's reply of {n} bytes is larger than max_reply_bytes ({})", self.max_reply_bytes),
+            )),
         }
     }
 
-    /// An idle connection, else a new one once fewer than the maximum are
-    /// open (waiting for one to come back otherwise).
-    async fn get(&self, fresh: bool) -> Result<Conn> {
-        if !fresh && let Some(conn) = self.take_idle() {
-            return Ok(conn);
-        }
-        let slot = self.slots.clone().acquire_owned().await.expect("the semaphore is never closed");
-        if !fresh && let Some(conn) = self.take_idle() {
-            return Ok(conn);
-        }
+    async fn dial(&self) -> Result<Conn> {
         let io = UnixStream::connect(&self.socket).await.map_err(|e| {
             Error::new(
                 Code::Unavailable,
                 format!("cannot reach the attache socket {} ({e}); is the sidecar running?", self.socket.display()),
             )
         })?;
-        Ok(Conn { io, buf: BytesMut::with_capacity(4096), idle_at: Instant::now(), reused: false, _slot: slot })
+        Ok(Conn { io, buf: BytesMut::with_capacity(4096), idle_at: Instant::now() })
     }
 
+    /// The most recently used idle connection that is still open. One the
+    /// sidecar closed while it was idle (its idle timeout, a restart) reads
+    /// as closed here, before anything is written to it.
     fn take_idle(&self) -> Option<Conn> {
         let mut idle = self.idle.lock().expect("pool lock");
-        while let Some(mut conn) = idle.pop() {
-            if conn.idle_at.elapsed() < self.idle_for {
-                conn.reused = true;
+        while let Some(conn) = idle.pop() {
+            if conn.idle_at.elapsed() < self.idle_for && conn.open() {
                 return Some(conn);
             }
         }
@@ -189,6 +182,10 @@ impl Transport {
 
     fn put(&self, mut conn: Conn) {
         conn.idle_at = Instant::now();
+        if conn.buf.capacity() > KEPT_BUFFER_BYTES {
+            // A large reply's buffer is not held for the connection's life.
+            conn.buf = BytesMut::with_capacity(4096);
+        }
         conn.buf.clear();
         self.idle.lock().expect("pool lock").push(conn);
     }
@@ -226,20 +223,41 @@ fn base_uri() -> http::Uri {
     http::Uri::from_static("http://attache")
 }
 
-fn stale(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe)
-}
-
 impl Conn {
+    /// Whether the idle connection is still open: nothing may arrive on
+    /// it between replies, so a readable connection has been closed (or
+    /// broken) by the sidecar.
+    fn open(&self) -> bool {
+        let mut probe = [0u8; 1];
+        matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
     /// Writes a request and reads its reply whole: status, body, and
     /// whether the connection may be used again.
     async fn round_trip(&mut self, request: &[u8], max_reply: usize) -> Result<(u16, bytes::Bytes, bool), Fail> {
-        self.io.write_all(request).await?;
+        if let Err(write) = self.io.write_all(request).await {
+            // The sidecar may refuse a request before reading all of it (too
+            // large, over its byte budget) and close: its reply is still
+            // there to read, and says why. Otherwise the write's error.
+            return match self.read_reply(max_reply).await {
+                Ok((status, body, _)) => Ok((status, body, false)),
+                Err(_) => Err(Fail::Io(write)),
+            };
+        }
+        self.read_reply(max_reply).await
+    }
+
+    async fn read_reply(&mut self, max_reply: usize) -> Result<(u16, bytes::Bytes, bool), Fail> {
         let (status, head_len, framing, keep) = loop {
             if !self.buf.is_empty() {
-                let mut headers = [httparse::EMPTY_HEADER; 24];
+                let mut headers = [httparse::EMPTY_HEADER; 64];
                 let mut head = httparse::Response::new(&mut headers);
                 match head.parse(&self.buf) {
+                    Ok(httparse::Status::Complete(n)) if head.code.is_some_and(|c| (100..200).contains(&c)) => {
+                        // An interim reply (100 Continue): the real one follows.
+                        self.buf.advance(n);
+                        continue;
+                    }
                     Ok(httparse::Status::Complete(n)) => {
                         let (framing, keep) = framing(&head)?;
                         break (head.code.unwrap_or(0), n, framing, keep);
@@ -281,36 +299,55 @@ impl Conn {
         Ok(())
     }
 
+    /// A line ending in CRLF, without it, at most `max` bytes long.
+    async fn line(&mut self, max: usize) -> Result<BytesMut, Fail> {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = self.buf.split_to(i);
+                self.buf.advance(2);
+                return Ok(line);
+            }
+            if self.buf.len() > max {
+                return Err(Fail::Malformed("a chunk line too long"));
+            }
+            self.fill().await?;
+        }
+    }
+
     async fn read_chunked(&mut self, max_reply: usize) -> Result<bytes::Bytes, Fail> {
         let mut body = BytesMut::new();
         loop {
-            let line_end = loop {
-                if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                    break i;
-                }
-                if self.buf.len() > 64 {
-                    return Err(Fail::Malformed("a chunk size line over 64 bytes"));
-                }
-                self.fill().await?;
-            };
-            let line = std::str::from_utf8(&self.buf[..line_end]).map_err(|_| Fail::Malformed("a chunk size"))?;
+            let line = self.line(64).await?;
+            let line = std::str::from_utf8(&line).map_err(|_| Fail::Malformed("a chunk size"))?;
             let size = u64::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
                 .map_err(|_| Fail::Malformed("a chunk size"))?;
-            self.buf.advance(line_end + 2);
-            if body.len() as u64 + size > max_reply as u64 {
-                return Err(Fail::TooLarge(body.len() as u64 + size));
+            if size == 0 {
+                // Trailers, up to the empty line.
+                let mut trailer_bytes = 0;
+                loop {
+                    let trailer = self.line(MAX_HEAD_BYTES).await?;
+                    if trailer.is_empty() {
+                        return Ok(body.freeze());
+                    }
+                    trailer_bytes += trailer.len();
+                    if trailer_bytes > MAX_HEAD_BYTES {
+                        return Err(Fail::Malformed("trailers over 16 KiB"));
+                    }
+                }
+            }
+            let total = (body.len() as u64).saturating_add(size);
+            if total > max_reply as u64 {
+                return Err(Fail::TooLarge(total));
             }
             let size = size as usize;
             while self.buf.len() < size + 2 {
                 self.fill().await?;
             }
             body.extend_from_slice(&self.buf[..size]);
-            self.buf.advance(size + 2);
-            if size == 0 {
-                // No trailers are sent on unary replies; the final CRLF
-                // was consumed above.
-                return Ok(body.freeze());
+            if &self.buf[size..size + 2] != b"\r\n" {
+                return Err(Fail::Malformed("a chunk not followed by CRLF"));
             }
+            self.buf.advance(size + 2);
         }
     }
 }
