@@ -42,10 +42,16 @@ import (
 type transport struct {
 	socket  string
 	idleFor time.Duration
-	slots   chan struct{} // one per connection that may be open at once
+	max     int
+	// slots holds one token per call in flight on the HTTP/1.1 pool,
+	// taken before a connection is and given back with it: a call waits
+	// here when maxConnections calls are in flight, and wakes when one
+	// ends.
+	slots chan struct{}
 
 	mu     sync.Mutex
 	idle   []*conn // most recently used last
+	open   int     // connections open, idle or in use; at most max
 	closed bool
 
 	h2 *http.Transport
@@ -68,7 +74,7 @@ func newTransport(socket string, maxConnections int) *transport {
 	h2.Protocols = new(http.Protocols)
 	h2.Protocols.SetUnencryptedHTTP2(true)
 	return &transport{
-		socket: socket, idleFor: 5 * time.Second, slots: make(chan struct{}, maxConnections), h2: h2,
+		socket: socket, idleFor: 5 * time.Second, max: maxConnections, slots: make(chan struct{}, maxConnections), h2: h2,
 	}
 }
 
@@ -92,12 +98,9 @@ func (t *transport) Do(req *http.Request) (*http.Response, error) {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
 		}
-		// A kept-alive connection the sidecar closed while it was idle (a
-		// restart, or its server.header_timeout, which runs while a
-		// connection waits for its next request) fails before any reply
-		// byte: the request was not read, so it is sent again once, on a
-		// fresh connection.
-		if attempt == 0 && c.reused && staleConn(err) && (req.Body == nil || req.GetBody != nil) {
+		// As in unary: sent again only when the request provably went
+		// unread.
+		if attempt == 0 && c.reused && unsent(err) && (req.Body == nil || req.GetBody != nil) {
 			if req.GetBody != nil {
 				if req.Body, err = req.GetBody(); err != nil {
 					return nil, err
@@ -109,8 +112,32 @@ func (t *transport) Do(req *http.Request) (*http.Response, error) {
 	}
 }
 
+// staleConn says a connection broke: the sidecar closed it.
 func staleConn(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || peerClosed(err)
+}
+
+// peerClosed is a write (or read) refused because the sidecar closed its
+// end of the connection.
+func peerClosed(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// writeError is a request the sidecar cut off before it was written whole,
+// with no reply to read on the connection.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+// unsent says a call failed in a way that proves the sidecar did not run
+// it: the connection was closed before the whole request was written, and
+// held no reply. A failure after the whole request was written (EOF or a
+// reset while reading the reply) proves nothing: the sidecar may have read
+// the request and run it before closing (a drain on restart, a crash).
+func unsent(err error) bool {
+	var we *writeError
+	return errors.As(err, &we) && peerClosed(we.err)
 }
 
 // aLongTimeAgo is a deadline that makes blocked reads and writes return.
@@ -119,16 +146,26 @@ var aLongTimeAgo = time.Unix(1, 0)
 func (t *transport) roundTrip(ctx context.Context, c *conn, req *http.Request) (*http.Response, error) {
 	// The context's end interrupts the write or the read in progress.
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(aLongTimeAgo) })
+	keep := true
 	if err := writeRequest(c.w, req); err != nil {
-		stop()
-		return nil, err
+		// The sidecar may have answered (refusing a body too large) and
+		// closed without reading the rest: its reply is still readable.
+		if !peerClosed(err) {
+			stop()
+			return nil, err
+		}
+		if _, perr := c.r.Peek(1); perr != nil {
+			stop()
+			return nil, &writeError{err}
+		}
+		keep = false
 	}
 	resp, err := http.ReadResponse(c.r, req)
 	if err != nil {
 		stop()
 		return nil, err
 	}
-	resp.Body = &body{ReadCloser: resp.Body, t: t, c: c, stop: stop, keep: !resp.Close}
+	resp.Body = &body{ReadCloser: resp.Body, t: t, c: c, stop: stop, keep: keep && !resp.Close}
 	return resp, nil
 }
 
@@ -199,60 +236,99 @@ func (b *body) release() {
 	})
 }
 
-// get takes an idle connection, or dials one when fewer than the maximum
-// are open, or waits for one to come back.
+// get takes a slot, waiting for one while maxConnections calls are in
+// flight, then the most recently used idle connection that is still open,
+// or else dials one (fresh: dials in any case, closing an idle connection
+// if the pool is full).
 func (t *transport) get(ctx context.Context, fresh bool) (*conn, error) {
-	t.mu.Lock()
-	for len(t.idle) > 0 && !fresh {
-		c := t.idle[len(t.idle)-1]
-		t.idle = t.idle[:len(t.idle)-1]
-		if time.Since(c.idleAt) < t.idleFor {
-			t.mu.Unlock()
-			c.reused = true
-			return c, nil
-		}
-		t.mu.Unlock()
-		c.Close()
-		<-t.slots
-		t.mu.Lock()
-	}
-	t.mu.Unlock()
 	select {
 	case t.slots <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	// Another call may have put one back meanwhile.
 	t.mu.Lock()
-	if n := len(t.idle); n > 0 && !fresh {
-		c := t.idle[n-1]
-		t.idle = t.idle[:n-1]
+	for len(t.idle) > 0 && !fresh {
+		c := t.idle[len(t.idle)-1]
+		t.idle = t.idle[:len(t.idle)-1]
 		t.mu.Unlock()
-		<-t.slots
-		c.reused = true
-		return c, nil
+		if time.Since(c.idleAt) < t.idleFor && c.alive() {
+			c.reused = true
+			return c, nil
+		}
+		c.Close()
+		t.mu.Lock()
+		t.open--
 	}
+	// This call's slot bounds the connections in use to max-1 others, so
+	// a full pool has an idle one to close.
+	var evict *conn
+	if t.open >= t.max && len(t.idle) > 0 {
+		evict = t.idle[0]
+		t.idle = t.idle[1:]
+		t.open--
+	}
+	t.open++
 	t.mu.Unlock()
+	if evict != nil {
+		evict.Close()
+	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", t.socket)
 	if err != nil {
+		t.mu.Lock()
+		t.open--
+		t.mu.Unlock()
 		<-t.slots
 		return nil, err
 	}
 	return &conn{Conn: nc, r: bufio.NewReaderSize(nc, 16<<10), w: bufio.NewWriterSize(nc, 16<<10)}, nil
 }
 
-// put gives a connection back to the pool, or closes it.
+// alive says an idle connection is still open, by a non-blocking read of
+// one byte: EOF (or a reset) is a connection the sidecar closed while it
+// sat idle (its idle_timeout, a restart), which would fail the request
+// written on it; no byte and no end yet (EAGAIN) is a connection still
+// open. A byte the sidecar sent unasked also spoils it.
+func (c *conn) alive() bool {
+	if c.r.Buffered() > 0 {
+		return false
+	}
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	open := false
+	err = rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		for {
+			_, err := syscall.Read(int(fd), b[:])
+			if err == syscall.EINTR {
+				continue
+			}
+			open = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
+			return true // never wait for readability
+		}
+	})
+	return err == nil && open
+}
+
+// put gives a connection back to the pool, or closes it, and frees the
+// call's slot.
 func (t *transport) put(c *conn, keep bool) {
 	t.mu.Lock()
 	if keep && !t.closed {
 		c.idleAt = time.Now()
 		t.idle = append(t.idle, c)
 		t.mu.Unlock()
-		return
+	} else {
+		t.open--
+		t.mu.Unlock()
+		c.Close()
 	}
-	t.mu.Unlock()
-	c.Close()
 	<-t.slots
 }
 
@@ -261,10 +337,10 @@ func (t *transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = nil
+	t.open -= len(idle)
 	t.mu.Unlock()
 	for _, c := range idle {
 		c.Close()
-		<-t.slots
 	}
 	t.h2.CloseIdleConnections()
 }
@@ -297,9 +373,13 @@ func (t *transport) unary(ctx context.Context, procedure string, req, reply prot
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			// As in Do: a kept-alive connection the sidecar closed while
-			// idle fails before any reply byte, the request unread.
-			if attempt == 0 && c.reused && staleConn(err) {
+			// A kept-alive connection get found open but the sidecar
+			// closed before the request was written whole (it went
+			// between the check and the write): the request was not
+			// read, so it is sent again once, on a fresh connection. Any
+			// other failure is left to the caller's retry rule, which
+			// sends again only calls the proto marks idempotent.
+			if attempt == 0 && c.reused && unsent(err) {
 				continue
 			}
 			return err
@@ -338,6 +418,17 @@ func (c *conn) exchange(ctx context.Context, procedure string, timeout int64, bo
 	w.WriteString("\r\n\r\n")
 	w.Write(body)
 	if err := w.Flush(); err != nil {
+		// The sidecar may refuse a body (over server.max_request_bytes or
+		// its in-flight budget) before reading it: it answers and closes,
+		// and the write fails. What it sent before closing is still
+		// readable: its answer is the call's, and the connection is not
+		// kept.
+		if peerClosed(err) {
+			if status, data, _, rerr := readReply(c.r); rerr == nil {
+				return status, data, false, nil
+			}
+			return 0, nil, false, &writeError{err}
+		}
 		return 0, nil, false, err
 	}
 	return readReply(c.r)

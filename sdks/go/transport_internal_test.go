@@ -2,6 +2,8 @@ package attache
 
 import (
 	"bufio"
+	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -58,5 +60,44 @@ func TestConnectErrorBody(t *testing.T) {
 	// Not a Connect body: the HTTP status decides.
 	if e := connectError(503, []byte("<html>")).(*Error); e.Code() != CodeUnavailable {
 		t.Fatalf("HTTP 503: %v", e)
+	}
+}
+
+// alive tells an idle connection still open from one the server closed,
+// or one holding bytes nobody asked for, without blocking.
+func TestAliveChecksAnIdleConnection(t *testing.T) {
+	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "s.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	pair := func() (*conn, net.Conn) {
+		t.Helper()
+		nc, err := net.Dial("unix", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		server, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close(); server.Close() })
+		return &conn{Conn: nc, r: bufio.NewReader(nc), w: bufio.NewWriter(nc)}, server
+	}
+	c, _ := pair()
+	for range 2 { // the check takes nothing from the connection
+		if !c.alive() {
+			t.Fatal("an open connection is not alive")
+		}
+	}
+	c, server := pair()
+	server.Close()
+	if c.alive() {
+		t.Fatal("a connection the server closed is alive")
+	}
+	c, server = pair()
+	_, _ = server.Write([]byte("x"))
+	if c.alive() {
+		t.Fatal("a connection holding an unasked byte is alive")
 	}
 }
