@@ -8,6 +8,7 @@ require __DIR__ . '/../../../sdks/php/src/autoload.php';
 
 use Attache\AttacheException;
 use Attache\Client;
+use Attache\DeadlineExceededException;
 use Attache\KafkaLease;
 use Attache\Postgres;
 use Attache\PostgresTransaction;
@@ -27,8 +28,6 @@ final class RollBack extends \Exception
         parent::__construct('rolled back on request');
     }
 }
-
-const NO_STREAMS = 'PHP speaks Connect over HTTP/1.1, which has no bidirectional streams';
 
 /** One client per socket (null: made without one, so $ATTACHE_SOCKET), made on first use. */
 function client(?string $socket, string $role = 'main'): Client
@@ -171,6 +170,25 @@ function kafkaRecord(array $r): array
     return $r;
 }
 
+/** A produce result: partition and offset, and the error if Kafka refused the record. */
+function produced(array $r): array
+{
+    return ['partition' => $r['partition'], 'offset' => $r['offset'] === null ? null : number($r['offset']), 'error' => errorOut($r['error'])];
+}
+
+/** A consumed record (fetch's or a consumer's). */
+function consumed(array $r): array
+{
+    return [
+        'topic' => $r['topic'],
+        'partition' => $r['partition'],
+        'offset' => number($r['offset']),
+        'key' => bytesOut($r['key']),
+        'value' => bytesOut($r['value']),
+        'headers' => array_map(static fn (array $h) => [$h[0], bytesOut($h[1])], $r['headers']),
+    ];
+}
+
 /** @param array<string, mixed> $a */
 function op(string $op, array $a, ?string $socket, ?int $t): array
 {
@@ -264,11 +282,9 @@ function op(string $op, array $a, ?string $socket, ?int $t): array
             $r = $attache->postgres->getOrLoadResult($a['key'], $a['sql'], $params, $a['ttl_ms'], $t);
             return pgResult($r);
         case 'postgres.transaction':
-            if ($a['stream'] ?? false) {
-                throw new Unsupported(NO_STREAMS . ' (the Transaction stream)');
-            }
             // transaction() commits when its callback returns and rolls
-            // back when it throws: a rollback on request is a throw.
+            // back when it throws: a rollback on request is a throw. With
+            // stream, the steps go on the Transaction stream.
             try {
                 $results = $attache->postgres->transaction(static function (PostgresTransaction $tx) use ($a, $t): array {
                     $results = [];
@@ -279,7 +295,7 @@ function op(string $op, array $a, ?string $socket, ?int $t): array
                         throw new RollBack($results);
                     }
                     return $results;
-                }, $a['isolation'] ?? null, $a['read_only'] ?? false, $a['deferrable'] ?? false, $t);
+                }, $a['isolation'] ?? null, $a['read_only'] ?? false, $a['deferrable'] ?? false, $t, $a['stream'] ?? false);
             } catch (RollBack $r) {
                 $results = $r->results;
             }
@@ -287,7 +303,7 @@ function op(string $op, array $a, ?string $socket, ?int $t): array
 
         case 'kafka.produce':
             $results = $attache->kafka->produce(array_map(kafkaRecord(...), $a['records']), $a['ack'] ?? 'spooled', $t);
-            return ['results' => array_map(static fn (array $r) => ['partition' => $r['partition'], 'offset' => $r['offset'] === null ? null : number($r['offset']), 'error' => errorOut($r['error'])], $results)];
+            return ['results' => array_map(produced(...), $results)];
         case 'kafka.fetch':
             // Fetch again until `want` records came or max_wait_ms passed; then commit each lease as told.
             $maxWaitMs = $a['max_wait_ms'] ?? 1000;
@@ -309,18 +325,37 @@ function op(string $op, array $a, ?string $socket, ?int $t): array
                     $committed += $lease->commit(null, $t)['acked'];
                 }
             }
-            return ['records' => array_map(static fn (array $r) => [
-                'topic' => $r['topic'],
-                'partition' => $r['partition'],
-                'offset' => number($r['offset']),
-                'key' => bytesOut($r['key']),
-                'value' => bytesOut($r['value']),
-                'headers' => array_map(static fn (array $h) => [$h[0], bytesOut($h[1])], $r['headers']),
-            ], $records), 'committed' => $committed];
+            return ['records' => array_map(consumed(...), $records), 'committed' => $committed];
         case 'kafka.produce_stream':
-            throw new Unsupported(NO_STREAMS . ' (the ProduceStream stream)');
+            // One stream, the batches sent in order, each answered before the next.
+            $producer = $attache->kafka->produceStream($a['ack'] ?? 'spooled', $t);
+            try {
+                $results = array_map(static fn (array $batch) => array_map(produced(...), $producer->send(array_map(kafkaRecord(...), $batch))), $a['batches']);
+            } finally {
+                $producer->close();
+            }
+            return ['results' => $results];
         case 'kafka.consume':
-            throw new Unsupported(NO_STREAMS . ' (the Consume stream)');
+            // Read `count` records within the deadline, acking each if told, then close.
+            $wait = $t ?? (((int) getenv('ATTACHE_TIMEOUT_MS')) ?: 10_000); // the client's default deadline
+            $until = hrtime(true) + $wait * 1_000_000;
+            $consumer = $attache->kafka->consume($a['group'], $a['topics'], $a['start'] ?? 'earliest', $a['max_unacked'] ?? null, timeoutMs: $t);
+            $records = [];
+            try {
+                while (count($records) < $a['count']) {
+                    $record = $consumer->poll(max(0, intdiv($until - hrtime(true), 1_000_000)));
+                    if ($record === null) {
+                        throw new DeadlineExceededException('runner: ' . count($records) . " of {$a['count']} records within $wait ms");
+                    }
+                    $records[] = consumed($record);
+                    if ($a['ack'] ?? false) {
+                        $consumer->ack($record);
+                    }
+                }
+            } finally {
+                $consumer->close();
+            }
+            return ['records' => $records];
     }
     throw new \InvalidArgumentException("unknown op \"$op\"");
 }

@@ -22,7 +22,7 @@ final class Client
     public readonly ImageClient $image;
     /** PostgreSQL through the sidecar's shared connection pool. */
     public readonly PostgresClient $postgres;
-    /** Kafka producing through the sidecar's durable spool, and consuming through leases. */
+    /** Kafka producing through the sidecar's durable spool, and consuming through leases or a stream. */
     public readonly KafkaClient $kafka;
     public readonly string $socket;
     private readonly Transport $transport;

@@ -31,6 +31,14 @@ namespace Attache;
  *     foreach ($lease->records as $record) { send(json_decode($record['value'], true)); }
  *     $lease->commit();
  *
+ * A long-running process uses streams instead, each on a connection of its
+ * own: consume() joins the group for as long as the consumer is open
+ * (iterate it, ack() each record, close()), and produceStream() sends
+ * batches without a call's overhead each.
+ *
+ *     $consumer = $attache->kafka->consume('mailer', ['emails']);
+ *     foreach ($consumer as $record) { send(json_decode($record['value'], true)); $consumer->ack($record); }
+ *
  * Nothing here is retried: Produce is not idempotent, and a call that
  * failed after the sidecar spooled its records (a deadline) would deliver
  * them twice if sent again; Fetch takes records, and a Commit sent again
@@ -183,6 +191,87 @@ final class KafkaClient
             array_map(self::consumed(...), $reply['records'] ?? []),
             fn (string $id, ?array $acked, ?int $timeoutMs): array => $this->commit($id, $acked, $timeoutMs),
         );
+    }
+
+    /**
+     * Produce over one stream, on a connection of its own, for high rates
+     * from a long-running process: each KafkaProduceStream::send() is
+     * answered before it returns, in order, as produce() answers, without
+     * a call's overhead. `$ack` holds for every send; `$timeoutMs` (null:
+     * the client's deadline) bounds each send's wait for its answer, and
+     * close()'s for the end. A failure ends the stream: open another.
+     *
+     * @param 'spooled'|'delivered' $ack
+     */
+    public function produceStream(string $ack = 'spooled', ?int $timeoutMs = null): KafkaProduceStream
+    {
+        $ack = self::ACKS[$ack] ?? throw new InvalidArgumentException("unknown ack \"$ack\"; use spooled or delivered");
+        return new KafkaProduceStream(
+            $this->transport->openStream(self::SERVICE . 'ProduceStream', $timeoutMs),
+            $ack,
+            $timeoutMs ?? $this->transport->timeoutMs,
+            fn (array $records): array => array_map(self::record(...), array_values($records), array_keys(array_values($records))),
+            self::result(...),
+        );
+    }
+
+    /**
+     * Joins consumer group `$group` for `$topics` for as long as the
+     * returned consumer is open, on a stream (a connection) of its own:
+     * iterate it for records, ack() each once handled, close() when done.
+     * For long-running processes (workers, daemons); a short-lived request
+     * uses fetch(). The first message of the stream subscribes; an error in
+     * it (a bad group, the module off) is thrown by the first read.
+     *
+     * An offset is committed only once every record before it on its
+     * partition is acknowledged, so what is not acked comes back to the
+     * group after close() (or a crash). `$maxUnacked` (null: the sidecar's
+     * kafka.consumer.max_unacked, which also caps it) is how many records
+     * may be delivered and not yet acknowledged. `$instanceId` is a stable
+     * id of this process (static membership): a consumer that comes back
+     * with it within the session timeout keeps its partitions. Acks are sent
+     * in batches of `$ackBatchSize`, and whenever the consumer waits for
+     * records, and by close(). `$timeoutMs` (null: the client's deadline)
+     * bounds connecting, sending, and close()'s wait for the sidecar to
+     * commit and end the stream; waiting for records is poll()'s.
+     *
+     * @param list<string> $topics
+     * @param 'earliest'|'latest' $start
+     */
+    public function consume(
+        string $group,
+        array $topics,
+        string $start = 'earliest',
+        ?int $maxUnacked = null,
+        ?string $instanceId = null,
+        int $ackBatchSize = 500,
+        ?int $timeoutMs = null,
+    ): KafkaConsumer {
+        foreach (array_values($topics) as $i => $topic) {
+            if (!is_string($topic)) {
+                throw new InvalidArgumentException("topics[$i]: a topic is a string, not " . get_debug_type($topic));
+            }
+        }
+        if ($maxUnacked !== null && ($maxUnacked < 1 || $maxUnacked > 0xFFFF_FFFF)) {
+            throw new InvalidArgumentException("maxUnacked: 1 or more records (null: the sidecar's kafka.consumer.max_unacked), not $maxUnacked");
+        }
+        if ($ackBatchSize < 1) {
+            throw new InvalidArgumentException("ackBatchSize: 1 or more acks, not $ackBatchSize");
+        }
+        $subscribe = [
+            'group' => $group,
+            'topics' => array_values($topics),
+            'start' => self::STARTS[$start] ?? throw new InvalidArgumentException("unknown start \"$start\"; use earliest or latest"),
+        ];
+        if ($instanceId !== null && $instanceId !== '') {
+            $subscribe['instanceId'] = $instanceId;
+        }
+        if ($maxUnacked !== null) {
+            $subscribe['maxUnacked'] = $maxUnacked;
+        }
+        $stream = $this->transport->openStream(self::SERVICE . 'Consume', $timeoutMs);
+        $stream->send(['subscribe' => $subscribe]);
+        return new KafkaConsumer($stream, self::consumed(...), $timeoutMs ?? $this->transport->timeoutMs, $ackBatchSize);
     }
 
     /**

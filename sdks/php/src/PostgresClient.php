@@ -202,17 +202,32 @@ final class PostgresClient
      * Runs $fn(PostgresTransaction) in a transaction: commits if it returns
      * (and returns what it returned), rolls back and rethrows if it throws.
      * An AbortedException (serialization failure, deadlock) means: run the
-     * whole transaction again. $timeoutMs applies to Begin and Commit, each.
+     * whole transaction again. $timeoutMs applies to Begin and Commit, each;
+     * a statement takes its own (PostgresTransaction::run()'s), else the
+     * client's deadline.
+     *
+     * With $stream, the transaction is a Transaction stream on a connection
+     * of its own instead of unary calls naming it: begin, each statement
+     * and the commit or rollback are steps on the stream, each answered
+     * before the next is sent. If this process dies or the connection
+     * breaks before the commit, the sidecar rolls back at once rather than
+     * after postgres.transaction.idle_timeout. A statement that fails ends
+     * the transaction, rolled back, with that statement's error; so does a
+     * step not answered in time (DeadlineExceededException: the stream is
+     * closed, which rolls back). The handle's id is then ''.
      *
      * @template T
      * @param callable(PostgresTransaction): T $fn
      * @return T
      */
-    public function transaction(callable $fn, ?string $isolation = null, bool $readOnly = false, bool $deferrable = false, ?int $timeoutMs = null): mixed
+    public function transaction(callable $fn, ?string $isolation = null, bool $readOnly = false, bool $deferrable = false, ?int $timeoutMs = null, bool $stream = false): mixed
     {
         $request = ['readOnly' => $readOnly, 'deferrable' => $deferrable];
         if ($isolation !== null) {
             $request['isolation'] = self::isolation($isolation);
+        }
+        if ($stream) {
+            return $this->streamTransaction($fn, $request, $timeoutMs);
         }
         $begun = $this->transport->call(self::SERVICE . 'Begin', $request, $timeoutMs, false);
         $id = (string) ($begun['transactionId'] ?? '');
@@ -238,10 +253,91 @@ final class PostgresClient
     }
 
     /**
+     * transaction() on the Transaction stream: one step at a time, each
+     * answered in order before the next goes out.
+     *
+     * @template T
+     * @param callable(PostgresTransaction): T $fn
+     * @param array<string, mixed> $begin a BeginRequest
+     * @return T
+     */
+    private function streamTransaction(callable $fn, array $begin, ?int $timeoutMs): mixed
+    {
+        $stream = $this->transport->openStream(self::SERVICE . 'Transaction', $timeoutMs);
+        $failure = null;
+        // Sends a step and returns its answer's `$want`; any failure ends
+        // the stream (the sidecar rolls back) and is kept to say why later
+        // steps are refused.
+        $step = function (array $request, string $want, ?int $timeoutMs) use ($stream, &$failure): array {
+            if ($failure !== null || !$stream->isOpen()) {
+                $why = $failure instanceof \Throwable ? ' (' . $failure->getMessage() . ')' : '';
+                throw new FailedPreconditionException("the transaction has ended$why; begin a new one");
+            }
+            $timeoutMs ??= $this->transport->timeoutMs;
+            try {
+                $stream->send($request);
+                $reply = $stream->receive($timeoutMs);
+                if ($reply === false) {
+                    throw new DeadlineExceededException("no answer from attache within $timeoutMs ms; the transaction is rolled back");
+                }
+                if ($reply === null) {
+                    throw new UnavailableException('attache ended the transaction\'s stream without answering; the transaction is rolled back');
+                }
+                if (!array_key_exists($want, $reply)) {
+                    throw new AttacheException('internal', "attache answered a transaction step with " . (string) array_key_first($reply) . ", not $want");
+                }
+                return is_array($reply[$want]) ? $reply[$want] : [];
+            } catch (\Throwable $e) {
+                $failure = $e;
+                $stream->close();
+                throw $e;
+            }
+        };
+        try {
+            $step(['begin' => (object) $begin], 'begun', $timeoutMs);
+            $tx = new PostgresTransaction(
+                '',
+                fn (string $sql, array $params, ?int $timeoutMs, int $maxRows): array => self::result($step(['query' => self::queryRequest($sql, $params, $maxRows, 0)], 'result', $timeoutMs)),
+            );
+            try {
+                $result = $fn($tx);
+            } catch (\Throwable $e) {
+                if ($failure === null) {
+                    try {
+                        $step(['rollback' => new \stdClass()], 'rolledBack', $timeoutMs);
+                    } catch (\Throwable) {
+                        // The stream is closed below, which rolls back too.
+                    }
+                }
+                throw $e;
+            }
+            $step(['commit' => new \stdClass()], 'committed', $timeoutMs);
+            return $result;
+        } finally {
+            $stream->close();
+        }
+    }
+
+    /**
      * @param list<mixed> $params
      * @return array{rows: list<array<string, mixed>>, columns: list<array{name: string, typeOid: int, typeName: string}>, rowsAffected: int, commandTag: string, cache: array{status: string, reason: string, ageMs: int}}
      */
     private function send(string $sql, array $params, ?int $timeoutMs, int $maxRows, string $transactionId, int $cacheTtlMs = 0): array
+    {
+        $request = self::queryRequest($sql, $params, $maxRows, $cacheTtlMs);
+        if ($transactionId !== '') {
+            $request['transactionId'] = $transactionId;
+        }
+        return self::result($this->transport->call(self::SERVICE . 'Query', $request, $timeoutMs, false));
+    }
+
+    /**
+     * A QueryRequest without its transaction.
+     *
+     * @param list<mixed> $params
+     * @return array<string, mixed>
+     */
+    private static function queryRequest(string $sql, array $params, int $maxRows, int $cacheTtlMs): array
     {
         $request = ['sql' => $sql, 'params' => array_map(self::param(...), array_values($params))];
         if ($cacheTtlMs < 0) {
@@ -253,10 +349,7 @@ final class PostgresClient
         if ($cacheTtlMs > 0) {
             $request['options']['cacheTtlMs'] = (string) $cacheTtlMs;
         }
-        if ($transactionId !== '') {
-            $request['transactionId'] = $transactionId;
-        }
-        return self::result($this->transport->call(self::SERVICE . 'Query', $request, $timeoutMs, false));
+        return $request;
     }
 
     /** Best effort: its failure must not hide the error that caused it. */

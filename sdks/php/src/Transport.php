@@ -4,7 +4,8 @@ declare(strict_types=1);
 namespace Attache;
 
 /**
- * Connect unary calls (JSON over HTTP/1.1) on the sidecar's Unix socket.
+ * Connect unary calls (JSON over HTTP/1.1) on the sidecar's Unix socket;
+ * streams go on connections of their own (stream(), openStream()).
  *
  * The connection is a persistent stream (STREAM_CLIENT_PERSISTENT): under
  * PHP-FPM it outlives the request, so a worker's next request reuses it
@@ -160,9 +161,10 @@ final class Transport
      * every line: measured with bench/php/steps.php, splitting the whole
      * head into an array was ~4 µs of a ~65 µs call.
      *
+     * @internal also Stream's
      * @return array<string, string>
      */
-    private static function parseHead(string $head, ?int &$status): array
+    public static function parseHead(string $head, ?int &$status): array
     {
         $space = strpos($head, ' ');
         $status = $space === false ? 0 : (int) substr($head, $space + 1, 3);
@@ -261,11 +263,22 @@ final class Transport
     }
 
     /**
+     * A bidirectional Connect stream on a connection of its own (see
+     * Stream), connecting and writing within `$timeoutMs` (null: the
+     * client's deadline).
+     */
+    public function openStream(string $procedure, ?int $timeoutMs = null): Stream
+    {
+        return new Stream($this->socket, $procedure, $timeoutMs ?? $this->timeoutMs);
+    }
+
+    /**
      * A Connect error's "details" list.
      *
+     * @internal also Stream's
      * @return list<mixed>
      */
-    private static function details(mixed $error): array
+    public static function details(mixed $error): array
     {
         $details = is_array($error) ? ($error['details'] ?? null) : null;
         return is_array($details) ? array_values($details) : [];

@@ -674,6 +674,193 @@ check('kafka fetch without brokers, or with the module off, is FailedPreconditio
     }
 });
 
+// Streams: produceStream() and consume(), each on a connection of its own.
+
+check('kafka produceStream answers each send in order, with the offsets kcat finds the records at', function () use ($attache, $kafkaBroker, $kafkaTopic) {
+    $topic = $kafkaTopic('produce-stream');
+    $producer = $attache->kafka->produceStream('delivered');
+    $results = [];
+    foreach ([['a'], ['b', 'c'], ['d', 'e', 'f']] as $batch) {
+        $answer = $producer->send(array_map(fn (string $v) => ['topic' => $topic, 'key' => "k-$v", 'value' => $v, 'partition' => 0, 'headers' => ['n' => $v]], $batch));
+        expect(count($answer) === count($batch), 'one result per record ' . json_encode($answer));
+        foreach ($answer as $r) {
+            expect($r['error'] === null && $r['partition'] === 0 && is_int($r['offset']) && $r['id'] !== '', 'delivered ' . json_encode($r));
+            $results[] = $r;
+        }
+    }
+    expect(array_column($results, 'offset') === [0, 1, 2, 3, 4, 5], 'in order ' . json_encode(array_column($results, 'offset')));
+    // A bad record is refused before anything is sent: the stream goes on.
+    expectThrows(InvalidArgumentException::class, fn () => $producer->send([['topic' => $topic, 'valeu' => 'x']]), 'records[0]: unknown field "valeu"');
+    $next = $producer->send([['topic' => $topic, 'value' => 'g', 'partition' => 0]]);
+    expect($next[0]['offset'] === 6, 'after the refused one ' . json_encode($next));
+    $producer->close();
+    $producer->close();
+    expectThrows(FailedPreconditionException::class, fn () => $producer->send([['topic' => $topic, 'value' => 'late']]), 'has ended');
+    // 'spooled': answered from the spool, not yet placed; destroyed, it is closed.
+    $spooled = $attache->kafka->produceStream();
+    $r = $spooled->send([['topic' => $topic, 'value' => 'h', 'partition' => 0], ['topic' => $topic, 'value' => 'i', 'partition' => 0]]);
+    expect(count($r) === 2 && $r[0]['partition'] === null && $r[0]['offset'] === null && $r[0]['error'] === null && $r[1]['id'] !== $r[0]['id'], 'spooled ' . json_encode($r));
+    unset($spooled);
+    $got = kcatRead($kafkaBroker, $topic, 9);
+    expect(array_column($got, 'payload') === ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'], 'kcat read ' . json_encode(array_column($got, 'payload')));
+    expect(array_column($got, 'offset') === range(0, 8), 'offsets ' . json_encode(array_column($got, 'offset')));
+    foreach (array_slice($got, 0, 6) as $i => $record) {
+        expect(attacheIds($record) === [$results[$i]['id']] && ownHeaders($record) === [['n', $record['payload']]], 'ids and headers ' . json_encode($record['headers']));
+    }
+    expectThrows(InvalidArgumentException::class, fn () => $attache->kafka->produceStream('eventually'), 'unknown ack "eventually"');
+});
+
+check('kafka produceStream: a message the sidecar refuses ends the stream with its error', function () use ($attache, $kafkaBroker, $kafkaTopic) {
+    $topic = $kafkaTopic('produce-stream-refused');
+    $producer = $attache->kafka->produceStream();
+    expect($producer->send([['topic' => $topic, 'value' => 'kept', 'partition' => 1]])[0]['id'] !== '', 'the first send');
+    $e = expectThrows(InvalidArgumentException::class, fn () => $producer->send([['topic' => $topic, 'value' => 'forged', 'headers' => ['attache-id' => 'mine']]]), 'attache-id');
+    expect(str_starts_with($e->getMessage(), 'records[0].headers'), 'names the field: ' . $e->getMessage());
+    $later = expectThrows(FailedPreconditionException::class, fn () => $producer->send([['topic' => $topic, 'value' => 'after']]), 'the produce stream has ended');
+    expect(str_contains($later->getMessage(), 'attache-id'), 'says why: ' . $later->getMessage());
+    $producer->close();
+    $got = kcatRead($kafkaBroker, $topic, 1, 5.0);
+    expect(array_column($got, 'payload') === ['kept'], 'what was answered before stays: ' . json_encode(array_column($got, 'payload')));
+});
+
+/**
+ * A consumer's records until $want came (or $timeout seconds passed), as
+ * 'partition/offset' => record, each delivered once.
+ *
+ * @return array<string, array<string, mixed>>
+ */
+function consumeSome(Attache\KafkaConsumer $consumer, int $want, float $timeout = 20.0): array
+{
+    $got = [];
+    $deadline = microtime(true) + $timeout;
+    while (count($got) < $want && microtime(true) < $deadline) {
+        $record = $consumer->poll(500);
+        if ($record !== null) {
+            expect(!isset($got["{$record['partition']}/{$record['offset']}"]), "{$record['partition']}/{$record['offset']} delivered twice");
+            $got["{$record['partition']}/{$record['offset']}"] = $record;
+        }
+    }
+    ksort($got);
+    return $got;
+}
+
+check('kafka consume: acks go on the stream and close commits them; a second consumer and fetch get only what was not acked', function () use ($attache, $kafkaTopic, $kafkaGroup) {
+    $topic = $kafkaTopic('consume');
+    $group = $kafkaGroup('consume');
+    $sent = produceNumbered($attache, $topic, 6);
+    $consumer = $attache->kafka->consume($group, [$topic], ackBatchSize: 2);
+    $got = consumeSome($consumer, 6);
+    expect(array_map(fn (array $r) => $r['value'], $got) === $sent, 'every record, where it was placed: ' . json_encode(array_keys($got)));
+    foreach ($got as $r) {
+        expect($r['topic'] === $topic && is_string($r['id']) && $r['id'] !== '' && is_int($r['timestampMs']) && $r['headers'][count($r['headers']) - 1][0] === 'attache-id', 'a record as fetch gives them ' . json_encode($r));
+    }
+    $assigned = $consumer->assignment();
+    usort($assigned, fn (array $a, array $b) => $a['partition'] <=> $b['partition']);
+    expect($assigned === array_map(fn (int $p) => ['topic' => $topic, 'partition' => $p], [0, 1, 2]), 'assignment ' . json_encode($assigned));
+    // All acked but the last record of one partition: it alone comes again.
+    $kept = array_key_last($got);
+    foreach ($got as $at => $r) {
+        if ($at !== $kept) {
+            expect($consumer->ack($r) === true, "ack $at");
+            expect($consumer->ack($r) === false, "$at acked once only");
+        }
+    }
+    expect($consumer->poll(300) === null, 'nothing more');
+    $consumer->close();
+    expect($consumer->poll(0) === null && $consumer->ack($got[$kept]) === false, 'closed: no records, no acks');
+
+    $second = $attache->kafka->consume($group, [$topic]);
+    $again = consumeSome($second, 1);
+    expect(array_keys($again) === [$kept] && $again[$kept]['value'] === $got[$kept]['value'], 'redelivered: only the unacked one ' . json_encode(array_keys($again)));
+    expect($second->poll(1500) === null, 'and nothing else');
+    expect($second->ack($again[$kept]) === true, 'acked by the second consumer');
+    unset($second); // destroyed: closed, as close() does
+
+    $lease = $attache->kafka->fetch($group, [$topic], maxWaitMs: 2000);
+    expect($lease->isEmpty(), 'fetch finds nothing left: ' . json_encode(array_map(fn (array $r) => "{$r['partition']}/{$r['offset']}", $lease->records)));
+});
+
+check('kafka consume: iterating, a bad group id is InvalidArgumentException, and bad arguments are refused before connecting', function () use ($attache, $kafkaTopic, $kafkaGroup) {
+    $topic = $kafkaTopic('consume-iterate');
+    $attache->kafka->produce([['topic' => $topic, 'value' => 'x', 'partition' => 0], ['topic' => $topic, 'value' => 'y', 'partition' => 0]], 'delivered');
+    $consumer = $attache->kafka->consume($kafkaGroup('iterate'), [$topic]);
+    $values = [];
+    foreach ($consumer as $record) {
+        $values[] = $record['value'];
+        $consumer->ack($record);
+        if (count($values) === 2) {
+            $consumer->close(); // ends the iteration
+        }
+    }
+    expect($values === ['x', 'y'], 'iterated ' . json_encode($values));
+
+    $bad = $attache->kafka->consume('bad group!', [$topic]);
+    $e = expectThrows(InvalidArgumentException::class, fn () => $bad->poll(10_000), 'group');
+    expect($e->errorCode === 'invalid_argument' && str_starts_with($e->getMessage(), 'group'), 'names the field: ' . $e->getMessage());
+    expect($bad->poll(0) === null && iterator_to_array($bad) === [], 'ended with it');
+    $bad->close();
+
+    expectThrows(InvalidArgumentException::class, fn () => $attache->kafka->consume('g', [1]), 'topics[0]');
+    expectThrows(InvalidArgumentException::class, fn () => $attache->kafka->consume('g', ['t'], 'middle'), 'unknown start "middle"');
+    expectThrows(InvalidArgumentException::class, fn () => $attache->kafka->consume('g', ['t'], maxUnacked: 0), 'maxUnacked');
+    expectThrows(InvalidArgumentException::class, fn () => $attache->kafka->consume('g', ['t'], ackBatchSize: 0), 'ackBatchSize');
+    $idle = $attache->kafka->consume($kafkaGroup('idle'), [$kafkaTopic('idle')]);
+    expectThrows(InvalidArgumentException::class, fn () => $idle->ack(['topic' => 't']), 'ack: a record');
+    expect($idle->ack(['topic' => 't', 'partition' => 0, 'offset' => 5]) === false, 'a record it did not deliver');
+    $started = microtime(true);
+    expect($idle->poll(300) === null, 'no record');
+    $took = microtime(true) - $started;
+    expect($took >= 0.29 && $took < 1.5, "poll waited its 300 ms: $took s");
+    $idle->close();
+    expectThrows(UnavailableException::class, fn () => (new Client('/nonexistent/attache.sock'))->kafka->consume('g', ['t']), 'cannot reach');
+});
+
+check('kafka streams: every wait is bounded, and a sidecar shutting down ends a consumer', function () use ($sidecar, $stopSidecar) {
+    // Brokers that never answer: nothing is ever delivered.
+    [$p, $sock] = $sidecar('kafka-stuck-streams', ['ATTACHE_KAFKA_BROKERS' => '127.0.0.1:1']);
+    try {
+        $stuck = new Client($sock, 2_000);
+        $producer = $stuck->kafka->produceStream('delivered', 500);
+        $started = microtime(true);
+        expectThrows(DeadlineExceededException::class, fn () => $producer->send([['topic' => 't', 'value' => 'v']]), 'within 500 ms');
+        expect(microtime(true) - $started < 2.0, 'gave up after 500 ms: ' . round(microtime(true) - $started, 2) . ' s');
+        expectThrows(FailedPreconditionException::class, fn () => $producer->send([['topic' => 't', 'value' => 'v']]), 'within 500 ms');
+        $consumer = $stuck->kafka->consume('g', ['t']);
+        expect($consumer->poll(200) === null, 'no record');
+        // SIGTERM: the sidecar drains, which ends the stream.
+        proc_terminate($p);
+        $started = microtime(true);
+        expectThrows(UnavailableException::class, fn () => $consumer->poll(20_000));
+        expect(microtime(true) - $started < 10.0, 'ended at the shutdown: ' . round(microtime(true) - $started, 2) . ' s');
+        expect($consumer->poll(0) === null, 'and stays ended');
+        $consumer->close();
+    } finally {
+        $stopSidecar($p, 9);
+    }
+});
+
+check('kafka streams with the module off, or without brokers, are FailedPreconditionException', function () use ($sidecar, $stopSidecar, $kafkaTopic) {
+    [$p, $sock] = $sidecar('kafka-off-streams', ['ATTACHE_KAFKA_ENABLED' => 'false']);
+    try {
+        $off = new Client($sock);
+        expectThrows(FailedPreconditionException::class, fn () => $off->kafka->consume('g', ['t'])->poll(10_000), 'kafka.enabled');
+        expectThrows(FailedPreconditionException::class, fn () => $off->kafka->produceStream()->send([['topic' => 't', 'value' => 'v']]), 'kafka.enabled');
+    } finally {
+        $stopSidecar($p);
+    }
+    [$p, $sock] = $sidecar('kafka-no-brokers-streams', ['ATTACHE_KAFKA_BROKERS' => null]);
+    try {
+        $spoolOnly = new Client($sock);
+        expectThrows(FailedPreconditionException::class, fn () => $spoolOnly->kafka->consume('g', [$kafkaTopic('no-brokers')])->poll(10_000), 'kafka.brokers');
+        // Producing still works there: into the spool.
+        $producer = $spoolOnly->kafka->produceStream();
+        expect($producer->send([['topic' => 't', 'value' => 'x']])[0]['id'] !== '', 'spooled');
+        $producer->close();
+    } finally {
+        $stopSidecar($p);
+    }
+});
+
 // The Monolog handler.
 
 check('the SDK needs no Monolog: the handler is loaded only when used', function () use ($socket, $kafkaTopic) {

@@ -443,6 +443,120 @@ check('postgres transaction whose callback throws is rolled back', function () u
     expect($attache->postgres->query("select id from $pgTable where id in (12, 13)") === [], 'a failed statement rolls back the rest');
 });
 
+// The Transaction stream: begin, statements and the end as steps on one
+// stream (a connection of its own) rather than unary calls naming it.
+
+check('postgres stream transaction commits what its callback did, beside unary calls on the same client', function () use ($attache, $pgTable) {
+    $seen = null;
+    $n = $attache->postgres->transaction(function (PostgresTransaction $tx) use ($attache, $pgTable, &$seen) {
+        expect($tx->id === '', 'a stream transaction has no id: ' . var_export($tx->id, true));
+        $insert = $tx->run("insert into $pgTable (id, email) values ($1, $2)", [40, 'stream@example.com']);
+        expect($insert['rowsAffected'] === 1 && $insert['commandTag'] === 'INSERT 0 1', 'insert ' . json_encode($insert));
+        // The client's unary calls go on meanwhile (the stream does not
+        // hold their connection), and do not see the uncommitted row.
+        $seen = $attache->postgres->query("select id from $pgTable where id = 40");
+        expect($tx->queryOne('select 1 as one') === ['one' => 1], 'a step after a unary call');
+        return $tx->queryOne("select count(*) as n from $pgTable where id = $1", [40])['n'];
+    }, stream: true);
+    expect($n === 1, "the callback's value, got " . var_export($n, true));
+    expect($seen === [], 'uncommitted outside the transaction: ' . json_encode($seen));
+    expect($attache->postgres->query("select email from $pgTable where id = 40") === [['email' => 'stream@example.com']], 'committed');
+    $level = $attache->postgres->transaction(
+        fn (PostgresTransaction $tx) => $tx->queryOne("select current_setting('transaction_isolation') as i, current_setting('transaction_read_only') as ro")
+            + $tx->queryOne('select count(*) as n from ' . $pgTable),
+        isolation: 'repeatable read',
+        readOnly: true,
+        stream: true,
+    );
+    expect($level['i'] === 'repeatable read' && $level['ro'] === 'on' && $level['n'] >= 1, 'begin options ' . json_encode($level));
+});
+
+check('postgres stream transaction whose callback throws is rolled back, and its handle is dead', function () use ($attache, $pgTable) {
+    $saved = null;
+    expectThrows(\RuntimeException::class, function () use ($attache, $pgTable, &$saved) {
+        $attache->postgres->transaction(function (PostgresTransaction $tx) use ($pgTable, &$saved) {
+            $saved = $tx;
+            $tx->query("insert into $pgTable (id, email) values ($1, $2)", [41, 'gone-stream@example.com']);
+            expect($tx->queryOne("select current_setting('transaction_isolation') as i")['i'] === 'serializable', 'isolation');
+            throw new \RuntimeException('changed my mind');
+        }, isolation: 'serializable', stream: true);
+    }, 'changed my mind');
+    expect($saved instanceof PostgresTransaction, 'the callback ran');
+    expect($attache->postgres->query("select id from $pgTable where id = 41") === [], 'rolled back');
+    expectThrows(FailedPreconditionException::class, fn () => $saved->query('select 1'), 'the transaction has ended');
+});
+
+check("postgres stream transaction: a failing statement ends it, rolled back, with that statement's error", function () use ($attache, $pgTable) {
+    $attache->postgres->query("insert into $pgTable (id, email) values ($1, $2)", [42, 'taken-stream@example.com']);
+    $e = expectThrows(UniqueViolationException::class, fn () => $attache->postgres->transaction(function (PostgresTransaction $tx) use ($pgTable) {
+        $tx->query("insert into $pgTable (id, email) values ($1, $2)", [43, 'fresh-stream@example.com']);
+        $tx->query("insert into $pgTable (id, email) values ($1, $2)", [44, 'taken-stream@example.com']);
+        throw new \AssertionError('a statement after the failing one ran');
+    }, stream: true));
+    expect($e->constraint() === "{$pgTable}_email_key" && $e->sqlstate() === '23505', 'the error with its fields ' . json_encode($e->metadata));
+    expect($attache->postgres->query("select id from $pgTable where id in (43, 44)") === [], 'nothing of it was committed');
+    // A callback that swallows the failure cannot go on, nor commit.
+    $after = null;
+    // A closure, not fn (): an arrow function would capture a copy of $after.
+    $e = expectThrows(FailedPreconditionException::class, function () use ($attache, $pgTable, &$after) {
+        $attache->postgres->transaction(function (PostgresTransaction $tx) use ($pgTable, &$after) {
+            $tx->query("insert into $pgTable (id, email) values ($1, $2)", [45, 'swallowed@example.com']);
+            try {
+                $tx->query('select 1 / 0');
+            } catch (InvalidArgumentException $e) {
+                expect(str_contains($e->getMessage(), 'division by zero') && $e->sqlstate() === '22012', 'the failing statement ' . $e->getMessage());
+            }
+            $after = expectThrows(FailedPreconditionException::class, fn () => $tx->query('select 1'));
+        }, stream: true);
+    }, 'division by zero');
+    expect(str_contains($after->getMessage(), 'division by zero'), 'a later step says why: ' . $after->getMessage());
+    expect($attache->postgres->query("select id from $pgTable where id = 45") === [], 'rolled back');
+    // Bad parameters are refused before anything is sent: the transaction goes on.
+    $ok = $attache->postgres->transaction(function (PostgresTransaction $tx) {
+        expectThrows(InvalidArgumentException::class, fn () => $tx->query('select $1', [new \ArrayObject()]), 'no Postgres form');
+        return $tx->queryOne('select 2 as two');
+    }, stream: true);
+    expect($ok === ['two' => 2], 'went on ' . json_encode($ok));
+});
+
+check('postgres stream transaction: a step not answered in time is DeadlineExceededException and rolls back', function () use ($attache, $pgTable) {
+    $started = microtime(true);
+    expectThrows(DeadlineExceededException::class, fn () => $attache->postgres->transaction(function (PostgresTransaction $tx) use ($pgTable) {
+        $tx->query("insert into $pgTable (id, email) values ($1, $2)", [46, 'slow@example.com']);
+        $tx->query('select pg_sleep(3)', [], 300);
+    }, stream: true), 'rolled back');
+    $took = microtime(true) - $started;
+    expect($took < 2.0, "gave up after its 300 ms, not the statement's 3 s: $took s");
+    expect($attache->postgres->query("select id from $pgTable where id = 46") === [], 'not committed');
+    // And a sidecar that is not there.
+    expectThrows(UnavailableException::class, fn () => (new Client('/nonexistent/attache.sock'))->postgres->transaction(fn () => null, stream: true), 'cannot reach');
+});
+
+check('postgres stream transaction of a process that dies is rolled back at once, its locks freed', function () use ($attache, $socket, $pgTable) {
+    // The child takes a row lock in a stream transaction and is killed; the
+    // sidecar sees the stream break (no idle timeout to wait out), so this
+    // process's update of the row does not wait for the lock.
+    $attache->postgres->query("insert into $pgTable (id, email) values ($1, $2)", [47, 'locked@example.com']);
+    $child = <<<'PHP'
+        [, $autoload, $socket, $table] = $argv;
+        require $autoload;
+        (new Attache\Client($socket))->postgres->transaction(function (Attache\PostgresTransaction $tx) use ($table) {
+            $tx->query("update $table set name = 'child' where id = 47");
+            echo "locked\n";
+            posix_kill(getmypid(), SIGKILL);
+        }, stream: true);
+        PHP;
+    $p = proc_open([PHP_BINARY, '-r', $child, __DIR__ . '/../src/autoload.php', $socket, $pgTable], [0 => ['file', '/dev/null', 'r'], 1 => ['pipe', 'w']], $pipes);
+    $line = fgets($pipes[1]);
+    proc_close($p);
+    expect($line === "locked\n", 'the child locked the row: ' . var_export($line, true));
+    $started = microtime(true);
+    $update = $attache->postgres->run("update $pgTable set name = 'parent' where id = 47", [], 5_000);
+    expect($update['rowsAffected'] === 1, 'updated ' . json_encode($update));
+    expect(microtime(true) - $started < 3.0, 'the lock was freed at once: ' . round(microtime(true) - $started, 2) . ' s');
+    expect($attache->postgres->query("select name from $pgTable where id = 47") === [['name' => 'parent']], "the child's update was rolled back");
+});
+
 check('postgres execute runs statements in order; transactional is all or nothing', function () use ($attache, $pgTable) {
     $results = $attache->postgres->execute([
         ['sql' => "insert into $pgTable (id, email) values ($1, $2)", 'params' => [30, 'thirty@example.com']],
