@@ -103,21 +103,27 @@ mod tests {
     #[test]
     fn refuses_a_directory_others_may_write() {
         let tmp = tempdir();
+        // Root's rule is /run/attache; as root, act for another user.
         let euid = rustix::process::geteuid().as_raw();
-        let dir = tmp.join(format!("attache-{euid}"));
+        let uid = if euid == 0 { 4242 } else { euid };
+        let dir = tmp.join(format!("attache-{uid}"));
         std::fs::create_dir(&dir).unwrap();
+        if euid == 0 {
+            std::os::unix::fs::chown(&dir, Some(uid), None).unwrap();
+        }
+        let tmpdir = tmp.to_str().unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let err = resolve(env(&[("TMPDIR", tmp.to_str().unwrap())]), euid, |_| false).unwrap_err();
+        let err = resolve(env(&[("TMPDIR", tmpdir)]), uid, |_| false).unwrap_err();
         assert_eq!(err.code(), Code::Unavailable);
         assert!(err.message().contains("other users may write it"), "{err}");
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
-        assert_eq!(
-            resolve(env(&[("TMPDIR", tmp.to_str().unwrap())]), euid, |_| false).unwrap(),
-            dir.join("attache.sock")
-        );
-        // Someone else's directory.
-        let err = resolve(env(&[("TMPDIR", tmp.to_str().unwrap())]), euid + 1, |_| false);
-        assert!(err.is_ok() || err.unwrap_err().message().contains("owned by uid"));
+        assert_eq!(resolve(env(&[("TMPDIR", tmpdir)]), uid, |_| false).unwrap(), dir.join("attache.sock"));
+        // A directory of the right name that another user owns.
+        let theirs = tmp.join(format!("attache-{}", uid + 1));
+        std::fs::create_dir(&theirs).unwrap();
+        std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o750)).unwrap();
+        let err = resolve(env(&[("TMPDIR", tmpdir)]), uid + 1, |_| false).unwrap_err();
+        assert!(err.message().contains("owned by uid"), "{err}");
     }
 
     fn tempdir() -> PathBuf {
