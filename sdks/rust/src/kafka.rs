@@ -438,15 +438,11 @@ impl Kafka<'_> {
 
     /// A stream of produce calls with `ack`, answered in order.
     pub async fn produce_stream(&self, ack: Ack) -> Result<ProduceStream> {
-        let transport = self.client.transport();
-        let rpc = pb::KafkaServiceClient::new(transport.h2().await?, transport.config());
-        let stream = match rpc.produce_stream().await {
-            Ok(s) => s,
-            Err(e) => {
-                transport.h2_failed().await;
-                return Err(Error::from_connect(e));
-            }
-        };
+        let stream = self
+            .client
+            .transport()
+            .stream(|h2, config| async move { pb::KafkaServiceClient::new(h2, config).produce_stream().await })
+            .await?;
         let (send, recv) = stream.into_split();
         let recv = futures::stream::unfold(Some(recv), |recv| async move {
             let mut recv = recv?;
@@ -483,15 +479,11 @@ impl Kafka<'_> {
 
     /// Joins the group and streams its records.
     pub async fn consume(&self, options: &ConsumeOptions) -> Result<Consumer> {
-        let transport = self.client.transport();
-        let rpc = pb::KafkaServiceClient::new(transport.h2().await?, transport.config());
-        let stream = match rpc.consume().await {
-            Ok(s) => s,
-            Err(e) => {
-                transport.h2_failed().await;
-                return Err(Error::from_connect(e));
-            }
-        };
+        let stream = self
+            .client
+            .transport()
+            .stream(|h2, config| async move { pb::KafkaServiceClient::new(h2, config).consume().await })
+            .await?;
         let (mut send, recv) = stream.into_split();
         let subscribe = pb::Subscribe {
             group: options.group.clone(),

@@ -646,15 +646,11 @@ impl Postgres<'_> {
     /// long as the returned value (dropped, the stream ends and the
     /// sidecar rolls it back at once).
     pub async fn transaction(&self, options: TxOptions) -> Result<TransactionStream> {
-        let transport = self.client.transport();
-        let rpc = pb::PostgresServiceClient::new(transport.h2().await?, transport.config());
-        let stream = match rpc.transaction().await {
-            Ok(s) => s,
-            Err(e) => {
-                transport.h2_failed().await;
-                return Err(Error::from_connect(e));
-            }
-        };
+        let stream = self
+            .client
+            .transport()
+            .stream(|h2, config| async move { pb::PostgresServiceClient::new(h2, config).transaction().await })
+            .await?;
         let (send, recv) = stream.into_split();
         let recv = futures::stream::unfold(Some(recv), |recv| async move {
             let mut recv = recv?;

@@ -213,6 +213,24 @@ impl Transport {
         *self.h2.lock().await = None;
     }
 
+    /// Opens a stream with `open` (a generated client's call) on the HTTP/2
+    /// connection; one that fails as unavailable makes the next dial anew.
+    pub(crate) async fn stream<S, F>(&self, open: impl FnOnce(SharedHttp2Connection, ClientConfig) -> F) -> Result<S>
+    where
+        F: std::future::Future<Output = std::result::Result<S, connectrpc::ConnectError>>,
+    {
+        match open(self.h2().await?, self.config()).await {
+            Ok(stream) => Ok(stream),
+            Err(e) => {
+                let e = Error::from_connect(e);
+                if e.code() == Code::Unavailable {
+                    self.h2_failed().await;
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// The generated clients' configuration.
     pub(crate) fn config(&self) -> ClientConfig {
         ClientConfig::new(base_uri()).with_default_max_message_size(self.max_reply_bytes)
