@@ -229,6 +229,66 @@ async fn session_state_never_reaches_the_next_caller() {
     assert_eq!(gone.code, ErrorCode::InvalidArgument);
 }
 
+/// Polls `sql` (one count) through psql until it reads "0".
+async fn until_zero(pg: &PostgresServer, sql: &str, what: &str) {
+    let until = Instant::now() + Duration::from_secs(5);
+    while pg.psql(sql) != "0" {
+        assert!(Instant::now() < until, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_transaction_stream_over_http1_left_mid_statement_cancels_it_and_rolls_back() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pg = PostgresServer::start();
+    let (sidecar, _) = start(&pg, |_| {}).await;
+    // A Connect bidi stream over HTTP/1.1: JSON envelopes in a chunked
+    // body, as the PHP and Python SDKs send them.
+    let chunk = |json: &str| {
+        let mut envelope = vec![0u8];
+        envelope.extend_from_slice(&(json.len() as u32).to_be_bytes());
+        envelope.extend_from_slice(json.as_bytes());
+        let mut out = format!("{:x}\r\n", envelope.len()).into_bytes();
+        out.extend_from_slice(&envelope);
+        out.extend_from_slice(b"\r\n");
+        out
+    };
+    let mut stream = tokio::net::UnixStream::connect(sidecar.socket()).await.unwrap();
+    stream
+        .write_all(
+            b"POST /attache.postgres.v1.PostgresService/Transaction HTTP/1.1\r\nHost: localhost\r\n\
+              Content-Type: application/connect+json\r\nConnect-Protocol-Version: 1\r\n\
+              Transfer-Encoding: chunked\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    stream.write_all(&chunk(r#"{"begin":{}}"#)).await.unwrap();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("begun") {
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "closed before the transaction began: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    stream.write_all(&chunk(r#"{"query":{"sql":"select pg_sleep(30)"}}"#)).await.unwrap();
+    let running = "select count(*) from pg_stat_activity where query = 'select pg_sleep(30)' and state = 'active'";
+    let until = Instant::now() + Duration::from_secs(5);
+    while pg.psql(running) != "1" {
+        assert!(Instant::now() < until, "the statement never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The caller goes away mid-statement.
+    drop(stream);
+    until_zero(&pg, running, "the statement still runs after its caller left").await;
+    until_zero(
+        &pg,
+        "select count(*) from pg_stat_activity where state like 'idle in transaction%'",
+        "the transaction is still open after its caller left",
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn a_deadline_cancels_the_statement_on_the_server() {
     let pg = PostgresServer::start();

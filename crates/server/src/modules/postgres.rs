@@ -251,6 +251,8 @@ struct Streamed {
     owner: String,
     deadline: Option<std::time::Instant>,
     requests: connectrpc::InboundStream<pb::TransactionRequest>,
+    /// A step the caller sent while a statement ran, for the next turn.
+    early: Option<pb::TransactionRequest>,
     open: Option<String>,
     done: bool,
 }
@@ -283,6 +285,30 @@ impl Streamed {
         }
     }
 
+    /// Runs a statement while watching the caller's side of the stream:
+    /// `None` if the caller left (its side closed or broke) first, the
+    /// statement then dropped, which cancels it on the server. Over
+    /// HTTP/1.1 this read is the only way to see the caller go; over HTTP/2
+    /// the stream's reset drops the whole call. A step sent before the
+    /// answer is kept for the next turn.
+    async fn query_while_present(
+        &mut self,
+        q: &pb::QueryRequest,
+        id: &str,
+    ) -> Option<Result<pb::QueryResponse, ConnectError>> {
+        let run = run_query(&self.service, q, Some(id), &self.owner, self.deadline);
+        tokio::pin!(run);
+        loop {
+            tokio::select! {
+                result = &mut run => return Some(result),
+                next = self.requests.next(), if self.early.is_none() => match next {
+                    Some(Ok(request)) => self.early = Some(request.to_owned_message()),
+                    Some(Err(_)) | None => return None,
+                },
+            }
+        }
+    }
+
     /// The answer to the next request; `None` once the stream is over.
     async fn step(&mut self) -> Option<Result<pb::TransactionResponse, ConnectError>> {
         use pb::__buffa::oneof::transaction_request::Step as In;
@@ -290,14 +316,17 @@ impl Streamed {
         if self.done {
             return None;
         }
-        let request = match self.requests.next().await {
-            Some(Ok(request)) => request.to_owned_message(),
-            // The caller closed its side without committing, or the stream
-            // broke: roll back.
-            Some(Err(_)) | None => {
-                let _ = self.end(false).await;
-                return None;
-            }
+        let request = match self.early.take() {
+            Some(request) => request,
+            None => match self.requests.next().await {
+                Some(Ok(request)) => request.to_owned_message(),
+                // The caller closed its side without committing, or the
+                // stream broke: roll back.
+                Some(Err(_)) | None => {
+                    let _ = self.end(false).await;
+                    return None;
+                }
+            },
         };
         let answer = match request.step {
             Some(In::Begin(_)) if self.open.is_some() => {
@@ -311,9 +340,15 @@ impl Streamed {
                 Err(e) => Err(e),
             },
             Some(In::Query(q)) => match self.transaction_id(TxOptions::default()).await {
-                Ok(id) => run_query(&self.service, &q, Some(&id), &self.owner, self.deadline)
-                    .await
-                    .map(|r| Out::Result(Box::new(r))),
+                Ok(id) => match self.query_while_present(&q, &id).await {
+                    Some(result) => result.map(|r| Out::Result(Box::new(r))),
+                    // The caller left mid-statement: the statement was
+                    // cancelled on the server with its dropped call.
+                    None => {
+                        let _ = self.end(false).await;
+                        return None;
+                    }
+                },
                 Err(e) => Err(e),
             },
             Some(In::Commit(_)) => self.end(true).await.map(|()| Out::Committed(Box::default())),
@@ -474,7 +509,8 @@ impl pb::PostgresService for Postgres {
         let service = self.service()?.clone();
         // The stream alone can use its transaction.
         let owner = format!("{} stream {:016x}", owner(&ctx), rand::random::<u64>());
-        let streamed = Streamed { service, owner, deadline: ctx.deadline(), requests, open: None, done: false };
+        let streamed =
+            Streamed { service, owner, deadline: ctx.deadline(), requests, early: None, open: None, done: false };
         let steps = futures::stream::unfold(streamed, |mut streamed| async move {
             let step = streamed.step().await?;
             Some((step, streamed))
