@@ -524,8 +524,6 @@ fn rows_json(r: &Rows) -> Json {
 async fn postgres_insert(c: &Client, a: &Json) -> Out {
     let row = a["row"].as_object().ok_or_else(|| bad("row is not an object"))?;
     let values = row.iter().map(|(k, v)| Ok((k.as_str(), param(v)?))).collect::<Result<Vec<_>, Fail>>()?;
-    let strings =
-        |v: &Json| -> Result<Vec<String>, Fail> { list(v)?.iter().map(|s| text(s).map(str::to_owned)).collect() };
     let on_conflict = match a["on_conflict"]["action"].as_str() {
         None => None,
         Some("nothing") => Some(OnConflict::Nothing { target: strings(&a["on_conflict"]["target"])? }),
